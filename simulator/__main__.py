@@ -1,0 +1,107 @@
+"""Command line: `python -m simulator [overrides]` or `trainsim [overrides]`.
+
+One run (all its replicates) prints a summary and writes `results/<name>/summary.csv`;
+`-m` (Hydra multirun) runs a sweep and gathers `results/<name>/runs.csv`.
+Configuration errors print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import hydra
+import pandas as pd
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from simulator.config import ConfigError, config_dir, config_error_from, to_scenario
+from simulator.results import SUMMARY_FILE, format_summary, write_csv_atomic
+from simulator.runner import run_scenario
+
+#: Config groups a user swaps; their chosen option becomes a column of every row.
+GROUPS = ("cluster", "failures", "checkpoint", "restart", "workload")
+EXIT_CONFIG_ERROR = 2
+
+
+def with_config_columns(frame: pd.DataFrame, cfg: DictConfig, hydra_cfg) -> pd.DataFrame:
+    """Prefix the summary with the chosen group options and every overridden value.
+
+    A group's choice is the column `<group>_config` (e.g. `checkpoint_config=young_daly`);
+    an overridden value keeps its key (e.g. `checkpoint.interval_minutes`).
+    """
+    columns: dict[str, object] = {}
+    choices = hydra_cfg.runtime.choices
+    for group in GROUPS:
+        columns[f"{group}_config"] = choices.get(group)
+    for override in hydra_cfg.overrides.task:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key in GROUPS or key in frame.columns or key == "name" or key.startswith("hydra"):
+            continue
+        columns[key] = OmegaConf.select(cfg, key)
+    front = pd.DataFrame({k: [v] * len(frame) for k, v in columns.items()}, index=frame.index)
+    return pd.concat([front, frame], axis=1)
+
+
+@hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
+def _run(cfg: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    try:
+        scenario = to_scenario(cfg)
+    except ConfigError as error:
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            raise  # Hydra names the failing job; main() prints the error
+        _exit_with(error)
+    frame = with_config_columns(run_scenario(scenario), cfg, hydra_cfg)
+    out = write_csv_atomic(frame, Path(hydra_cfg.runtime.output_dir) / SUMMARY_FILE)
+    goodput = float(frame["goodput"].mean())
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        print(f"  goodput {goodput:.4f}  ({len(frame)} replicates) -> {out}")
+    else:
+        c = scenario.cluster
+        print(f"trainsim: {c.gpus:,} {c.accelerator} GPUs ({c.nodes} nodes), "
+              f"{scenario.horizon_s / 86400:g} days, failures={choices(hydra_cfg, 'failures')}, "
+              f"checkpoint={choices(hydra_cfg, 'checkpoint')} "
+              f"every {frame['interval_min'].iloc[0]:.1f} min, "
+              f"{scenario.replicates} replicate(s), seed {scenario.seed}")
+        print(format_summary(frame))
+        print(f"-> {out}")
+    return goodput  # the objective for sweepers that optimise
+
+
+def choices(hydra_cfg, group: str) -> str:
+    return str(hydra_cfg.runtime.choices.get(group))
+
+
+def main() -> None:
+    """Console-script entry: run Hydra, turn configuration errors into one line + exit 2."""
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's printer
+    try:
+        _run()
+    except Exception as exc:
+        if os.environ.get("TRAINSIM_DEBUG") == "1":
+            raise
+        error = _as_config_error(exc)
+        if error is None:
+            raise
+        _exit_with(error)
+
+
+def _exit_with(error: ConfigError) -> None:
+    print(f"trainsim: config error: {error}", file=sys.stderr)
+    sys.exit(EXIT_CONFIG_ERROR)
+
+
+def _as_config_error(exc: BaseException) -> ConfigError | None:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(exc, ConfigError | HydraException | OmegaConfBaseException):
+        return config_error_from(exc)
+    return None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""The cluster's hardware as SimPy processes: parts that fail, nodes, spares, repair.
+
+Each failing part (every accelerator, every node's host) is a SimPy process that sleeps
+through its remaining lifetime while its node is in service. When a part fails, its
+node leaves service at once (its other parts stop ageing and keep their age), goes to
+repair for `repair_s`, and comes back to the spare pool with the failed part renewed.
+The job's slot is refilled from the pool if a spare is free; otherwise the cluster is
+*short* until a repaired node returns.
+
+Hardware never looks at the job: its failure times depend only on the seed, so every
+checkpoint policy run on the same seed sees the same failures.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from simulator.failures import FailureModel, Lifetime, TraceFailure
+from simulator.scenario import ClusterSpec
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    """One failure of a part in service: when, where, and its age (in-service time)."""
+
+    time_s: float
+    node: int
+    part: str
+    index: int
+    age_s: float
+
+
+class Part:
+    """One component that can fail: an accelerator or a node's host.
+
+    Ages only while its node is in service; keeps its age when the node is taken out
+    because another part failed; gets a fresh lifetime when it is itself repaired.
+    """
+
+    def __init__(self, node: Node, kind: str, index: int, lifetime: Lifetime,
+                 rng: np.random.Generator, first_life_s: float) -> None:
+        self.node = node
+        self.kind = kind
+        self.index = index
+        self._lifetime = lifetime
+        self._rng = rng
+        self.remaining_s = float(first_life_s)
+        self.age_s = 0.0
+        self.process = node.env.process(self._live())
+
+    def renew(self) -> None:
+        """Repaired: as good as new, with a fresh lifetime from this part's class stream."""
+        self.remaining_s = float(self._lifetime.sample(self._rng, 1)[0])
+        self.age_s = 0.0
+
+    def _live(self):
+        env = self.node.env
+        while True:
+            started = None
+            try:
+                yield self.node.in_service
+                started = env.now
+                yield env.timeout(self.remaining_s)
+            except simpy.Interrupt:
+                if started is not None:  # taken out of service: keep the age
+                    self.age_s += env.now - started
+                    self.remaining_s -= env.now - started
+                continue
+            self.age_s += env.now - started
+            self.remaining_s = 0.0
+            self.node.cluster.fail(self.node, self)
+
+
+class Node:
+    """A server: its parts, and whether it is in service (allocated to the job)."""
+
+    def __init__(self, cluster: Cluster, index: int) -> None:
+        self.cluster = cluster
+        self.env = cluster.env
+        self.index = index
+        self.parts: list[Part] = []
+        self.in_service: simpy.Event = self.env.event()
+        self.serving = False
+
+    def enter_service(self) -> None:
+        self.serving = True
+        self.in_service.succeed()
+
+    def leave_service(self, failed: Part | None) -> None:
+        """Stop every part's clock (but the one that just failed, which is done)."""
+        self.serving = False
+        self.in_service = self.env.event()
+        for part in self.parts:
+            if part is not failed:
+                part.process.interrupt("node out of service")
+
+
+class Cluster:
+    """Job nodes, a spare pool and a repair shop; tells a listener about failures.
+
+    Physical nodes 0..nodes-1 start in the job, the rest in the spare pool. `on_failure`
+    is called with a FailureRecord after the cluster has already swapped in a spare
+    (if it could).
+    """
+
+    def __init__(self, env: simpy.Environment, spec: ClusterSpec, failures: FailureModel,
+                 repair_s: float, streams: Callable[[str], np.random.Generator]) -> None:
+        self.env = env
+        self.spec = spec
+        self.repair_s = repair_s
+        self.on_failure: Callable[[FailureRecord], None] = lambda record: None
+        self.records: list[FailureRecord] = []
+        self.short = 0  # job slots without a node
+        self._full: simpy.Event | None = None
+        total = spec.nodes + spec.spare_nodes
+        self.nodes = [Node(self, i) for i in range(total)]
+        self.pool: collections.deque[Node] = collections.deque(self.nodes[spec.nodes:])
+        if failures.trace is None:
+            self._attach_parts(failures, streams)
+        else:
+            env.process(self._replay(failures.trace))
+        for node in self.nodes[: spec.nodes]:
+            node.enter_service()
+
+    def _attach_parts(self, failures: FailureModel,
+                      streams: Callable[[str], np.random.Generator]) -> None:
+        """Give every node its failing parts; first lifetimes drawn per class, in order."""
+        total = len(self.nodes)
+        gpn = self.spec.gpus_per_node
+        if failures.node is not None:
+            rng = streams("node_failures")
+            lives = failures.node.sample(rng, total)
+            for node in self.nodes:
+                node.parts.append(Part(node, "node", 0, failures.node, rng, lives[node.index]))
+        if failures.gpu is not None:
+            rng = streams("gpu_failures")
+            lives = failures.gpu.sample(rng, total * gpn).reshape(total, gpn)
+            for node in self.nodes:
+                for g in range(gpn):
+                    node.parts.append(Part(node, "gpu", g, failures.gpu, rng, lives[node.index, g]))
+
+    def _replay(self, trace: tuple[TraceFailure, ...]):
+        """Scripted failures: fail exactly the listed parts at the listed times."""
+        for event in sorted(trace, key=lambda e: e.time_s):
+            yield self.env.timeout(event.time_s - self.env.now)
+            node = self.nodes[event.node]
+            if node.serving:
+                self.fail(node, None, kind=event.part, index=event.gpu)
+
+    @property
+    def is_full(self) -> bool:
+        return self.short == 0
+
+    def when_full(self) -> simpy.Event:
+        """An event that fires once every job slot has a healthy node."""
+        if self._full is None or self._full.triggered:
+            self._full = self.env.event()
+            if self.is_full:
+                self._full.succeed()
+        return self._full
+
+    def fail(self, node: Node, part: Part | None, kind: str = "node", index: int = 0) -> None:
+        """A part of an in-service node failed: repair it, refill the slot, tell the job."""
+        if part is not None:
+            kind, index = part.kind, part.index
+        record = FailureRecord(self.env.now, node.index, kind, index,
+                               part.age_s if part is not None else float("nan"))
+        self.records.append(record)
+        node.leave_service(part)
+        self.env.process(self._repair(node, part))
+        self.short += 1
+        self._refill()
+        self.on_failure(record)
+
+    def _repair(self, node: Node, part: Part | None):
+        yield self.env.timeout(self.repair_s)
+        if part is not None:
+            part.renew()
+        self.pool.append(node)
+        self._refill()
+
+    def _refill(self) -> None:
+        while self.short and self.pool:
+            self.pool.popleft().enter_service()
+            self.short -= 1
+        if self.is_full and self._full is not None and not self._full.triggered:
+            self._full.succeed()

@@ -1,0 +1,98 @@
+"""The training job as a SimPy process: work segments, checkpoints, recovery.
+
+One segment is `interval_steps` steps of compute followed by a blocking checkpoint
+write: two events per checkpoint, whatever the number of steps. A failure of any part
+the job runs on interrupts the process wherever it is (SimPy's machine_shop pattern):
+
+- during compute or a checkpoint write, the work since the last completed checkpoint
+  is lost (a write in progress is lost with it);
+- then recovery: detection, waiting for healthy hardware if the cluster is short of
+  nodes, restart and checkpoint load. A failure during recovery starts it over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import simpy
+
+from simulator.cluster import Cluster, FailureRecord
+from simulator.metrics import Ledger, Phase
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """What the job does, in seconds and steps."""
+
+    step_s: float
+    interval_steps: int
+    write_s: float
+    detect_s: float
+    restart_s: float
+    load_s: float
+    work_steps: int | None = None  # None: run until the horizon
+
+
+class TrainingJob:
+    """Runs the plan on `cluster`, recording every phase in `ledger`."""
+
+    def __init__(self, env: simpy.Environment, cluster: Cluster, ledger: Ledger,
+                 plan: JobPlan) -> None:
+        self.env = env
+        self.cluster = cluster
+        self.ledger = ledger
+        self.plan = plan
+        self.committed_steps = 0
+        self.checkpoints = 0
+        self.lost_checkpoints = 0
+        self.failures = 0
+        self.failures_by_part: dict[str, int] = {"gpu": 0, "node": 0}
+        cluster.on_failure = self._on_failure
+        self.process = env.process(self._run())
+
+    @property
+    def finished(self) -> bool:
+        return self.plan.work_steps is not None and self.committed_steps >= self.plan.work_steps
+
+    def _on_failure(self, record: FailureRecord) -> None:
+        if self.process.is_alive:
+            self.failures += 1
+            self.failures_by_part[record.part] = self.failures_by_part.get(record.part, 0) + 1
+            self.process.interrupt(record)
+
+    def _run(self):
+        recovering = False
+        while not self.finished:
+            try:
+                if recovering:
+                    yield from self._recover()
+                    recovering = False
+                yield from self._segment()
+            except simpy.Interrupt:
+                if self.ledger.phase is Phase.CHECKPOINT:
+                    self.lost_checkpoints += 1
+                self.ledger.rollback(self.env.now)
+                recovering = True
+
+    def _segment(self):
+        plan, env, ledger = self.plan, self.env, self.ledger
+        steps = plan.interval_steps
+        if plan.work_steps is not None:
+            steps = min(steps, plan.work_steps - self.committed_steps)
+        ledger.enter(Phase.COMPUTE, env.now)
+        yield env.timeout(steps * plan.step_s)
+        ledger.enter(Phase.CHECKPOINT, env.now)
+        yield env.timeout(plan.write_s)
+        ledger.commit(env.now)
+        self.committed_steps += steps
+        self.checkpoints += 1
+
+    def _recover(self):
+        plan, env, ledger = self.plan, self.env, self.ledger
+        ledger.enter(Phase.RESTART, env.now)
+        yield env.timeout(plan.detect_s)
+        if not self.cluster.is_full:
+            ledger.enter(Phase.WAIT, env.now)
+            yield self.cluster.when_full()
+            ledger.enter(Phase.RESTART, env.now)
+        yield env.timeout(plan.restart_s + plan.load_s)

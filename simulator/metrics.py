@@ -1,0 +1,99 @@
+"""The ledger of the job's wall clock and the schema of the summary row.
+
+Every second of the job's life is in exactly one phase. Compute and checkpoint time is
+*provisional* until a checkpoint commits it (then it is useful / checkpoint time) or a
+rollback discards it (then it is rework). Restart and wait time are final at once.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    """What the job is doing."""
+
+    COMPUTE = "compute"
+    CHECKPOINT = "checkpoint"
+    RESTART = "restart"
+    WAIT = "wait"
+
+
+#: Categories of the time accounting, in summary-column order (DESIGN.md).
+CATEGORIES = ("useful", "checkpoint", "rework", "restart", "wait", "degraded")
+
+_PROVISIONAL = (Phase.COMPUTE, Phase.CHECKPOINT)
+
+
+class Ledger:
+    """Attributes the job's wall clock, phase by phase, to the accounting categories."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = dict.fromkeys(CATEGORIES, 0.0)
+        self._pending: dict[Phase, float] = dict.fromkeys(_PROVISIONAL, 0.0)
+        self._phase = Phase.COMPUTE
+        self._since = 0.0
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    def enter(self, phase: Phase, now: float) -> None:
+        """Close the current phase at `now` and start `phase`."""
+        self._close(now)
+        self._phase = phase
+
+    def commit(self, now: float) -> None:
+        """A checkpoint completed: provisional time becomes useful and checkpoint time."""
+        self._close(now)
+        self.totals["useful"] += self._pending[Phase.COMPUTE]
+        self.totals["checkpoint"] += self._pending[Phase.CHECKPOINT]
+        self._pending = dict.fromkeys(_PROVISIONAL, 0.0)
+
+    def rollback(self, now: float) -> None:
+        """A failure: provisional time since the last checkpoint becomes rework."""
+        self._close(now)
+        self.totals["rework"] += sum(self._pending.values())
+        self._pending = dict.fromkeys(_PROVISIONAL, 0.0)
+
+    def finish(self, now: float) -> None:
+        """End of the observation window.
+
+        Work not yet checkpointed was never rolled back inside the window, so it counts
+        as useful (and a write in progress as checkpoint time).
+        """
+        self.commit(now)
+
+    def _close(self, now: float) -> None:
+        elapsed = now - self._since
+        if self._phase in _PROVISIONAL:
+            self._pending[self._phase] += elapsed
+        else:
+            self.totals[self._phase.value] += elapsed
+        self._since = now
+
+
+#: The columns every summary row has, in order (DESIGN.md "Interfaces").
+SUMMARY_COLUMNS = (
+    "seed",
+    "replicate",
+    "gpus",
+    "horizon_h",
+    "useful_h",
+    "checkpoint_h",
+    "rework_h",
+    "restart_h",
+    "wait_h",
+    "degraded_h",
+    "goodput",
+    "lost_gpu_h",
+    "failures",
+    "gpu_failures",
+    "node_failures",
+    "checkpoints",
+    "lost_checkpoints",
+    "interval_min",
+    "step_s",
+    "job_mtbi_h",
+    "completed",
+)

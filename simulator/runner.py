@@ -1,0 +1,115 @@
+"""Assemble and run the model: one replicate -> one summary row, a scenario -> a table."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+
+import pandas as pd
+import simpy
+from tqdm.auto import tqdm
+
+from simulator.cluster import Cluster
+from simulator.job import JobPlan, TrainingJob
+from simulator.metrics import CATEGORIES, SUMMARY_COLUMNS, Ledger
+from simulator.scenario import Scenario
+from simulator.streams import stream
+
+HOUR = 3600.0
+
+
+class CountingEnvironment(simpy.Environment):
+    """A SimPy environment that counts the events it processes (for the benchmark)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.processed = 0
+
+    def step(self) -> None:
+        self.processed += 1
+        super().step()
+
+
+@dataclass
+class ReplicateResult:
+    """The summary row of one replicate, its failure log and the SimPy event count."""
+
+    row: dict
+    failure_log: pd.DataFrame  # one row per failure: time_s, node, part, index, age_s
+    sim_events: int
+
+
+def job_plan(scenario: Scenario) -> JobPlan:
+    """The job's plan in steps and seconds (work rounded up to whole steps)."""
+    work_steps = None
+    if scenario.work_s is not None:
+        work_steps = max(1, math.ceil(scenario.work_s / scenario.step_s - 1e-9))
+    ckpt, restart = scenario.checkpoint, scenario.restart
+    return JobPlan(
+        step_s=scenario.step_s,
+        interval_steps=scenario.interval_steps,
+        write_s=ckpt.write_s,
+        detect_s=restart.detect_s,
+        restart_s=restart.restart_s,
+        load_s=ckpt.load_s,
+        work_steps=work_steps,
+    )
+
+
+def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
+    """Simulate one replicate of `scenario` with its own random streams."""
+    env = CountingEnvironment()
+    streams = partial(stream, scenario.seed, replicate)
+    cluster = Cluster(env, scenario.cluster, scenario.failures, scenario.restart.repair_s,
+                      streams)
+    ledger = Ledger()
+    job = TrainingJob(env, cluster, ledger, job_plan(scenario))
+    if scenario.work_s is None:
+        env.run(until=scenario.horizon_s)
+    else:
+        env.run(until=env.any_of([job.process, env.timeout(scenario.max_horizon_s)]))
+    ledger.finish(env.now)
+    row = _summary_row(scenario, replicate, env.now, ledger, job)
+    failure_log = pd.DataFrame([r.__dict__ for r in cluster.records],
+                               columns=["time_s", "node", "part", "index", "age_s"])
+    return ReplicateResult(row=row, failure_log=failure_log, sim_events=env.processed)
+
+
+def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledger,
+                 job: TrainingJob) -> dict:
+    gpus = scenario.cluster.gpus
+    hours = {f"{c}_h": ledger.totals[c] / HOUR for c in CATEGORIES}
+    horizon_h = end_s / HOUR
+    goodput = hours["useful_h"] / horizon_h if horizon_h > 0 else 0.0
+    row = {
+        "seed": scenario.seed,
+        "replicate": replicate,
+        "gpus": gpus,
+        "horizon_h": horizon_h,
+        **hours,
+        "goodput": goodput,
+        "lost_gpu_h": (horizon_h - hours["useful_h"]) * gpus,
+        "failures": job.failures,
+        "gpu_failures": job.failures_by_part.get("gpu", 0),
+        "node_failures": job.failures_by_part.get("node", 0),
+        "checkpoints": job.checkpoints,
+        "lost_checkpoints": job.lost_checkpoints,
+        "interval_min": scenario.interval_steps * scenario.step_s / 60.0,
+        "step_s": scenario.step_s,
+        "job_mtbi_h": scenario.job_mtbi_s / HOUR,
+        "completed": job.finished if scenario.work_s is not None else True,
+    }
+    return {column: row[column] for column in SUMMARY_COLUMNS}
+
+
+def run_scenario(scenario: Scenario, progress: bool | None = None) -> pd.DataFrame:
+    """All replicates of `scenario`, one summary row each.
+
+    progress: show a progress bar (None: only when writing to a terminal).
+    """
+    disable = None if progress is None else not progress
+    rows = [run_replicate(scenario, r).row
+            for r in tqdm(range(scenario.replicates), desc="replicates", unit="rep",
+                          disable=disable, leave=False)]
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))

@@ -1,0 +1,75 @@
+"""The validated description of one simulated study, in SI units (seconds).
+
+These frozen dataclasses are what the model consumes. They are built once, at the
+boundary, by `simulator.config.to_scenario`; model code never sees Hydra or
+OmegaConf, and never re-validates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from simulator.failures import NO_FAILURES, FailureModel
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """The hardware the job runs on: `gpus` in nodes of `gpus_per_node`, plus spares."""
+
+    accelerator: str = "H100"
+    gpus: int = 1024
+    gpus_per_node: int = 8
+    spare_nodes: int = 4
+
+    @property
+    def nodes(self) -> int:
+        return self.gpus // self.gpus_per_node
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """How often the job saves its state and what saving and loading cost.
+
+    `interval_s` is compute time between the end of one checkpoint and the start of the
+    next; the job checkpoints every whole number of steps closest to it (at least one).
+    """
+
+    policy: str = "fixed"
+    interval_s: float = 3600.0
+    write_s: float = 300.0
+    load_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class RestartSpec:
+    """Recovery after a failure: detect, (wait for hardware), restart, load checkpoint."""
+
+    detect_s: float = 300.0
+    restart_s: float = 600.0
+    repair_s: float = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything one run needs. `work_s` set: run until that much useful compute."""
+
+    seed: int = 0
+    replicates: int = 1
+    horizon_s: float = 30 * 86400.0
+    work_s: float | None = None
+    max_horizon_s: float = 3650 * 86400.0
+    step_s: float = 10.0
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
+    failures: FailureModel = NO_FAILURES
+    checkpoint: CheckpointSpec = field(default_factory=CheckpointSpec)
+    restart: RestartSpec = field(default_factory=RestartSpec)
+
+    @property
+    def interval_steps(self) -> int:
+        """Steps per checkpoint interval: the whole number closest to the interval."""
+        return max(1, round(self.checkpoint.interval_s / self.step_s))
+
+    @property
+    def job_mtbi_s(self) -> float:
+        """Mean time between failures hitting the job, from the failure model."""
+        return self.failures.job_mtbi_s(self.cluster.nodes, self.cluster.gpus_per_node)
