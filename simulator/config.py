@@ -165,7 +165,8 @@ def _failures(f: FailuresConfig) -> FailureModel:
                         node=lifetime(f.node_mtbf_hours))
 
 
-def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpec) -> CheckpointSpec:
+def _checkpoint(c: CheckpointConfig, failures: FailureModel,
+                cluster: ClusterSpec) -> CheckpointSpec:
     _one_of("checkpoint.policy", c.policy, CHECKPOINT_POLICIES)
     _non_negative("checkpoint.write_minutes", c.write_minutes)
     _non_negative("checkpoint.load_minutes", c.load_minutes)
