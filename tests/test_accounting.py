@@ -1,0 +1,82 @@
+"""The time accounting: every second of the horizon is in exactly one category."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, run_replicate
+from simulator.failures import Exponential, FailureModel, Weibull
+from simulator.metrics import CATEGORIES, Ledger, Phase
+
+HOUR = 3600.0
+
+
+def lifetimes(mean_hours: float | None, shape: float | None):
+    if mean_hours is None:
+        return None
+    return Exponential(mean_hours * HOUR) if shape is None else Weibull(mean_hours * HOUR, shape)
+
+
+@st.composite
+def scenarios(draw) -> Scenario:
+    gpus_per_node = draw(st.sampled_from([1, 2, 4, 8]))
+    nodes = draw(st.integers(1, 24))
+    shape = draw(st.one_of(st.none(), st.floats(0.5, 3.0)))
+    node_mtbf = draw(st.one_of(st.none(), st.floats(2.0, 500.0)))
+    gpu_mtbf = draw(st.one_of(st.none(), st.floats(5.0, 2000.0)))
+    step_s = draw(st.floats(0.5, 120.0))
+    work = draw(st.one_of(st.none(), st.floats(1.0, 100.0)))
+    return Scenario(
+        seed=draw(st.integers(0, 2**32 - 1)),
+        horizon_s=draw(st.floats(0.5, 200.0)) * HOUR,
+        work_s=None if work is None else work * HOUR,
+        max_horizon_s=400 * HOUR,
+        step_s=step_s,
+        cluster=ClusterSpec(gpus=nodes * gpus_per_node, gpus_per_node=gpus_per_node,
+                            spare_nodes=draw(st.integers(0, 4))),
+        failures=FailureModel(kind="random", node=lifetimes(node_mtbf, shape),
+                              gpu=lifetimes(gpu_mtbf, shape)),
+        checkpoint=CheckpointSpec(interval_s=draw(st.floats(1.0, 600.0)) * 60,
+                                  write_s=draw(st.floats(0.0, 30.0)) * 60,
+                                  load_s=draw(st.floats(0.0, 30.0)) * 60),
+        restart=RestartSpec(detect_s=draw(st.floats(0.0, 30.0)) * 60,
+                            restart_s=draw(st.floats(0.0, 60.0)) * 60,
+                            repair_s=draw(st.floats(0.0, 100.0)) * HOUR),
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_categories_sum_to_the_horizon(scenario: Scenario):
+    row = run_replicate(scenario).row
+    parts = [row[f"{c}_h"] for c in CATEGORIES]
+    assert all(p >= 0 for p in parts), row
+    assert math.fsum(parts) == pytest.approx(row["horizon_h"], rel=1e-9, abs=1e-9)
+    assert 0.0 <= row["goodput"] <= 1.0
+    assert row["lost_gpu_h"] >= -1e-6
+    assert row["failures"] == row["gpu_failures"] + row["node_failures"]
+    if scenario.work_s is None:
+        assert row["horizon_h"] == pytest.approx(scenario.horizon_s / HOUR)
+    elif row["completed"]:
+        steps = math.ceil(scenario.work_s / scenario.step_s - 1e-9)
+        assert row["useful_h"] == pytest.approx(steps * scenario.step_s / HOUR, rel=1e-9)
+
+
+def test_ledger_commit_and_rollback_by_hand():
+    ledger = Ledger()
+    ledger.enter(Phase.CHECKPOINT, 10.0)   # 10 s compute
+    ledger.commit(12.0)                    # 2 s write -> committed
+    ledger.enter(Phase.COMPUTE, 12.0)
+    ledger.enter(Phase.CHECKPOINT, 20.0)   # 8 s compute, then 1 s of a write...
+    ledger.rollback(21.0)                  # ...lost: 9 s rework
+    ledger.enter(Phase.RESTART, 21.0)
+    ledger.enter(Phase.WAIT, 24.0)         # 3 s restart
+    ledger.enter(Phase.RESTART, 30.0)      # 6 s wait
+    ledger.enter(Phase.COMPUTE, 31.0)      # 1 s restart
+    ledger.finish(35.0)                    # 4 s tail compute counts as useful
+    assert ledger.totals == {"useful": 14.0, "checkpoint": 2.0, "rework": 9.0,
+                             "restart": 4.0, "wait": 6.0, "degraded": 0.0}

@@ -1,0 +1,93 @@
+"""Scripted failures with exact, hand-computed timelines.
+
+Every case uses T = 60 min of compute per checkpoint, C = 5 min writes, and recovery of
+detect 2 + restart 10 + load 3 = 15 min, with one-minute steps. Times in minutes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, run_replicate
+from simulator.failures import FailureModel, TraceFailure
+
+MIN = 60.0
+
+
+def scripted(horizon_min: float, failures: list[TraceFailure], *, spares: int = 1,
+             repair_min: float = 10_000.0) -> dict:
+    scenario = Scenario(
+        horizon_s=horizon_min * MIN,
+        step_s=MIN,
+        cluster=ClusterSpec(gpus=16, gpus_per_node=8, spare_nodes=spares),
+        failures=FailureModel(kind="trace", trace=tuple(failures)),
+        checkpoint=CheckpointSpec(interval_s=60 * MIN, write_s=5 * MIN, load_s=3 * MIN),
+        restart=RestartSpec(detect_s=2 * MIN, restart_s=10 * MIN, repair_s=repair_min * MIN),
+    )
+    row = run_replicate(scenario).row
+    return {k: (v * 60 if k.endswith("_h") else v) for k, v in row.items()}  # hours -> min
+
+
+def at(minute: float, node: int = 0, part: str = "node") -> TraceFailure:
+    return TraceFailure(time_s=minute * MIN, node=node, part=part)
+
+
+def test_failure_during_checkpoint_write_loses_that_checkpoint():
+    # 0-60 compute, 60-62 writing: failure at 62 loses 60 + 2 min; recovery 62-77;
+    # then from 77 two clean segments (65 min each) end at 207.
+    row = scripted(207, [at(62)])
+    assert row["rework_h"] == pytest.approx(62)
+    assert row["restart_h"] == pytest.approx(15)
+    assert row["useful_h"] == pytest.approx(120)
+    assert row["checkpoint_h"] == pytest.approx(10)
+    assert row["lost_checkpoints"] == 1
+    assert row["failures"] == 1
+    assert row["horizon_h"] == pytest.approx(207)
+
+
+def test_failure_during_restart_restarts_the_restart():
+    # Failure at 30 (compute): 30 min rework, recovery from 30 would end at 45; a second
+    # failure at 40 restarts it: 10 min spent + 15 more, the job resumes at 55.
+    # 55-115 compute, 115-120 write; horizon 125 leaves 5 min of uncheckpointed compute.
+    row = scripted(125, [at(30, node=0), at(40, node=1)], spares=2)
+    assert row["rework_h"] == pytest.approx(30)
+    assert row["restart_h"] == pytest.approx(25)
+    assert row["useful_h"] == pytest.approx(60 + 5)
+    assert row["checkpoint_h"] == pytest.approx(5)
+    assert row["failures"] == 2
+    assert row["checkpoints"] == 1
+
+
+def test_no_spare_means_waiting_for_repair():
+    # No spares, repair 120 min. Failure at 30: detect 30-32, wait until the node is
+    # back at 150, restart + load 150-163, then compute.
+    row = scripted(200, [at(30)], spares=0, repair_min=120)
+    assert row["restart_h"] == pytest.approx(2 + 13)
+    assert row["wait_h"] == pytest.approx(150 - 32)
+    assert row["rework_h"] == pytest.approx(30)
+    assert row["useful_h"] == pytest.approx(200 - 163)
+
+
+def test_failure_while_waiting_restarts_detection_and_extends_the_wait():
+    # No spares, repair 120: failures at 30 (node 0) and 100 (node 1, while waiting).
+    # Node 0 back at 150, node 1 at 220. Recovery restarts at 100: detect 100-102, wait
+    # 102-220, restart + load 220-233. Time: restart 2 + 2 + 13, wait (100-32) + (220-102).
+    row = scripted(240, [at(30, node=0), at(100, node=1)], spares=0, repair_min=120)
+    assert row["restart_h"] == pytest.approx(17)
+    assert row["wait_h"] == pytest.approx(68 + 118)
+    assert row["useful_h"] == pytest.approx(240 - 233)
+    assert row["failures"] == 2
+
+
+def test_gpu_failure_takes_its_node_out():
+    row = scripted(100, [at(10, node=1, part="gpu")])
+    assert row["gpu_failures"] == 1 and row["node_failures"] == 0
+    assert row["rework_h"] == pytest.approx(10)
+
+
+def test_failure_of_a_node_outside_the_job_is_ignored():
+    # Node 2 is the spare: in the pool, not in service, so it cannot fail the job.
+    row = scripted(130, [at(10, node=2)])
+    assert row["failures"] == 0
+    assert row["useful_h"] == pytest.approx(120)
+    assert row["checkpoint_h"] == pytest.approx(10)
