@@ -61,8 +61,10 @@ def _run(cfg: DictConfig) -> float:
         print(f"  goodput {goodput:.4f}  ({len(frame)} replicates) -> {out}")
     else:
         c = scenario.cluster
-        print(f"trainsim: {c.gpus:,} {c.accelerator} GPUs ({c.nodes} nodes), "
-              f"{scenario.horizon_s / 86400:g} days, failures={choices(hydra_cfg, 'failures')}, "
+        length = (f"{scenario.horizon_s / 86400:g} days" if scenario.work_s is None
+                  else f"until {scenario.work_s / 3600:g} useful hours")
+        print(f"trainsim: {c.gpus:,} {c.accelerator} GPUs ({c.nodes} nodes), {length}, "
+              f"failures={choices(hydra_cfg, 'failures')}, "
               f"checkpoint={choices(hydra_cfg, 'checkpoint')} "
               f"every {frame['interval_min'].iloc[0]:.1f} min, "
               f"{scenario.replicates} replicate(s), seed {scenario.seed}")
