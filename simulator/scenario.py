@@ -7,6 +7,7 @@ OmegaConf, and never re-validates.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from simulator.failures import NO_FAILURES, FailureModel
@@ -66,8 +67,8 @@ class Scenario:
 
     @property
     def interval_steps(self) -> int:
-        """Steps per checkpoint interval: the whole number closest to the interval."""
-        return max(1, round(self.checkpoint.interval_s / self.step_s))
+        """Steps per checkpoint interval: the nearest whole number (ties up), at least 1."""
+        return max(1, math.floor(self.checkpoint.interval_s / self.step_s + 0.5))
 
     @property
     def job_mtbi_s(self) -> float:

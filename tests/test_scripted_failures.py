@@ -6,6 +6,7 @@ detect 2 + restart 10 + load 3 = 15 min, with one-minute steps. Times in minutes
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, run_replicate
@@ -91,3 +92,36 @@ def test_failure_of_a_node_outside_the_job_is_ignored():
     assert row["failures"] == 0
     assert row["useful_h"] == pytest.approx(120)
     assert row["checkpoint_h"] == pytest.approx(10)
+
+
+class Fixed:
+    """A lifetime that is always `mean_s` (test-only Lifetime)."""
+
+    def __init__(self, hours: float) -> None:
+        self.mean_s = hours * 3600.0
+
+    def sample(self, rng, size):
+        return np.full(size, self.mean_s)
+
+    def cdf(self, t_s):
+        return (np.asarray(t_s) >= self.mean_s).astype(float)
+
+
+def test_a_gpu_keeps_its_age_while_its_node_is_repaired_for_another_part():
+    # One job node, one spare, one GPU per node; hosts live 10 h, GPUs 25 h, repair 5 h.
+    # Node 0: host fails at 10 (GPU age 10). Node 1 serves 10-20. Node 0 (repaired at 15)
+    # serves 20-30 (new host; GPU age 10 -> 20), node 1 serves 30-40, node 0 serves again
+    # from 40 and its GPU, at age 20, fails 5 h later: at 45. A GPU that lost its age
+    # would never fail, since hosts always fail first.
+    hours = 3600.0
+    scenario = Scenario(
+        horizon_s=46 * hours, step_s=60.0,
+        cluster=ClusterSpec(gpus=1, gpus_per_node=1, spare_nodes=1),
+        failures=FailureModel(kind="fixed", node=Fixed(10), gpu=Fixed(25)),
+        restart=RestartSpec(repair_s=5 * hours),
+    )
+    log = run_replicate(scenario).failure_log
+    assert log[["node", "part"]].values.tolist() == [
+        [0, "node"], [1, "node"], [0, "node"], [1, "node"], [0, "gpu"]]
+    assert (log.time_s / hours).tolist() == pytest.approx([10, 20, 30, 40, 45])
+    assert log.age_s.iloc[-1] / hours == pytest.approx(25)
