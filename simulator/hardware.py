@@ -1,7 +1,9 @@
 """Accelerator catalog: vendor figures, dense BF16 (shared/REFERENCE.md, "Accelerators").
 
 Selected by name in `cluster.accelerator`. Power is per accelerator (board power);
-None where the vendor publishes none.
+None where the vendor publishes none. A100 is not in REFERENCE.md: its figures are
+NVIDIA's A100 SXM datasheet (312 TFLOP/s dense BF16, 80 GB HBM2e at 2.04 TB/s, NVLink3
+600 GB/s total = 300 GB/s per direction, 400 W); MegaScale's 175B run used A100s.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Accelerator:
 ACCELERATORS: dict[str, Accelerator] = {
     a.name: a
     for a in (
+        Accelerator("A100", 312, 80, 2.04, 300, 8, 400),
         Accelerator("H100", 989, 80, 3.35, 450, 8, 700),
         Accelerator("H200", 989, 141, 4.8, 450, 8, 700),
         Accelerator("B200", 2250, 180, 8.0, 900, 8, 1000),
