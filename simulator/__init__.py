@@ -6,7 +6,7 @@ degraded running. See README.md for the tour.
 """
 
 from simulator.api import load_scenario, simulate
-from simulator.config import ConfigError
+from simulator.errors import ConfigError
 from simulator.runner import run_replicate, run_scenario
 from simulator.scenario import CheckpointSpec, ClusterSpec, RestartSpec, Scenario
 

@@ -17,7 +17,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from simulator.config import ConfigError, config_dir, config_error_from, to_scenario
+from simulator.config import config_dir, explain, to_scenario
+from simulator.errors import ConfigError
 from simulator.results import SUMMARY_FILE, format_summary, write_csv_atomic
 from simulator.runner import run_scenario
 
@@ -45,8 +46,13 @@ def with_config_columns(frame: pd.DataFrame, cfg: DictConfig, hydra_cfg) -> pd.D
     return pd.concat([front, frame], axis=1)
 
 
+_task_started = False  # set once Hydra has composed a config and called the task
+
+
 @hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
 def _run(cfg: DictConfig) -> float:
+    global _task_started
+    _task_started = True
     hydra_cfg = HydraConfig.get()
     try:
         scenario = to_scenario(cfg)
@@ -78,31 +84,26 @@ def choices(hydra_cfg, group: str) -> str:
 
 
 def main() -> None:
-    """Console-script entry: run Hydra, turn configuration errors into one line + exit 2."""
+    """Console-script entry: run Hydra, turn configuration errors into one line + exit 2.
+
+    Anything raised before the task starts comes from composing the configuration, so it
+    is the user's input; after that only ConfigErrors are (the rest are bugs: traceback).
+    """
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's printer
     try:
         _run()
     except Exception as exc:
         if os.environ.get("TRAINSIM_DEBUG") == "1":
             raise
-        error = _as_config_error(exc)
-        if error is None:
-            raise
-        _exit_with(error)
+        if isinstance(exc, ConfigError) or not _task_started:
+            overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
+            _exit_with(explain(exc, overrides))
+        raise
 
 
 def _exit_with(error: ConfigError) -> None:
     print(f"trainsim: config error: {error}", file=sys.stderr)
     sys.exit(EXIT_CONFIG_ERROR)
-
-
-def _as_config_error(exc: BaseException) -> ConfigError | None:
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    if isinstance(exc, ConfigError | HydraException | OmegaConfBaseException):
-        return config_error_from(exc)
-    return None
 
 
 if __name__ == "__main__":

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 from hydra import compose, initialize_config_dir
-from hydra.errors import HydraException
-from omegaconf.errors import OmegaConfBaseException
 
-from simulator.config import config_dir, config_error_from, to_scenario
+from simulator.config import config_dir, explain, to_scenario
 from simulator.runner import run_scenario
 from simulator.scenario import Scenario
 
@@ -21,8 +19,8 @@ def load_scenario(overrides: list[str] | None = None, config_name: str = "config
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3",
                                    job_name="trainsim"):
             cfg = compose(config_name=config_name, overrides=list(overrides or []))
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise config_error_from(exc) from None
+    except Exception as exc:  # composing only reads config: any failure is bad input
+        raise explain(exc, list(overrides or [])) from None
     return to_scenario(cfg)
 
 

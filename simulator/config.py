@@ -8,6 +8,7 @@ naming the key, the bad value and what is allowed.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from simulator.errors import ConfigError, blame_override, config_error_from, known_keys_note
 from simulator.failures import LIFETIME_KINDS, NO_FAILURES, FailureModel, make_lifetime
 from simulator.hardware import ACCELERATORS
 from simulator.policies import CHECKPOINT_POLICIES
@@ -32,21 +34,6 @@ def config_dir() -> Path:
         if (candidate / "config.yaml").is_file():
             return candidate
     raise FileNotFoundError(f"no scenarios/config.yaml next to {here}")
-
-
-class ConfigError(ValueError):
-    """A configuration value trainsim cannot run with. `str()` is one line for the user."""
-
-    def __init__(self, key: str, value: Any, allowed: str) -> None:
-        self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"{key}={_show(value)}: {allowed}")
-
-    def __reduce__(self):  # picklable across joblib / submitit workers
-        return (type(self), (self.key, self.value, self.allowed))
-
-
-def _show(value: Any) -> str:
-    return "null" if value is None else str(value)
 
 
 # ---- schemas (what a user may set; units as in the key names) --------------------------
@@ -231,86 +218,30 @@ def to_scenario(cfg: DictConfig) -> Scenario:
     try:
         obj = OmegaConf.to_object(cfg)
     except Exception as exc:  # missing (???) values and late type errors
-        raise config_error_from(exc) from None
+        raise config_error_from(exc, Config) from None
     if not isinstance(obj, Config):
         raise ConfigError("defaults", "?", "the primary config must use base_config")
     return validate(obj)
 
 
-# ---- Hydra / OmegaConf errors -> one-line ConfigErrors --------------------------------------
-
-_TYPE_WORDS = {"Integer": "must be an integer", "Float": "must be a number",
-               "Boolean": "must be true or false", "str": "must be a string"}
-
-
-def config_error_from(exc: BaseException) -> ConfigError:
-    """Turn a Hydra composition or OmegaConf error into a one-line ConfigError."""
-    import re
-
-    if isinstance(exc, ConfigError):
-        return exc
-    text = str(exc)
-    options = getattr(exc, "options", None)
-    missing = re.search(r"Could not find '([^']+)/([^']+)'", text)
-    if missing and options is not None:
-        group, option = missing.groups()
-        allowed = ", ".join(sorted(options)) or "(none)"
-        return ConfigError(group, option, f"no such option; allowed: {allowed}")
-    cause = exc.__cause__ if exc.__cause__ is not None else exc
-    key = getattr(cause, "full_key", None)
-    override = re.search(r"(?:override|use) \+?([\w.~]+)=(\S+)", text)
-    value = override.group(2) if override else None
-    ambiguous = re.search(r"Ambiguous value for argument '([\w.]+)=(.*)'", text)
-    if ambiguous:
-        return ConfigError(ambiguous.group(1), ambiguous.group(2),
-                           "several values: add -m (--multirun) to sweep over them, or "
-                           "write [a,b] for a list")
-    cause_text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-    if key:
-        if "not in" in cause_text or "not in struct" in cause_text:
-            return ConfigError(key, value, f"unknown key; {_known_keys(key)}")
-        if "not Optional" in cause_text:
-            return ConfigError(key, "null", "must be set (null is not allowed here)")
-        if "missing mandatory value" in cause_text.lower():
-            return ConfigError(key, "???", "must be set")
-        converted = re.search(r"Value '(.*)' of type '\w+' could not be converted to (\w+)",
-                              cause_text)
-        if converted:
-            bad, target = converted.groups()
-            return ConfigError(key, bad, _TYPE_WORDS.get(target, f"must be a {target}"))
-        return ConfigError(key, value, cause_text)
-    first_line = text.splitlines()[0] if text else type(exc).__name__
-    return ConfigError("override", value if value is not None else "?", first_line)
-
-
-def _known_keys(full_key: str) -> str:
-    """'known keys in cluster: accelerator, gpus, ...' for the schema node above full_key."""
-    import dataclasses
-
-    node: Any = Config
-    parts = full_key.split(".")[:-1]
-    for part in parts:
-        fields = {f.name: f for f in dataclasses.fields(node)}
-        if part not in fields or not dataclasses.is_dataclass(fields[part].default_factory):
-            return "see the README's configuration reference"
-        node = fields[part].default_factory
-    where = ".".join(parts) or "the top level"
-    return f"known keys in {where}: " + ", ".join(f.name for f in dataclasses.fields(node))
-
-
 def check_no_extra_keys(cfg: DictConfig) -> None:
     """Reject keys the schema does not know (e.g. a typo added with `+`)."""
-    import dataclasses
-
     def walk(node: DictConfig, schema: Any, prefix: str) -> None:
         fields = {f.name: f for f in dataclasses.fields(schema)}
         for key in node:
             full = f"{prefix}{key}"
             if key not in fields:
                 raise ConfigError(full, node[key] if OmegaConf.is_missing(node, key) is False
-                                  else "???", f"unknown key; {_known_keys(full)}")
+                                  else "???", f"unknown key; {known_keys_note(full, Config)}")
             sub = fields[key].default_factory
             if dataclasses.is_dataclass(sub) and isinstance(node[key], DictConfig):
                 walk(node[key], sub, f"{full}.")
 
     walk(cfg, Config, "")
+
+
+def explain(exc: BaseException, overrides: list[str]) -> ConfigError:
+    """Any error raised while composing `overrides` as the one-line ConfigError for it."""
+    if isinstance(exc, ConfigError):
+        return exc
+    return blame_override(overrides, exc) or config_error_from(exc, Config)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,25 @@ def format_sweep(frame: pd.DataFrame, swept: list[str]) -> str:
 
 
 class GatherRuns(Callback):
-    """Hydra callback: at the end of a multirun, write `runs.csv` and print a digest."""
+    """Hydra callback: at the end of a multirun, write `runs.csv` and print a digest.
+
+    Job folders left in `results/<name>/` by an earlier sweep of the same name are moved
+    to `results/<name>/previous-<time>/` first, so `runs.csv` holds this sweep only.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        stale = [d for d in sweep_dir.glob("*") if d.is_dir() and d.name.isdigit()]
+        if not stale:
+            return
+        keep = sweep_dir / f"previous-{time.strftime('%Y%m%d-%H%M%S')}"
+        keep.mkdir()
+        for job_dir in stale:
+            job_dir.rename(keep / job_dir.name)
+        runs = sweep_dir / RUNS_FILE
+        if runs.exists():
+            runs.rename(keep / RUNS_FILE)
+        print(f"{sweep_dir} held {len(stale)} runs of an earlier sweep: moved to {keep}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
