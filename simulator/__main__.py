@@ -19,11 +19,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from simulator.config import config_dir, explain, to_scenario
 from simulator.errors import ConfigError
-from simulator.results import SUMMARY_FILE, format_summary, write_csv_atomic
+from simulator.results import SUMMARY_FILE, format_profile, format_summary, write_csv_atomic
 from simulator.runner import run_scenario
 
 #: Config groups a user swaps; their chosen option becomes a column of every row.
-GROUPS = ("cluster", "failures", "checkpoint", "restart", "workload")
+GROUPS = ("cluster", "topology", "failures", "checkpoint", "restart", "workload")
 EXIT_CONFIG_ERROR = 2
 
 
@@ -74,6 +74,8 @@ def _run(cfg: DictConfig) -> float:
               f"checkpoint={choices(hydra_cfg, 'checkpoint')} "
               f"every {frame['interval_min'].iloc[0]:.1f} min, "
               f"{scenario.replicates} replicate(s), seed {scenario.seed}")
+        if scenario.profile is not None:
+            print(format_profile(scenario.profile, scenario.step_s))
         print(format_summary(frame))
         print(f"-> {out}")
     return goodput  # the objective for sweepers that optimise
@@ -92,6 +94,9 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's printer
     try:
         _run()
+    except BrokenPipeError:  # `trainsim ... | head`: the reader left, nothing to report
+        sys.stderr.close()
+        sys.exit(0)
     except Exception as exc:
         if os.environ.get("TRAINSIM_DEBUG") == "1":
             raise

@@ -17,11 +17,21 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from simulator.errors import ConfigError, blame_override, config_error_from, known_keys_note
+from simulator.config_workload import fabric_from, workload_from
+from simulator.errors import (
+    ConfigError,
+    blame_override,
+    config_error_from,
+    known_keys_note,
+    require_non_negative,
+    require_one_of,
+    require_positive,
+)
 from simulator.failures import LIFETIME_KINDS, NO_FAILURES, FailureModel, make_lifetime
 from simulator.hardware import ACCELERATORS
 from simulator.policies import CHECKPOINT_POLICIES
-from simulator.scenario import CheckpointSpec, ClusterSpec, RestartSpec, Scenario
+from simulator.scenario import CheckpointSpec, ClusterSpec, FabricSpec, RestartSpec, Scenario
+from simulator.workload import StepProfile, Workload
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 FAILURE_KINDS = ("none", *LIFETIME_KINDS)
@@ -71,8 +81,74 @@ class RestartConfig:
 
 
 @dataclass
+class TopologyConfig:
+    kind: str = "rail_fat_tree"
+    nic_gbps: float = 400.0  # scale-out NIC per accelerator, Gb/s
+    nic_kind: str = "ib"
+    su_nodes: int = 32
+    oversubscription: float = 1.0
+    tiers: int | None = None
+    switch_radix: int = 64
+    nodes_per_rack: int = 2
+    pod_gpus: int = 3072
+    agg_oversubscription: float = 7.0
+    cluster_switches: int = 16
+    torus_dims: list[int] | None = None
+
+
+@dataclass
+class EfficiencyConfig:
+    compute: float = 0.6
+    nvlink: float = 0.82
+    nvls: float = 0.61
+    ib: float = 0.9
+    roce: float = 0.85
+    ici: float = 0.8
+    step_latency_us: float = 1.0
+
+
+@dataclass
+class ModelConfig:
+    params_billion: float = 7.0
+    layers: int = 32
+    hidden: int = 4096
+    heads: int = 32
+    kv_heads: int = 32
+    seq_len: int = 4096
+    experts: int = 1
+    top_k: int = 1
+    expert_fraction: float = 0.0
+
+
+@dataclass
+class ParallelConfig:
+    tp: int = 1
+    pp: int = 1
+    dp: int | None = None  # null: what TP x PP x CP leaves of cluster.gpus
+    cp: int = 1
+    ep: int = 1
+    virtual_stages: int = 1
+    microbatch_size: int = 1
+    zero_stage: int = 1
+    allow_tp_across_domains: bool = False
+
+
+@dataclass
+class OverlapConfig:
+    tp: float = 0.0
+    cp: float = 0.5
+    pp: float = 0.8
+    dp: float = 0.9
+    ep: float = 0.0
+
+
+@dataclass
 class WorkloadConfig:
-    step_seconds: float = 10.0
+    step_seconds: float | None = 10.0  # set: a fixed step time; null: from the model
+    model: ModelConfig | None = None
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    overlap: OverlapConfig = field(default_factory=OverlapConfig)
+    global_batch_tokens: float | None = None
 
 
 @dataclass
@@ -87,6 +163,8 @@ class Config:
     failures: FailuresConfig = field(default_factory=FailuresConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     restart: RestartConfig = field(default_factory=RestartConfig)
+    topology: TopologyConfig = field(default_factory=TopologyConfig)
+    efficiency: EfficiencyConfig = field(default_factory=EfficiencyConfig)
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
 
 
@@ -101,29 +179,10 @@ register_schemas()
 # ---- validation ---------------------------------------------------------------------------
 
 
-def _positive(key: str, value: float | None, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if value is None or not math.isfinite(value) or value <= 0:
-        kind = "integer" if isinstance(value, int) else "number"
-        suffix = " (or null)" if optional else ""
-        raise ConfigError(key, value, f"must be a positive {kind}{suffix}")
-
-
-def _non_negative(key: str, value: float) -> None:
-    if value is None or not math.isfinite(value) or value < 0:
-        raise ConfigError(key, value, "must be zero or a positive number")
-
-
-def _one_of(key: str, value: str, allowed: Any) -> None:
-    if value not in allowed:
-        raise ConfigError(key, value, f"must be one of {', '.join(allowed)}")
-
-
 def _cluster(c: ClusterConfig) -> ClusterSpec:
-    _one_of("cluster.accelerator", c.accelerator, ACCELERATORS)
-    _positive("cluster.gpus_per_node", c.gpus_per_node)
-    _positive("cluster.gpus", c.gpus)
+    require_one_of("cluster.accelerator", c.accelerator, ACCELERATORS)
+    require_positive("cluster.gpus_per_node", c.gpus_per_node)
+    require_positive("cluster.gpus", c.gpus)
     if c.gpus % c.gpus_per_node:
         raise ConfigError("cluster.gpus", c.gpus,
                           f"must be a multiple of cluster.gpus_per_node={c.gpus_per_node}")
@@ -133,7 +192,7 @@ def _cluster(c: ClusterConfig) -> ClusterSpec:
 
 
 def _failures(f: FailuresConfig) -> FailureModel:
-    _one_of("failures.kind", f.kind, FAILURE_KINDS)
+    require_one_of("failures.kind", f.kind, FAILURE_KINDS)
     if f.kind == "none":
         for key in ("gpu_mtbf_hours", "node_mtbf_hours"):
             if getattr(f, key) is not None:
@@ -141,9 +200,9 @@ def _failures(f: FailuresConfig) -> FailureModel:
                                   "must be null with failures=none (choose failures="
                                   "exponential or weibull to set a rate)")
         return NO_FAILURES
-    _positive("failures.gpu_mtbf_hours", f.gpu_mtbf_hours, optional=True)
-    _positive("failures.node_mtbf_hours", f.node_mtbf_hours, optional=True)
-    _positive("failures.shape", f.shape)
+    require_positive("failures.gpu_mtbf_hours", f.gpu_mtbf_hours, optional=True)
+    require_positive("failures.node_mtbf_hours", f.node_mtbf_hours, optional=True)
+    require_positive("failures.shape", f.shape)
 
     def lifetime(mtbf_hours: float | None):
         return None if mtbf_hours is None else make_lifetime(f.kind, mtbf_hours * HOUR, f.shape)
@@ -154,13 +213,13 @@ def _failures(f: FailuresConfig) -> FailureModel:
 
 def _checkpoint(c: CheckpointConfig, failures: FailureModel,
                 cluster: ClusterSpec) -> CheckpointSpec:
-    _one_of("checkpoint.policy", c.policy, CHECKPOINT_POLICIES)
-    _non_negative("checkpoint.write_minutes", c.write_minutes)
-    _non_negative("checkpoint.load_minutes", c.load_minutes)
+    require_one_of("checkpoint.policy", c.policy, CHECKPOINT_POLICIES)
+    require_non_negative("checkpoint.write_minutes", c.write_minutes)
+    require_non_negative("checkpoint.load_minutes", c.load_minutes)
     write_s = c.write_minutes * MINUTE
     mtbi_s = failures.job_mtbi_s(cluster.nodes, cluster.gpus_per_node)
     if c.policy == "fixed":
-        _positive("checkpoint.interval_minutes", c.interval_minutes)
+        require_positive("checkpoint.interval_minutes", c.interval_minutes)
     else:
         if c.interval_minutes is not None:
             raise ConfigError("checkpoint.interval_minutes", c.interval_minutes,
@@ -170,16 +229,16 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel,
             raise ConfigError("checkpoint.policy", c.policy,
                               "needs failures to choose an interval; with failures=none "
                               "use checkpoint=fixed")
-        _positive("checkpoint.write_minutes", c.write_minutes)
+        require_positive("checkpoint.write_minutes", c.write_minutes)
     configured = None if c.interval_minutes is None else c.interval_minutes * MINUTE
     interval_s = CHECKPOINT_POLICIES[c.policy](configured, write_s, mtbi_s)
     return CheckpointSpec(c.policy, interval_s, write_s, c.load_minutes * MINUTE)
 
 
 def _restart(r: RestartConfig) -> RestartSpec:
-    _non_negative("restart.detect_minutes", r.detect_minutes)
-    _non_negative("restart.restart_minutes", r.restart_minutes)
-    _non_negative("restart.repair_hours", r.repair_hours)
+    require_non_negative("restart.detect_minutes", r.detect_minutes)
+    require_non_negative("restart.restart_minutes", r.restart_minutes)
+    require_non_negative("restart.repair_hours", r.repair_hours)
     return RestartSpec(r.detect_minutes * MINUTE, r.restart_minutes * MINUTE,
                        r.repair_hours * HOUR)
 
@@ -188,25 +247,51 @@ def validate(cfg: Config) -> Scenario:
     """Check every value of `cfg` and convert it to a Scenario in seconds."""
     if cfg.seed < 0:
         raise ConfigError("seed", cfg.seed, "must be zero or a positive integer")
-    _positive("replicates", cfg.replicates)
-    _positive("horizon_days", cfg.horizon_days)
-    _positive("work_hours", cfg.work_hours, optional=True)
-    _positive("max_horizon_days", cfg.max_horizon_days)
-    _positive("workload.step_seconds", cfg.workload.step_seconds)
+    require_positive("replicates", cfg.replicates)
+    require_positive("horizon_days", cfg.horizon_days)
+    require_positive("work_hours", cfg.work_hours, optional=True)
+    require_positive("max_horizon_days", cfg.max_horizon_days)
+    require_positive("workload.step_seconds", cfg.workload.step_seconds,
+                     optional=cfg.workload.model is not None)
     cluster = _cluster(cfg.cluster)
     failures = _failures(cfg.failures)
+    accelerator = ACCELERATORS[cluster.accelerator]
+    fabric = fabric_from(cfg.topology, cfg.efficiency, cluster, accelerator)
+    workload = None
+    if cfg.workload.model is not None:
+        workload = workload_from(cfg.workload, cluster, accelerator.scaleup_domain)
+    profile = _step_profile(workload, fabric, cluster, cfg)
+    step_s = cfg.workload.step_seconds
     return Scenario(
         seed=cfg.seed,
         replicates=cfg.replicates,
         horizon_s=cfg.horizon_days * DAY,
         work_s=None if cfg.work_hours is None else cfg.work_hours * HOUR,
         max_horizon_s=cfg.max_horizon_days * DAY,
-        step_s=cfg.workload.step_seconds,
+        step_s=profile.step_s if step_s is None else step_s,
         cluster=cluster,
         failures=failures,
         checkpoint=_checkpoint(cfg.checkpoint, failures, cluster),
         restart=_restart(cfg.restart),
+        fabric=fabric,
+        workload=workload,
+        profile=profile,
     )
+
+
+def _step_profile(workload: Workload | None, fabric: FabricSpec, cluster: ClusterSpec,
+                  cfg: Config) -> StepProfile | None:
+    """The fabric-driven step profile, or None for a fixed-step workload."""
+    if workload is None:
+        return None
+    from simulator import stepmodel  # the fabric machinery, only when a workload needs it
+
+    peak = ACCELERATORS[cluster.accelerator].bf16_tflops * 1e12
+    try:
+        return stepmodel.profile(workload, fabric, cluster.gpus_per_node, peak,
+                                 cfg.efficiency.compute)
+    except ValueError as exc:  # the topology cannot be built or routed as configured
+        raise ConfigError("topology", cfg.topology.kind, str(exc)) from None
 
 
 def to_scenario(cfg: DictConfig) -> Scenario:

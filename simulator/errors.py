@@ -8,6 +8,7 @@ unknown key, wrong type, missing value, bad override syntax) into the same one-l
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from typing import Any
 
@@ -102,3 +103,25 @@ def blame_override(overrides: list[str], exc: BaseException) -> ConfigError | No
             return ConfigError(key, value, "a config group needs an option name, not null "
                                "(see --help for the options)")
     return None
+
+
+# ---- checks that raise ConfigError ---------------------------------------------------------
+
+
+def require_positive(key: str, value: float | None, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if value is None or not math.isfinite(value) or value <= 0:
+        kind = "integer" if isinstance(value, int) else "number"
+        suffix = " (or null)" if optional else ""
+        raise ConfigError(key, value, f"must be a positive {kind}{suffix}")
+
+
+def require_non_negative(key: str, value: float) -> None:
+    if value is None or not math.isfinite(value) or value < 0:
+        raise ConfigError(key, value, "must be zero or a positive number")
+
+
+def require_one_of(key: str, value: str, allowed: Any) -> None:
+    if value not in allowed:
+        raise ConfigError(key, value, f"must be one of {', '.join(allowed)}")

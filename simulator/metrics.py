@@ -95,5 +95,8 @@ SUMMARY_COLUMNS = (
     "interval_min",
     "step_s",
     "job_mtbi_h",
+    "tokens_per_s",
+    "mfu",
+    "energy_mwh",
     "completed",
 )

@@ -86,8 +86,18 @@ def format_summary(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def format_profile(profile, step_s: float) -> str:
+    """One training step: where its time goes, throughput and MFU."""
+    parts = "  ".join(f"{name} {seconds:.3f}" for name, seconds in profile.breakdown().items())
+    note = "" if abs(step_s - profile.step_s) < 1e-12 else \
+        f"  (workload.step_seconds={step_s:g} overrides the model's {profile.step_s:.3f} s)"
+    return (f"step {profile.step_s:.3f} s = {parts}\n"
+            f"{profile.tokens_per_s:,.0f} tokens/s, MFU {profile.mfu:.1%} of dense BF16 peak"
+            f"{note}")
+
+
 def format_sweep(frame: pd.DataFrame, swept: list[str]) -> str:
-    """Goodput (mean ± 95% CI) and lost GPU-hours per swept configuration."""
+    """Step time, goodput (mean ± 95% CI) and lost GPU-hours per swept configuration."""
     if frame.empty:
         return "(no runs)"
     keys = [c for c in swept if c in frame.columns] or ["seed"]
@@ -98,8 +108,8 @@ def format_sweep(frame: pd.DataFrame, swept: list[str]) -> str:
         lost, _ = mean_ci(group["lost_gpu_h"])
         ci = "" if math.isnan(half) else f" ± {half:.4f}"
         label = "  ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
-        rows.append(f"{label:<48} goodput {mean:.4f}{ci:<10}  lost GPU-h {lost:,.0f}"
-                    f"  (n={len(group)})")
+        rows.append(f"{label:<48} step {group['step_s'].mean():8.3f} s  goodput {mean:.4f}"
+                    f"{ci:<10}  lost GPU-h {lost:,.0f}  (n={len(group)})")
     return "\n".join(rows)
 
 

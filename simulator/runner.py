@@ -11,6 +11,7 @@ import simpy
 from tqdm.auto import tqdm
 
 from simulator.cluster import Cluster
+from simulator.hardware import ACCELERATORS
 from simulator.job import JobPlan, TrainingJob
 from simulator.metrics import CATEGORIES, SUMMARY_COLUMNS, Ledger
 from simulator.scenario import Scenario
@@ -98,9 +99,24 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         "interval_min": scenario.interval_steps * scenario.step_s / 60.0,
         "step_s": scenario.step_s,
         "job_mtbi_h": scenario.job_mtbi_s / HOUR,
+        **_throughput(scenario, horizon_h),
         "completed": job.finished if scenario.work_s is not None else True,
     }
     return {column: row[column] for column in SUMMARY_COLUMNS}
+
+
+def _throughput(scenario: Scenario, horizon_h: float) -> dict:
+    """Nominal tokens/s and MFU while running (nan without a model), and the energy the
+    accelerators draw over the horizon at board power (nan where the catalog has none)."""
+    profile, step_s = scenario.profile, scenario.step_s  # step_s may override the profile's
+    power_w = ACCELERATORS[scenario.cluster.accelerator].power_w
+    return {
+        "tokens_per_s": math.nan if profile is None else profile.tokens / step_s,
+        "mfu": math.nan if profile is None
+        else profile.model_flops / (step_s * profile.gpus * profile.peak_flops),
+        "energy_mwh": math.nan if power_w is None
+        else power_w * scenario.cluster.gpus * horizon_h / 1e6,
+    }
 
 
 def run_scenario(scenario: Scenario, progress: bool | None = None) -> pd.DataFrame:

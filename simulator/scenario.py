@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from simulator.failures import NO_FAILURES, FailureModel
+from simulator.workload import StepProfile, Workload
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,22 @@ class RestartSpec:
 
 
 @dataclass(frozen=True)
+class FabricSpec:
+    """A topology builder, its arguments, and the link efficiencies of the network."""
+
+    builder: str
+    params: tuple[tuple[str, object], ...]
+    efficiency: tuple[tuple[str, float], ...]  # per link kind: achieved / nominal rate
+    nvls_efficiency: float = 0.61
+    step_latency_s: float = 1e-6
+
+
+@dataclass(frozen=True)
 class Scenario:
-    """Everything one run needs. `work_s` set: run until that much useful compute."""
+    """Everything one run needs. `work_s` set: run until that much useful compute.
+
+    `step_s` is the step time the job runs at: fixed, or `profile.step_s`.
+    """
 
     seed: int = 0
     replicates: int = 1
@@ -64,6 +79,9 @@ class Scenario:
     failures: FailureModel = NO_FAILURES
     checkpoint: CheckpointSpec = field(default_factory=CheckpointSpec)
     restart: RestartSpec = field(default_factory=RestartSpec)
+    fabric: FabricSpec | None = None  # the network, for fabric-driven step times
+    workload: Workload | None = None  # the model and its parallelism, if any
+    profile: StepProfile | None = None  # the fabric-driven step, when there is a workload
 
     @property
     def interval_steps(self) -> int:

@@ -41,7 +41,7 @@ def test_simulate_without_overrides_runs_the_default_scenario() -> None:
     assert len(frame) == 1  # replicates: 1
     row = frame.iloc[0]
     assert row["horizon_h"] == pytest.approx(30 * 24)  # horizon_days: 30
-    assert row["gpus"] == 1024  # cluster/h100_1k.yaml
+    assert row["gpus"] == 1024  # cluster/dgx_h100_1k.yaml
     assert row["interval_min"] == 60  # checkpoint/fixed.yaml
     pd.testing.assert_frame_equal(frame, simulate([]))
 

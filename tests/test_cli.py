@@ -181,7 +181,7 @@ def test_default_run_prints_summary_and_writes_csv(tmp_path: Path) -> None:
     assert frame["replicate"].tolist() == list(range(replicates))
     # the defaults of scenarios/config.yaml and its groups
     assert (frame["seed"] == 0).all()
-    assert (frame["gpus"] == 1024).all()  # cluster/h100_1k.yaml
+    assert (frame["gpus"] == 1024).all()  # cluster/dgx_h100_1k.yaml
     assert (frame["interval_min"] == 60).all()  # checkpoint/fixed.yaml
     assert (frame["step_s"] == 10).all()  # workload/fixed_step.yaml
     horizon_h = horizon_days * 24

@@ -1,0 +1,105 @@
+"""Validation of the fabric and workload parts of the config: topology, efficiency,
+transformer and parallelism -> FabricSpec and Workload (see simulator/config.py)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING
+
+from simulator.errors import ConfigError, require_non_negative, require_one_of, require_positive
+from simulator.hardware import Accelerator
+from simulator.scenario import ClusterSpec, FabricSpec
+from simulator.topology import BUILDERS
+from simulator.workload import Overlap, Parallelism, Transformer, Workload
+
+if TYPE_CHECKING:
+    from simulator.config import EfficiencyConfig, TopologyConfig, WorkloadConfig
+
+LINK_KINDS = ("nvlink", "ib", "roce", "ici")
+
+
+def fabric_from(topo: TopologyConfig, eff: EfficiencyConfig, cluster: ClusterSpec,
+                accelerator: Accelerator) -> FabricSpec:
+    """Builder arguments from the config, the cluster and the accelerator catalog."""
+    require_one_of("topology.kind", topo.kind, BUILDERS)
+    require_positive("topology.nic_gbps", topo.nic_gbps)
+    require_one_of("topology.nic_kind", topo.nic_kind, ("ib", "roce"))
+    require_positive("topology.oversubscription", topo.oversubscription)
+    for kind in (*LINK_KINDS, "nvls", "compute"):
+        value = getattr(eff, kind)
+        if not 0 < value <= 1:
+            raise ConfigError(f"efficiency.{kind}", value, "must be in (0, 1]")
+    require_non_negative("efficiency.step_latency_us", eff.step_latency_us)
+    scaleup = accelerator.scaleup_gb_per_s * 1e9
+    offered = {
+        "nic_bandwidth": topo.nic_gbps * 1e9 / 8,
+        "nic_kind": topo.nic_kind,
+        "nvlink_bandwidth": scaleup,
+        "ici_bandwidth": scaleup,
+        "gpus_per_node": cluster.gpus_per_node,
+        "gpus_per_rack": accelerator.scaleup_domain,
+        "su_nodes": topo.su_nodes,
+        "oversubscription": topo.oversubscription,
+        "tiers": topo.tiers,
+        "switch_radix": topo.switch_radix,
+        "nodes_per_rack": topo.nodes_per_rack,
+        "pod_gpus": topo.pod_gpus,
+        "agg_oversubscription": topo.agg_oversubscription,
+        "cluster_switches": topo.cluster_switches,
+    }
+    if topo.torus_dims is not None:
+        offered["dims"] = tuple(topo.torus_dims)
+    accepted = inspect.signature(BUILDERS[topo.kind]).parameters
+    params = tuple(sorted((k, v) for k, v in offered.items() if k in accepted))
+    efficiency = tuple((kind, float(getattr(eff, kind))) for kind in LINK_KINDS)
+    return FabricSpec(topo.kind, params, efficiency, eff.nvls, eff.step_latency_us * 1e-6)
+
+
+def workload_from(w: WorkloadConfig, cluster: ClusterSpec, domain_size: int) -> Workload:
+    """The transformer and its parallel layout, sized to `cluster.gpus`."""
+    m, p, o = w.model, w.parallel, w.overlap
+    for key in ("layers", "hidden", "heads", "kv_heads", "seq_len", "experts", "top_k"):
+        require_positive(f"workload.model.{key}", getattr(m, key))
+    require_positive("workload.model.params_billion", m.params_billion)
+    if m.heads % m.kv_heads:
+        raise ConfigError("workload.model.kv_heads", m.kv_heads,
+                          f"must divide workload.model.heads={m.heads}")
+    if m.experts > 1 and not (0 < m.expert_fraction < 1 and m.top_k <= m.experts):
+        raise ConfigError("workload.model.expert_fraction", m.expert_fraction,
+                          "an MoE model needs 0 < expert_fraction < 1 and top_k <= experts")
+    for key in ("tp", "pp", "cp", "ep", "virtual_stages", "microbatch_size"):
+        require_positive(f"workload.parallel.{key}", getattr(p, key))
+    require_one_of("workload.parallel.zero_stage", p.zero_stage, (0, 1, 2, 3))
+    for key in ("tp", "cp", "pp", "dp", "ep"):
+        value = getattr(o, key)
+        if not 0 <= value <= 1:
+            raise ConfigError(f"workload.overlap.{key}", value, "must be in [0, 1]")
+    model_parallel = p.tp * p.pp * p.cp
+    if cluster.gpus % model_parallel:
+        raise ConfigError("workload.parallel", f"tp={p.tp} pp={p.pp} cp={p.cp}",
+                          f"tp x pp x cp = {model_parallel} must divide "
+                          f"cluster.gpus={cluster.gpus}")
+    dp = cluster.gpus // model_parallel
+    if p.dp is not None and p.dp != dp:
+        raise ConfigError("workload.parallel.dp", p.dp,
+                          f"must be cluster.gpus / (tp x pp x cp) = {dp}, or null")
+    if dp % p.ep:
+        raise ConfigError("workload.parallel.ep", p.ep, f"must divide dp={dp}")
+    if p.tp > domain_size and not p.allow_tp_across_domains:
+        raise ConfigError("workload.parallel.tp", p.tp,
+                          f"spans more than one scale-up domain ({domain_size} GPUs); "
+                          "set workload.parallel.allow_tp_across_domains=true to allow it")
+    if p.pp > m.layers:
+        raise ConfigError("workload.parallel.pp", p.pp,
+                          f"must not exceed workload.model.layers={m.layers}")
+    tokens = w.global_batch_tokens
+    require_positive("workload.global_batch_tokens", tokens)
+    minimum = m.seq_len * dp * p.microbatch_size
+    if tokens < minimum:
+        raise ConfigError("workload.global_batch_tokens", tokens,
+                          f"must be at least seq_len x dp x microbatch_size = {minimum}")
+    model = Transformer(m.params_billion * 1e9, m.layers, m.hidden, m.heads, m.kv_heads,
+                        m.seq_len, m.experts, m.top_k, m.expert_fraction)
+    parallel = Parallelism(p.tp, p.pp, dp, p.cp, p.ep, p.virtual_stages, p.microbatch_size,
+                           p.zero_stage)
+    return Workload(model, parallel, float(tokens), Overlap(o.tp, o.cp, o.pp, o.dp, o.ep))

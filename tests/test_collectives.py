@@ -1,0 +1,400 @@
+"""Collectives over the flow-level network, against closed forms and published figures.
+
+Every expected value is derived by hand in the comments: the alpha-beta ring formulas and
+nccl-tests' busbw factors of shared/REFERENCE.md ("Collectives"), the construction rules
+of `simulator.topology` (edge bandwidths and latencies) and the routing rules of
+`simulator.network` (a ring neighbour's flow is alone on its links unless stated).
+
+Per-step latency ``a`` of a ring step = latency of the flow's path (sum of its edges'
+``latency``, counted once per step, as `Network.transfer_times` does) +
+``CollectiveModel.step_latency_s`` (added once per phase step by `CollectiveModel.run`).
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from collections import defaultdict
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from simulator import load_scenario, stepmodel
+from simulator.collectives import (
+    ALGORITHMS,
+    BUS_FACTOR,
+    OPS,
+    CollectiveModel,
+    Layout,
+    bandwidths,
+)
+from simulator.network import Network
+from simulator.topology import (
+    NIC_LATENCY,
+    NVLINK_LATENCY,
+    SWITCH_LATENCY,
+    nvswitch_node,
+    rail_fat_tree,
+)
+
+GiB, MiB = 2**30, 2**20
+NVL = 450e9  # H100 NVLink4 per GPU per direction (REFERENCE.md "Accelerators")
+NIC = 50e9  # ConnectX-7 NDR 400 Gb/s (REFERENCE.md "Networks")
+STEP = 3e-6  # a step latency distinct from every edge latency, to tell the terms apart
+EXACT = 1e-12  # relative: the simulator's sums vs the closed form, floating point only
+
+
+def ring_time(op: str, p: int, n: float, a: float, b: float) -> float:
+    """REFERENCE.md: all-reduce 2(p-1)a + 2(p-1)/p n b; RS / AG (p-1)a + (p-1)/p n b."""
+    if op == "all_reduce":
+        return 2 * (p - 1) * a + 2 * (p - 1) / p * n * b
+    return (p - 1) * a + (p - 1) / p * n * b
+
+
+def latency_term(op: str, p: int, a: float) -> float:
+    return (2 if op == "all_reduce" else 1) * (p - 1) * a
+
+
+RING_OPS = ("all_reduce", "reduce_scatter", "all_gather")
+
+
+# ---- 1. ring collectives = alpha-beta, exactly (efficiency 1) ---------------------------
+
+
+def direct_ring(p: int, bw: float, lat: float) -> nx.Graph:
+    """p chips in a cycle, chips forward (routing "direct"), one edge kind "ici"."""
+    G = nx.cycle_graph(p)
+    nx.set_node_attributes(G, "gpu", "kind")
+    for r in G:
+        G.nodes[r].update(server=r, local=0, domain=0, rail=None)
+    nx.set_edge_attributes(G, bw, "bandwidth")
+    nx.set_edge_attributes(G, lat, "latency")
+    nx.set_edge_attributes(G, "ici", "kind")
+    nx.set_edge_attributes(G, 1, "links")
+    G.graph.update(name="hand_ring", gpus=p, gpus_per_node=1, domain_size=p, routing="direct")
+    return G
+
+
+def switched_ring(p: int, nic_bw: float, trunk_bw: float) -> nx.Graph:
+    """GPU i on its own ToR i; the ToRs form a cycle (trunks wider than the NICs).
+
+    GPU i -> GPU i+1 is GPU -> ToR i -> ToR i+1 -> GPU (3 hops; for p >= 3 the direct
+    trunk is the only shortest path), each directed link carrying one ring flow.
+    """
+    G = nx.Graph(name="hand_switched_ring", gpus=p, gpus_per_node=1, domain_size=1,
+                 routing="switched")
+    for r in range(p):
+        G.add_node(r, kind="gpu", server=r, local=0, domain=r, rail=None)
+        G.add_node(("tor", r), kind="tor")
+        G.add_edge(r, ("tor", r), bandwidth=nic_bw, latency=NIC_LATENCY, kind="roce", links=1)
+    for r in range(p):
+        G.add_edge(("tor", r), ("tor", (r + 1) % p), bandwidth=trunk_bw,
+                   latency=SWITCH_LATENCY, kind="roce", links=1)
+    return G
+
+
+CASES = {
+    # one NVSwitch: path GPU -> switch -> GPU = 2 NVLink edges of 0.5 us; b = 1 / 450 GB/s
+    "nvswitch_node p=8": (lambda: nvswitch_node(8), 8, 2 * NVLINK_LATENCY, NVL),
+    "nvswitch_node p=4": (lambda: nvswitch_node(4, nvlink_bandwidth=900e9), 4,
+                          2 * NVLINK_LATENCY, 900e9),
+    # a cycle of chips: the neighbour is one edge away; a = that edge's latency
+    "direct ring p=5": (lambda: direct_ring(5, 100e9, 1e-6), 5, 1e-6, 100e9),
+    "direct ring p=8": (lambda: direct_ring(8, 100e9, 2e-6), 8, 2e-6, 100e9),
+    # ToRs in a cycle: 2 NIC edges + 1 trunk; the bottleneck is the NIC (trunk wider)
+    "switched ring p=6": (lambda: switched_ring(6, NIC, 2 * NIC), 6,
+                          2 * NIC_LATENCY + SWITCH_LATENCY, NIC),
+}
+
+
+@pytest.mark.parametrize("op", RING_OPS)
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_ring_equals_alpha_beta(case, op):
+    make, p, path_latency, bw = case
+    net = Network(make())  # no efficiency: every kind at 1.0
+    model = CollectiveModel(net, Layout(dp=p, gpus_per_node=1), step_latency_s=STEP)
+    ring = np.arange(p)[None, :]
+    # the path latency a flow sees is the sum of its edges' latencies
+    assert net.path_latency(0, 1) == pytest.approx(path_latency, rel=EXACT)
+    a, b = path_latency + STEP, 1 / bw
+    for n in (1 * MiB, 64 * MiB, 8 * GiB, 3_000_001.0):
+        t = model.time_groups(op, ring, n, "ring")
+        assert t == pytest.approx(ring_time(op, p, n, a, b), rel=EXACT)
+        # busbw is the link bandwidth once the latency term is taken out ...
+        _, busbw = bandwidths(op, p, n, t - latency_term(op, p, a))
+        assert busbw == pytest.approx(bw, rel=EXACT)
+    # ... and with the latency in, busbw = 1 / (b + p a / n) for every ring op: at 8 GiB
+    # within p a / (n b) < 0.2% of the link rate (worst case here: 8 x 4 us x 450 GB/s)
+    n = 8 * GiB
+    _, busbw = bandwidths(op, p, n, model.time_groups(op, ring, n, "ring"))
+    assert busbw == pytest.approx(1 / (b + p * a / n), rel=EXACT)
+    assert busbw == pytest.approx(bw, rel=2e-3) and busbw < bw
+
+
+def test_auto_picks_ring_inside_one_domain_and_the_layout_groups():
+    model = CollectiveModel(Network(nvswitch_node(8)), Layout(tp=8), step_latency_s=STEP)
+    n = 256 * MiB
+    a, b = 2 * NVLINK_LATENCY + STEP, 1 / NVL
+    for op in RING_OPS:
+        assert model.time(op, "tp", n) == pytest.approx(ring_time(op, 8, n, a, b), rel=EXACT)
+        assert model.time(op, "tp", n) == model.time_groups(op, np.arange(8)[None], n, "ring")
+
+
+def test_all_to_all_and_send_recv_on_one_switch():
+    """All-to-all: p-1 flows of S/p share each GPU's uplink: (p-1)/p S b + a, so busbw
+    (factor (p-1)/p) is the link rate. Send/recv: one flow of S per stage, S b + a."""
+    p, n = 8, 512 * MiB
+    model = CollectiveModel(Network(nvswitch_node(p)), Layout(pp=p), step_latency_s=STEP)
+    a, b = 2 * NVLINK_LATENCY + STEP, 1 / NVL
+    group = np.arange(p)[None, :]
+    t = model.time_groups("all_to_all", group, n)
+    assert t == pytest.approx(a + (p - 1) / p * n * b, rel=EXACT)
+    assert bandwidths("all_to_all", p, n, t - a)[1] == pytest.approx(NVL, rel=EXACT)
+    t = model.time_groups("send_recv", group, n)
+    assert t == pytest.approx(a + n * b, rel=EXACT)
+    assert model.time("send_recv", "pp", n) == t
+
+
+# ---- 2. nccl-tests conventions ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("p", [2, 3, 8, 128, 16384])
+def test_busbw_factors_follow_nccl_tests(p):
+    # REFERENCE.md: all-reduce 2(n-1)/n; RS, AG, all-to-all (n-1)/n; point-to-point 1
+    expected = {"all_reduce": 2 * (p - 1) / p, "reduce_scatter": (p - 1) / p,
+                "all_gather": (p - 1) / p, "all_to_all": (p - 1) / p, "send_recv": 1.0}
+    assert set(BUS_FACTOR) == set(OPS) == set(expected)
+    size, seconds = 3 * GiB, 0.25
+    for op, factor in expected.items():
+        assert BUS_FACTOR[op](p) == pytest.approx(factor, rel=EXACT)
+        algbw, busbw = bandwidths(op, p, size, seconds)
+        assert algbw == pytest.approx(size / seconds, rel=EXACT)  # algbw = S / t
+        assert busbw == pytest.approx(size / seconds * factor, rel=EXACT)
+
+
+def test_bandwidths_of_a_zero_time_are_infinite():
+    assert bandwidths("all_reduce", 8, 1.0, 0.0) == (math.inf, math.inf)
+
+
+def test_trivial_groups_take_no_time():
+    model = CollectiveModel(Network(nvswitch_node(8)), Layout(tp=8))
+    assert model.time_groups("all_reduce", np.arange(8).reshape(8, 1), GiB) == 0.0
+    assert model.time_groups("all_reduce", np.arange(8)[None], 0) == 0.0
+
+
+# ---- 3. oversubscription: rings across the spine vs rings under one leaf ----------------
+#
+# rail_fat_tree defaults (DGX SuperPOD): 32-node SUs, 8 rails, 50 GB/s NICs, 64-port
+# switches. 128 nodes = 4 SUs -> 32 leaves, 2 tiers. A leaf has 32 downlinks (one per
+# server of its SU) and uplink bandwidth 32 x 50 GB/s / r: 1,600 GB/s at 1:1, 800 GB/s at
+# 2:1. A ring taking node j of every SU on rail `rail` sends one flow out of each of its
+# leaves (every hop leaf -> spine -> leaf). With all 32 such rings per rail at once a leaf
+# sends 32 flows = 1,600 GB/s of NIC rate: exactly its uplink at 1:1 (each flow gets
+# 50 GB/s), twice its uplink at 2:1 (each flow gets 25 GB/s). 16 rings (j < 16) only
+# fill a 2:1 uplink: not slowed. Destination-mod-k ECMP spreads the j's over the spines
+# evenly (32 flows on 16 spine edges of 100 GB/s at 1:1, on 8 of 100 GB/s at 2:1).
+
+SU, GPN, SUS = 32, 8, 4
+CROSS_LATENCY = 2 * NIC_LATENCY + 2 * SWITCH_LATENCY  # GPU-leaf-spine-leaf-GPU
+LEAF_LATENCY = 2 * NIC_LATENCY  # GPU-leaf-GPU
+
+
+def spine_rings(nodes_per_su: int) -> np.ndarray:
+    """Rings of 4 ranks, node j of each SU, on every rail, for j < nodes_per_su."""
+    return np.array([[(j + k * SU) * GPN + rail for k in range(SUS)]
+                     for rail in range(GPN) for j in range(nodes_per_su)])
+
+
+def leaf_rings() -> np.ndarray:
+    """Rings of 32 ranks: one rail, every server of one SU (never leave the leaf)."""
+    return np.array([[(s * SU + j) * GPN + rail for j in range(SU)]
+                     for rail in range(GPN) for s in range(SUS)])
+
+
+@pytest.fixture(scope="module")
+def fat_trees() -> dict[float, CollectiveModel]:
+    return {r: CollectiveModel(Network(rail_fat_tree(SU * SUS, oversubscription=r)),
+                               Layout(tp=GPN, dp=SU * SUS), step_latency_s=STEP)
+            for r in (1.0, 2.0)}
+
+
+def test_fat_tree_construction_as_assumed(fat_trees):
+    for r, model in fat_trees.items():
+        G = model.graph
+        leaf = ("leaf", 1, 3)
+        up = sum(d["bandwidth"] for _, v, d in G.edges(leaf, data=True)
+                 if G.nodes[v]["kind"] == "spine")
+        down = sum(d["bandwidth"] for _, v, d in G.edges(leaf, data=True)
+                   if G.nodes[v]["kind"] == "gpu")
+        assert down == pytest.approx(SU * NIC) and up == pytest.approx(SU * NIC / r)
+        assert G.graph["tiers"] == 2
+        path = model.network.path(0, SU * GPN)  # node 0 -> node 32, rail 0: via a spine
+        assert len(path) == 4
+
+
+@pytest.mark.parametrize("op", RING_OPS)
+def test_two_to_one_halves_rings_that_cross_the_spine(fat_trees, op):
+    n = 64 * MiB
+    full, over = fat_trees[1.0], fat_trees[2.0]
+    groups = spine_rings(SU)  # 8 rails x 32 rings: every leaf uplink saturated at 2:1
+    a = CROSS_LATENCY + STEP
+    t1 = full.time_groups(op, groups, n, "ring")
+    t2 = over.time_groups(op, groups, n, "ring")
+    assert t1 == pytest.approx(ring_time(op, SUS, n, a, 1 / NIC), rel=EXACT)
+    assert t2 == pytest.approx(ring_time(op, SUS, n, a, 2 / NIC), rel=EXACT)
+    # bandwidth term exactly halved, hence busbw (latency taken out) exactly halved
+    bw1 = bandwidths(op, SUS, n, t1 - latency_term(op, SUS, a))[1]
+    bw2 = bandwidths(op, SUS, n, t2 - latency_term(op, SUS, a))[1]
+    assert bw1 == pytest.approx(NIC, rel=EXACT) and bw2 == pytest.approx(NIC / 2, rel=EXACT)
+    # and with the latency in, at a large size, half to 0.1%
+    big = 4 * GiB
+    ratio = (over.time_groups(op, groups, big, "ring")
+             / full.time_groups(op, groups, big, "ring"))
+    assert ratio == pytest.approx(2.0, rel=1e-3)
+
+
+def test_half_as_many_spine_rings_fit_a_two_to_one_uplink(fat_trees):
+    n = 64 * MiB
+    groups = spine_rings(SU // 2)  # 16 flows per leaf = 800 GB/s = the 2:1 uplink
+    expected = ring_time("all_reduce", SUS, n, CROSS_LATENCY + STEP, 1 / NIC)
+    for model in fat_trees.values():
+        assert model.time_groups("all_reduce", groups, n, "ring") == pytest.approx(
+            expected, rel=EXACT)
+
+
+@pytest.mark.parametrize("op", RING_OPS)
+def test_rings_under_one_leaf_are_not_slowed(fat_trees, op):
+    n = 64 * MiB
+    groups = leaf_rings()  # all 32 leaves busy at once
+    expected = ring_time(op, SU, n, LEAF_LATENCY + STEP, 1 / NIC)
+    for model in fat_trees.values():
+        assert model.time_groups(op, groups, n, "ring") == pytest.approx(expected, rel=EXACT)
+
+
+# ---- 4. hierarchical all-reduce: bytes per NIC ------------------------------------------
+#
+# k = 4 nodes of g = 8 GPUs in SUs of 2 nodes (so the rail rings cross the spine), one
+# all-reduce over all 32 ranks: auto picks hierarchical (several ranks in each of several
+# domains). Reduce-scatter in each node (7 steps of S/8 over NVLink), all-reduce of S/g
+# on each rail ring of k ranks (2(k-1) steps of S/(g k) through the NICs), all-gather in
+# each node. Every NIC sends and receives 2(k-1)/k x S/g; every NVLink port 2(g-1)/g x S.
+
+
+@pytest.fixture(scope="module")
+def four_nodes() -> CollectiveModel:
+    return CollectiveModel(Network(rail_fat_tree(4, su_nodes=2)), Layout(dp=32),
+                           step_latency_s=STEP)
+
+
+def link_bytes(model: CollectiveModel, phases) -> dict[int, float]:
+    carried: dict[int, float] = defaultdict(float)
+    for ph in phases:
+        for s, d in zip(ph.src.tolist(), ph.dst.tolist(), strict=True):
+            for link in model.network.path(s, d).tolist():
+                carried[link] += ph.size * ph.repeat
+    return carried
+
+
+def test_hierarchical_bytes_per_nic(four_nodes):
+    model, k, g, n = four_nodes, 4, 8, 96 * MiB
+    G, net = model.graph, model.network
+    group = np.arange(k * g)[None, :]
+    assert model.choose("all_reduce", group, "auto") == "hierarchical"
+    carried = link_bytes(model, model.phases("all_reduce", group, n))
+    nic_bytes = 2 * (k - 1) / k * n / g
+    nvl_bytes = 2 * (g - 1) / g * n
+    for r in range(k * g):
+        nic = [v for v in G[r] if G.edges[r, v]["kind"] != "nvlink"]
+        nvl = [v for v in G[r] if G.edges[r, v]["kind"] == "nvlink"]
+        assert len(nic) == 1 and len(nvl) == 1
+        for port, expected in ((nic[0], nic_bytes), (nvl[0], nvl_bytes)):
+            assert carried[net.link_id(r, port)] == pytest.approx(expected, rel=EXACT)
+            assert carried[net.link_id(port, r)] == pytest.approx(expected, rel=EXACT)
+    # for contrast, a flat ring over the 32 ranks pushes 2(p-1)/p S through the NIC of
+    # every rank whose ring neighbour is in another node (rank 7 -> rank 8)
+    flat = link_bytes(model, model.phases("all_reduce", group, n, "ring"))
+    assert flat[net.link_id(7, ("leaf", 0, 7))] == pytest.approx(2 * 31 / 32 * n, rel=EXACT)
+
+
+def test_hierarchical_time_closed_form(four_nodes):
+    # RS and AG in a node: (g-1)(2 x 0.5 us + step) + (g-1)/g S / 450 GB/s each;
+    # rail rings: 2(k-1) steps, the slowest flow crossing the spine (3.2 us), each NIC
+    # carrying one flow: 2(k-1)(3.2 us + step) + 2(k-1)/k (S/g) / 50 GB/s.
+    k, g, n = 4, 8, 96 * MiB
+    intra = ring_time("reduce_scatter", g, n, 2 * NVLINK_LATENCY + STEP, 1 / NVL)
+    inter = ring_time("all_reduce", k, n / g, CROSS_LATENCY + STEP, 1 / NIC)
+    t = four_nodes.time_groups("all_reduce", np.arange(k * g)[None, :], n)
+    assert t == pytest.approx(2 * intra + inter, rel=EXACT)
+
+
+# ---- 5. default efficiency vs the measured 8x H100 numbers ------------------------------
+
+
+@pytest.fixture(scope="module")
+def h100_node() -> CollectiveModel:
+    scenario = load_scenario(["cluster.gpus=8"])
+    return stepmodel.collective_model(scenario.fabric, 8, Layout(tp=8, gpus_per_node=8))
+
+
+@pytest.mark.parametrize("n", [1 * GiB, 8 * GiB])
+def test_h100_node_matches_nccl_tests(h100_node, n):
+    # REFERENCE.md: ring all-reduce busbw ~368 GB/s, NVLS ~480, RS / AG ring ~362
+    # (8x H100, 450 GB/s NVLink4). Defaults: nvlink 0.82 -> 369 GB/s; NVLS
+    # 1.75 x 450 x 0.61 = 480.4 GB/s.
+    group = h100_node.layout.groups("tp")
+    assert group.shape == (1, 8)
+    measured = {("all_reduce", "ring"): 368e9, ("all_reduce", "nvls"): 480e9,
+                ("reduce_scatter", "ring"): 362e9, ("all_gather", "ring"): 362e9}
+    for (op, algorithm), target in measured.items():
+        t = h100_node.time_groups(op, group, n, algorithm)
+        busbw = bandwidths(op, 8, n, t)[1]
+        assert busbw == pytest.approx(target, rel=0.05), (op, algorithm, busbw)
+    assert h100_node.choose("all_reduce", group, "auto") == "ring"
+
+
+# ---- 10. the nccl-tests-style command line ----------------------------------------------
+
+
+def run_collectives_cli(args: list[str], cwd) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "simulator.collectives", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_collectives_cli_csv(tmp_path):
+    out = run_collectives_cli(["topology=dgx_h100_superpod", "op=all_reduce", "group=dp",
+                               "sizes=1M:8M", "format=csv"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "op,algorithm,size_bytes,time_s,algbw_GBps,busbw_GBps"
+    rows = [line.split(",") for line in lines[1:]]
+    sizes = [MiB, 2 * MiB, 4 * MiB, 8 * MiB]  # 1M:8M doubles
+    by_algorithm: dict[str, list[int]] = defaultdict(list)
+    for op, algorithm, size, *_ in rows:
+        assert op == "all_reduce" and algorithm in ALGORITHMS
+        by_algorithm[algorithm].append(int(size))
+    # every algorithm that applies (algorithm=all by default) lists the 4 sizes in order;
+    # hierarchical and nvls do not apply to one rank per node
+    assert all(found == sizes for found in by_algorithm.values()), by_algorithm
+    assert "ring" in by_algorithm and not {"hierarchical", "nvls"} & set(by_algorithm)
+    # Default cluster: 1,024 GPUs, fixed step -> TP over each node, DP across the 128
+    # nodes: 8 rings (one per rail) of 128 ranks, all at once. Every NIC carries one
+    # flow at 50 GB/s x ib 0.9; the slowest flows cross the spine (3.2 us) + 1 us step.
+    p, a, bw = 128, CROSS_LATENCY + 1e-6, NIC * 0.9
+    ring = [r for r in rows if r[1] == "ring"]
+    for row, n in zip(ring, sizes, strict=True):
+        t = row[3]
+        assert float(t) == pytest.approx(ring_time("all_reduce", p, n, a, 1 / bw), rel=1e-8)
+    for _, _, size, t, algbw, busbw in rows:
+        assert float(algbw) * 1e9 == pytest.approx(int(size) / float(t), rel=1e-5)
+        assert float(busbw) == pytest.approx(float(algbw) * 2 * (p - 1) / p, rel=1e-5)
+    assert not list(tmp_path.iterdir())  # nothing written to the working directory
+
+
+def test_collectives_cli_bad_op_exits_2(tmp_path):
+    out = run_collectives_cli(["op=broadcast", "sizes=1M"], tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("trainsim: config error: op=broadcast")
+    assert out.stdout == ""

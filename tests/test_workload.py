@@ -1,0 +1,413 @@
+"""The training-step model: hand-derived workload math, the published presets, sizing to
+the cluster and configuration errors.
+
+Expected values come from the formulas of `simulator/workload.py`'s docstring worked out
+by hand, from the model shapes in scenarios/workload/*.yaml, and from the published
+figures of shared/REFERENCE.md ("Llama 3", "MegaScale", "Accelerators").
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from simulator import ConfigError, load_scenario, stepmodel
+from simulator.collectives import Layout, bandwidths
+from simulator.config import config_dir
+from simulator.workload import Overlap, Parallelism, Transformer, Workload, step_profile
+
+H100_PEAK, A100_PEAK = 989e12, 312e12  # dense BF16 FLOP/s (REFERENCE.md, hardware.py)
+NIC = 50e9  # 400 Gb/s per GPU
+MiB = 2**20
+
+
+def config_efficiency() -> dict:
+    """The `efficiency` block of scenarios/config.yaml, as written."""
+    with open(config_dir() / "config.yaml") as f:
+        return yaml.safe_load(f)["efficiency"]
+
+
+# ---- 7. workload math on a fake communication model -------------------------------------
+
+
+class Recorder:
+    """A CommModel: a fixed time per (op, dim); records every call."""
+
+    def __init__(self, times: dict[tuple[str, str], float]) -> None:
+        self.times = times
+        self.calls: list[tuple[str, str, float]] = []
+
+    def time(self, op: str, dim: str, size_bytes: float) -> float:
+        self.calls.append((op, dim, size_bytes))
+        return self.times[(op, dim)]
+
+
+TIMES = {("reduce_scatter", "tp"): 1e-4, ("all_gather", "tp"): 2e-4,
+         ("all_gather", "cp"): 3e-4, ("reduce_scatter", "cp"): 4e-4,
+         ("send_recv", "pp"): 5e-4, ("all_to_all", "ep"): 6e-4,
+         ("reduce_scatter", "dp"): 0.7, ("all_gather", "dp"): 0.11}
+PEAK, EFF = 1e15, 0.5
+
+
+def test_dense_step_by_hand():
+    # 1.5B parameters, 16 layers, hidden 1,024, sequence 2,048; TP 4 x PP 4 x DP 2 = 32
+    # GPUs, 2 virtual stages, microbatch 1, 6 microbatches per DP rank.
+    model = Transformer(params=1.5e9, layers=16, hidden=1024, heads=16, kv_heads=16,
+                        seq_len=2048)
+    par = Parallelism(tp=4, pp=4, dp=2, virtual_stages=2, microbatch_size=1)
+    tokens = 2048 * 2 * 1 * 6  # seq x dp x microbatch x M: 24,576
+    work = Workload(model, par, tokens, Overlap(tp=0.25, pp=0.5, dp=0.75))
+    comm = Recorder(TIMES)
+    prof = step_profile(work, PEAK, EFF, comm)
+
+    # flops per token = 6 N + 12 L h s = 9e9 + 12 x 16 x 1024 x 2048 = 9,402,653,184
+    fpt = 6 * 1.5e9 + 12 * 16 * 1024 * 2048
+    assert model.flops_per_token == pytest.approx(9_402_653_184, rel=1e-15)
+    assert fpt == 9_402_653_184
+    assert prof.model_flops == pytest.approx(fpt * tokens, rel=1e-15)
+    compute = fpt * tokens / 32 / (PEAK * EFF)  # = 0.01444...
+    assert prof.compute_s == pytest.approx(compute, rel=1e-12)
+    assert work.microbatches == 6
+    bubble = compute * (4 - 1) / (2 * 6)
+    assert prof.bubble_s == pytest.approx(bubble, rel=1e-12)
+
+    # the calls: TP activation b s h x 2 B = 1 x 2048 x 1024 x 2 = 4 MiB (RS and AG);
+    # PP sends the sequence-parallel shard of it, 4 MiB / TP = 1 MiB;
+    # DP: shard = 1.5e9 / (TP x PP) = 93,750,000 parameters -> grads x 4 B = 375 MB
+    # reduce-scattered, params x 2 B = 187.5 MB all-gathered. No CP, no EP calls.
+    act = 1 * 2048 * 1024 * 2
+    shard = 1.5e9 / (4 * 4)
+    assert set(comm.calls) == {
+        ("reduce_scatter", "tp", act), ("all_gather", "tp", act),
+        ("send_recv", "pp", act / 4),
+        ("reduce_scatter", "dp", shard * 4), ("all_gather", "dp", shard * 2)}
+
+    # per step: TP 4 (RS + AG) per layer and microbatch, 16 / 4 = 4 layers per stage,
+    # 6 microbatches; PP 2 V sends per microbatch; DP one RS + one AG
+    tp = 4 * (1e-4 + 2e-4) * 4 * 6
+    pp = 2 * 2 * 6 * 5e-4
+    dp = 0.7 + 0.11
+    assert prof.comm_s == pytest.approx({"tp": tp, "pp": pp, "dp": dp}, rel=1e-12)
+    exposed = {"tp": tp * 0.75, "pp": pp * 0.5, "dp": dp * 0.25}  # x (1 - overlap)
+    assert prof.exposed_s == pytest.approx(exposed, rel=1e-12)
+    step = compute + bubble + sum(exposed.values())
+    assert prof.step_s == pytest.approx(step, rel=1e-12)
+    assert prof.mfu == pytest.approx(fpt * tokens / (step * 32 * PEAK), rel=1e-12)
+    assert prof.tokens_per_s == pytest.approx(tokens / step, rel=1e-12)
+    assert prof.breakdown() == pytest.approx(
+        {"compute": compute, "bubble": bubble, "exposed_tp": exposed["tp"],
+         "exposed_pp": exposed["pp"], "exposed_dp": exposed["dp"]}, rel=1e-12)
+
+
+def test_context_parallel_and_zero3_by_hand():
+    # GQA model (16 heads, 4 KV heads), TP 2 x CP 2 x PP 2 x DP 3 = 24 GPUs, microbatch 2,
+    # ZeRO-3. M = tokens / (seq x dp x mb) = 4.
+    model = Transformer(params=2e9, layers=8, hidden=2048, heads=16, kv_heads=4,
+                        seq_len=4096)
+    par = Parallelism(tp=2, pp=2, dp=3, cp=2, virtual_stages=1, microbatch_size=2,
+                      zero_stage=3)
+    tokens = 4096 * 3 * 2 * 4
+    work = Workload(model, par, tokens, Overlap(tp=0.0, cp=0.5, pp=0.8, dp=0.9))
+    comm = Recorder(TIMES)
+    prof = step_profile(work, PEAK, EFF, comm)
+
+    fpt = 6 * 2e9 + 12 * 8 * 2048 * 4096
+    compute = fpt * tokens / 24 / (PEAK * EFF)
+    assert prof.compute_s == pytest.approx(compute, rel=1e-12)
+    bubble = compute * 1 / (1 * 4)
+    assert prof.bubble_s == pytest.approx(bubble, rel=1e-12)
+    # a CP rank holds mb x seq / CP = 4,096 tokens: activation 4096 x 2048 x 2 B = 16 MiB;
+    # K and V of the whole microbatch sequence, KV width h x kv / heads = 512, split over
+    # TP: 2 x 4096 x 2 x 512 x 2 B / 2 = 8 MiB;
+    # DP (over DP x CP = 6 ranks): shard 2e9 / (TP x PP) = 5e8 params.
+    act = 2 * 4096 / 2 * 2048 * 2
+    kv = 2 * 4096 * 2 * (2048 * 4 / 16) * 2 / 2
+    shard = 2e9 / 4
+    assert (act, kv) == (16 * MiB, 8 * MiB)
+    assert set(comm.calls) == {
+        ("reduce_scatter", "tp", act), ("all_gather", "tp", act),
+        ("all_gather", "cp", kv), ("reduce_scatter", "cp", kv),
+        ("send_recv", "pp", act / 2),
+        ("reduce_scatter", "dp", shard * 4), ("all_gather", "dp", shard * 2)}
+    layers, m = 8 / 2, 4
+    tp = 4 * (1e-4 + 2e-4) * layers * m
+    cp = (2 * 3e-4 + 4e-4) * layers * m  # K/V all-gathered twice, reduce-scattered once
+    pp = 2 * 1 * m * 5e-4
+    dp = 0.7 + 2 * 0.11  # ZeRO-3: parameters gathered for forward and backward
+    assert prof.comm_s == pytest.approx({"tp": tp, "cp": cp, "pp": pp, "dp": dp}, rel=1e-12)
+    exposed = {"tp": tp, "cp": cp * 0.5, "pp": pp * 0.2, "dp": dp * 0.1}
+    assert prof.exposed_s == pytest.approx(exposed, rel=1e-12)
+    step = compute + bubble + sum(exposed.values())
+    assert prof.mfu == pytest.approx(fpt * tokens / (step * 24 * PEAK), rel=1e-12)
+
+
+def test_mixture_of_experts_by_hand():
+    # 8B parameters, 3/4 in 8 experts, top-2: active = 2e9 + 6e9 x 2 / 8 = 3.5e9.
+    # TP 2 x DP 8 (EP 4 carved out of DP) = 16 GPUs, no PP.
+    model = Transformer(params=8e9, layers=4, hidden=1024, heads=8, kv_heads=8,
+                        seq_len=1024, experts=8, top_k=2, expert_fraction=0.75)
+    par = Parallelism(tp=2, pp=1, dp=8, ep=4)
+    tokens = 1024 * 8 * 5
+    comm = Recorder(TIMES)
+    prof = step_profile(Workload(model, par, tokens, Overlap(ep=0.0, dp=0.0)), PEAK, EFF,
+                        comm)
+    assert model.active_params == pytest.approx(3.5e9, rel=1e-15)
+    fpt = 6 * 3.5e9 + 12 * 4 * 1024 * 1024
+    assert prof.compute_s == pytest.approx(fpt * tokens / 16 / (PEAK * EFF), rel=1e-12)
+    assert prof.bubble_s == 0.0
+    # nccl-tests' all-to-all S is one rank's send buffer (S/p to each peer): a rank
+    # routes its 1024 / TP = 512 tokens to top_k = 2 experts, 512 x 2 x 1024 x 2 B = 2 MiB.
+    # One rank holds the dense weights / TP and its EP share of the experts:
+    # (2e9 + 6e9 / 4) / 2 = 1.75e9 parameters.
+    act = 1024 * 1024 * 2
+    routed = act / 2 * 2
+    shard = (2e9 + 6e9 / 4) / 2
+    assert set(comm.calls) == {
+        ("reduce_scatter", "tp", act), ("all_gather", "tp", act),
+        ("all_to_all", "ep", routed),
+        ("reduce_scatter", "dp", shard * 4), ("all_gather", "dp", shard * 2)}
+    m = 5
+    assert prof.comm_s["ep"] == pytest.approx(4 * 6e-4 * 4 * m, rel=1e-12)
+
+
+def test_microbatches_round_and_never_drop_below_one():
+    model = Transformer(params=1e9, layers=4, hidden=1024, heads=8, kv_heads=8, seq_len=1000)
+    par = Parallelism(dp=4, microbatch_size=2)
+    # tokens / (seq x dp x mb): 100,000 / 8,000 = 12.5 -> 12 (round half to even);
+    # 104,000 / 8,000 = 13; 1,000 / 8,000 -> at least 1
+    assert Workload(model, par, 100_000).microbatches == 12
+    assert Workload(model, par, 104_000).microbatches == 13
+    assert Workload(model, par, 1_000).microbatches == 1
+
+
+def test_single_gpu_has_no_communication():
+    model = Transformer(params=1e9, layers=4, hidden=1024, heads=8, kv_heads=8, seq_len=1024)
+    comm = Recorder({})
+    prof = step_profile(Workload(model, Parallelism(), 4096), PEAK, EFF, comm)
+    assert comm.calls == [] and prof.comm_s == {} and prof.bubble_s == 0.0
+    assert prof.mfu == pytest.approx(EFF, rel=1e-12)  # all compute: MFU = efficiency
+
+
+# ---- 6. the published presets ------------------------------------------------------------
+#
+# Llama 3 405B (REFERENCE.md): 16,384 H100, TP 8 x PP 16 x DP 128, 16M tokens per step,
+# 400 TFLOP/s per GPU, 41% MFU. flops/token = 6 x 405e9 + 12 x 126 x 16384 x 8192 =
+# 2.43e12 + 2.0294e11 = 2.6329e12; implied step = 16,777,216 x 2.6329e12 /
+# (400e12 x 16,384) = 6.74 s.
+# MegaScale 175B: 12,288 A100, batch 6,144 x 2,048, 55.2% MFU, 6.34 s per iteration.
+# (With the same flops/token convention, 6 x 175e9 + 12 x 96 x 12288 x 2048 = 1.0790e12,
+# 6.34 s is 55.9% MFU of 312 TFLOP/s: the two published figures agree to 0.7 points.)
+#
+# Tolerances: MFU within 5 points (the brief); step time within 10% -- 5 MFU points are
+# 9-12% of the step at 41-55% MFU, so 10% asks as much of the step time as of the MFU.
+
+LLAMA_FPT = 6 * 405e9 + 12 * 126 * 16384 * 8192
+LLAMA_TOKENS = 16_777_216
+GPT3_FPT = 6 * 175e9 + 12 * 96 * 12288 * 2048
+GPT3_TOKENS = 6144 * 2048
+
+PRESETS = {
+    # name: (gpus, peak, flops/token, tokens, published MFU, published step s, layout)
+    "llama3_405b": (16384, H100_PEAK, LLAMA_FPT, LLAMA_TOKENS, 0.41,
+                    LLAMA_TOKENS * LLAMA_FPT / (400e12 * 16384), (8, 16, 128)),
+    "gpt3_175b": (12288, A100_PEAK, GPT3_FPT, GPT3_TOKENS, 0.552, 6.34, (8, 8, 192)),
+}
+
+
+@pytest.fixture(scope="module")
+def presets():
+    return {name: load_scenario([f"workload={name}"]) for name in PRESETS}
+
+
+def test_published_figures_derived():
+    llama_fpt, llama_step = LLAMA_FPT, PRESETS["llama3_405b"][5]
+    megascale_mfu = GPT3_TOKENS * GPT3_FPT / (6.34 * 12288 * A100_PEAK)
+    assert llama_fpt == pytest.approx(2.6329e12, rel=1e-4)
+    assert llama_step == pytest.approx(6.740, rel=1e-3)
+    assert megascale_mfu == pytest.approx(0.552, abs=0.01)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_shape_as_published(presets, name):
+    gpus, peak, fpt, tokens, *_, (tp, pp, dp) = PRESETS[name]
+    s = presets[name]
+    assert s.cluster.gpus == gpus and s.profile.gpus == gpus
+    p = s.workload.parallel
+    assert (p.tp, p.pp, p.dp, p.cp, p.ep) == (tp, pp, dp, 1, 1)
+    assert s.workload.model.flops_per_token == pytest.approx(fpt, rel=1e-12)
+    assert s.profile.tokens == tokens
+    assert s.profile.peak_flops == peak
+    assert s.step_s == s.profile.step_s
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_mfu_within_5_points(presets, name):
+    gpus, peak, fpt, tokens, mfu, *_ = PRESETS[name]
+    prof = presets[name].profile
+    assert prof.mfu == pytest.approx(fpt * tokens / (prof.step_s * gpus * peak), rel=1e-12)
+    assert abs(prof.mfu - mfu) <= 0.05, (name, prof.mfu, mfu)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_step_time_within_10_percent(presets, name):
+    step = PRESETS[name][5]
+    assert presets[name].profile.step_s == pytest.approx(step, rel=0.10), name
+
+
+def test_presets_share_the_default_efficiency(presets):
+    eff = config_efficiency()
+    for name, s in presets.items():
+        f = s.fabric
+        assert dict(f.efficiency) == {k: eff[k] for k in ("nvlink", "ib", "roce", "ici")}
+        assert f.nvls_efficiency == eff["nvls"]
+        assert f.step_latency_s == pytest.approx(eff["step_latency_us"] * 1e-6, rel=1e-12)
+        # compute efficiency is not stored: recover it from compute time = flops / (peak e)
+        gpus, peak, fpt, tokens, *_ = PRESETS[name]
+        prof = s.profile
+        assert fpt * tokens / gpus / (peak * prof.compute_s) == pytest.approx(
+            eff["compute"], rel=1e-12)
+
+
+def test_preset_step_adds_up(presets):
+    for s in presets.values():
+        p, w = s.profile, s.workload
+        par = w.parallel
+        assert p.bubble_s == pytest.approx(
+            p.compute_s * (par.pp - 1) / (par.virtual_stages * w.microbatches), rel=1e-12)
+        assert p.step_s == pytest.approx(p.compute_s + p.bubble_s + sum(p.exposed_s.values()),
+                                         rel=1e-12)
+        assert set(p.comm_s) == {"tp", "pp", "dp"}
+        for dim, t in p.comm_s.items():
+            assert p.exposed_s[dim] == pytest.approx(t * (1 - getattr(w.overlap, dim)),
+                                                     rel=1e-12)
+
+
+# ---- 8. presets size themselves to cluster.gpus -----------------------------------------
+
+
+def test_llama3_405b_on_1024_gpus():
+    s = load_scenario(["workload=llama3_405b", "cluster.gpus=1024"])
+    p = s.workload.parallel
+    assert (p.tp, p.pp, p.dp) == (8, 16, 8)  # 1024 / (8 x 16)
+    assert s.profile.gpus == 1024
+    # compute per GPU = flops/token x 16M tokens / 1024 / (989 TFLOP/s x 0.6)
+    assert s.profile.compute_s == pytest.approx(
+        LLAMA_FPT * LLAMA_TOKENS / 1024 / (H100_PEAK * 0.6), rel=1e-12)
+    assert 0 < s.profile.mfu < 0.6
+
+
+def test_llama3_70b_on_the_1k_cluster():
+    s = load_scenario(["cluster=dgx_h100_1k", "workload=llama3_70b"])
+    p = s.workload.parallel
+    assert (s.cluster.gpus, p.tp, p.pp, p.dp) == (1024, 8, 4, 32)
+    assert s.fabric.builder == "rail_fat_tree"
+    assert 0 < s.profile.mfu < 0.6 and set(s.profile.comm_s) == {"tp", "pp", "dp"}
+
+
+@pytest.mark.parametrize("gpus", [8, 24, 1000])
+def test_superpod_any_node_count(gpus):
+    """Fixed-step scenarios do not build the fabric: build it through the public path and
+    time TP (one node) and DP (one rank per node, rail rings) all-reduces by hand."""
+    s = load_scenario(["topology=dgx_h100_superpod", f"cluster.gpus={gpus}"])
+    nodes = gpus // 8
+    model = stepmodel.collective_model(s.fabric, gpus, Layout(tp=8, dp=nodes))
+    n = 64 * MiB
+    # TP: ring over the NVSwitch, 450 GB/s x 0.82, a = 2 x 0.5 us + 1 us step
+    tp = 2 * 7 * (2e-6 + n / 8 / (450e9 * 0.82))
+    assert model.time("all_reduce", "tp", n) == pytest.approx(tp, rel=1e-12)
+    # DP: 8 rail rings of `nodes` ranks, one flow per NIC at 50 GB/s x 0.9. Inside one
+    # 32-node SU a hop is GPU-leaf-GPU (2 us); beyond, the slowest hop crosses a spine
+    # (2 x 1 + 2 x 0.6 = 3.2 us); + 1 us step.
+    a = (2e-6 if nodes <= 32 else 3.2e-6) + 1e-6
+    dp = 2 * (nodes - 1) * (a + n / nodes / (NIC * 0.9)) if nodes > 1 else 0.0
+    assert model.time("all_reduce", "dp", n) == pytest.approx(dp, rel=1e-12)
+    if nodes > 1:
+        busbw = bandwidths("all_reduce", nodes, n, dp - 2 * (nodes - 1) * a)[1]
+        assert busbw == pytest.approx(NIC * 0.9, rel=1e-12)
+
+
+@pytest.mark.parametrize("gpus, dp", [(32, 1), (96, 3)])
+def test_llama3_70b_on_small_superpods(gpus, dp):
+    s = load_scenario(["workload=llama3_70b", "topology=dgx_h100_superpod",
+                       f"cluster.gpus={gpus}"])
+    assert s.workload.parallel.dp == dp
+    assert ("dp" in s.profile.comm_s) == (dp > 1)
+    assert 0 < s.profile.mfu < 0.6
+
+
+# ---- 9. bad input -> ConfigError naming the key ----------------------------------------
+
+BAD = {
+    "parallel does not divide gpus": (["workload=llama3_405b", "cluster.gpus=1000"],
+                                      "workload.parallel", "cluster.gpus=1000"),
+    "tp across domains": (["workload=llama3_405b", "workload.parallel.tp=16"],
+                          "workload.parallel.tp", "allow_tp_across_domains"),
+    "zero nic bandwidth": (["topology.nic_gbps=0"], "topology.nic_gbps", None),
+    "negative nic bandwidth": (["topology.nic_gbps=-400"], "topology.nic_gbps", None),
+    "zero ib efficiency": (["efficiency.ib=0"], "efficiency.ib", None),
+    "negative nvlink efficiency": (["efficiency.nvlink=-0.5"], "efficiency.nvlink", None),
+    "efficiency above one": (["efficiency.roce=1.5"], "efficiency.roce", None),
+    "zero nic bandwidth with a model": (["workload=llama3_70b", "topology.nic_gbps=0"],
+                                        "topology.nic_gbps", None),
+    "unknown topology kind": (["topology.kind=hypercube"], "topology.kind", "rail_fat_tree"),
+    "unknown topology preset": (["topology=hypercube"], "topology", "dgx_h100_superpod"),
+    # llama3_70b on 1,024 GPUs: DP 32, at least 8,192 x 32 = 262,144 tokens
+    "batch too small for dp": (["workload=llama3_70b", "workload.global_batch_tokens=131072"],
+                               "workload.global_batch_tokens", "262144"),
+}
+
+
+@pytest.mark.parametrize("case", BAD.values(), ids=BAD.keys())
+def test_bad_input_names_the_key(case):
+    overrides, key, mention = case
+    with pytest.raises(ConfigError) as info:
+        load_scenario(overrides)
+    assert info.value.key == key
+    assert str(info.value).startswith(f"{key}=")
+    assert "\n" not in str(info.value)
+    if mention:
+        assert mention in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["0", "5"])
+def test_compute_efficiency_checked_without_a_model(value):
+    with pytest.raises(ConfigError) as info:
+        load_scenario([f"efficiency.compute={value}"])
+    assert info.value.key == "efficiency.compute"
+
+
+def test_tp_across_domains_when_allowed():
+    s = load_scenario(["workload=llama3_70b", "workload.parallel.tp=16",
+                       "workload.parallel.allow_tp_across_domains=true"])
+    p = s.workload.parallel
+    assert (p.tp, p.pp, p.dp) == (16, 4, 16)  # 1024 / (16 x 4)
+    assert math.isfinite(s.profile.step_s) and s.profile.comm_s["tp"] > 0
+
+
+def test_cli_config_error_exits_2(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "simulator", "workload=llama3_405b",
+                          "cluster.gpus=1000"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("trainsim: config error: workload.parallel=")
+    assert "cluster.gpus=1000" in lines[0]
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*.csv"))
+
+
+def test_layout_groups_follow_megatron_order():
+    # rank = tp + TP (cp + CP (dp + DP pp)); TP 2, CP 2, DP 2, PP 2 -> 16 ranks
+    lay = Layout(tp=2, cp=2, dp=2, pp=2)
+    assert lay.groups("tp")[:2].tolist() == [[0, 1], [2, 3]]
+    assert lay.groups("cp")[0].tolist() == [0, 2]
+    assert lay.groups("dp")[0].tolist() == [0, 2, 4, 6]  # DP spans dp x cp
+    assert lay.groups("pp")[0].tolist() == [0, 8]
+    for dim in ("tp", "cp", "dp", "pp"):
+        g = lay.groups(dim)
+        assert np.array_equal(np.sort(g.ravel()), np.arange(16))  # a partition
