@@ -55,6 +55,14 @@ def _run(cfg: DictConfig) -> float:
     _task_started = True
     hydra_cfg = HydraConfig.get()
     try:
+        return _run_and_report(cfg, hydra_cfg)
+    except BrokenPipeError:  # `trainsim ... | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+
+
+def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
+    try:
         scenario = to_scenario(cfg)
     except ConfigError as error:
         if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -69,7 +77,7 @@ def _run(cfg: DictConfig) -> float:
         c = scenario.cluster
         length = (f"{scenario.horizon_s / 86400:g} days" if scenario.work_s is None
                   else f"until {scenario.work_s / 3600:g} useful hours")
-        print(f"trainsim: {c.gpus:,} {c.accelerator} GPUs ({c.nodes} nodes), {length}, "
+        print(f"trainsim: {c.gpus:,} {c.accelerator} ({c.nodes:,} nodes), {length}, "
               f"failures={choices(hydra_cfg, 'failures')}, "
               f"checkpoint={choices(hydra_cfg, 'checkpoint')} "
               f"every {frame['interval_min'].iloc[0]:.1f} min, "
@@ -94,9 +102,6 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's printer
     try:
         _run()
-    except BrokenPipeError:  # `trainsim ... | head`: the reader left, nothing to report
-        sys.stderr.close()
-        sys.exit(0)
     except Exception as exc:
         if os.environ.get("TRAINSIM_DEBUG") == "1":
             raise

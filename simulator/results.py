@@ -100,7 +100,8 @@ def format_sweep(frame: pd.DataFrame, swept: list[str]) -> str:
     """Step time, goodput (mean ± 95% CI) and lost GPU-hours per swept configuration."""
     if frame.empty:
         return "(no runs)"
-    keys = [c for c in swept if c in frame.columns] or ["seed"]
+    columns = [f"{c}_config" if f"{c}_config" in frame.columns else c for c in swept]
+    keys = [c for c in columns if c in frame.columns] or ["seed"]
     rows = []
     for values, group in frame.groupby(keys, sort=True, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
@@ -108,8 +109,10 @@ def format_sweep(frame: pd.DataFrame, swept: list[str]) -> str:
         lost, _ = mean_ci(group["lost_gpu_h"])
         ci = "" if math.isnan(half) else f" ± {half:.4f}"
         label = "  ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
-        rows.append(f"{label:<48} step {group['step_s'].mean():8.3f} s  goodput {mean:.4f}"
-                    f"{ci:<10}  lost GPU-h {lost:,.0f}  (n={len(group)})")
+        mfu = group["mfu"].mean() if "mfu" in group else math.nan
+        mfu_text = "" if math.isnan(mfu) else f"  MFU {mfu:.1%}"
+        rows.append(f"{label:<48} step {group['step_s'].mean():8.3f} s{mfu_text}  goodput "
+                    f"{mean:.4f}{ci:<10}  lost GPU-h {lost:,.0f}  (n={len(group)})")
     return "\n".join(rows)
 
 

@@ -244,6 +244,11 @@ def test_multirun_gathers_runs_csv(basic_sweep) -> None:
     # the interval actually used is the swept one (whole minutes are whole 10 s steps)
     assert (runs["interval_min"] == runs["checkpoint.interval_minutes"]).all()
     assert (runs.loc[runs["failures_config"] == "none", "failures"] == 0).all()
+    # the printed digest has one line per swept configuration, keyed by the swept values
+    digest = [line for line in proc.stdout.splitlines() if " goodput " in line and "step" in line]
+    assert len(digest) == jobs, proc.stdout
+    for option in FAILURE_OPTIONS:
+        assert sum(f"failures_config={option}" in line for line in digest) == len(INTERVALS_MIN)
 
     # runs.csv is the per-job summary.csv files, gathered
     job_files = sorted(sweep_dir.glob("*/summary.csv"))
