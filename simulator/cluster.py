@@ -20,19 +20,57 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from simulator.failures import FailureModel, Lifetime, TraceFailure
+from simulator.failures import Component, Exponential, FailureModel, Lifetime, TraceFailure
 from simulator.scenario import ClusterSpec
 
 
 @dataclass(frozen=True)
 class FailureRecord:
-    """One failure of a part in service: when, where, and its age (in-service time)."""
+    """One failure hitting the job: when, where (node -1: the job itself), which
+    component (`part`), its index in the node, its age (in-service time) and scope."""
 
     time_s: float
     node: int
     part: str
     index: int
     age_s: float
+    scope: str = "node"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Components of one scope sharing one part per unit (competing risks).
+
+    Exponential components merge exactly: the minimum of independent exponentials is
+    exponential with the summed rate, and component i is the cause with probability
+    rate_i / sum. Any other lifetime stays a bundle of one.
+    """
+
+    scope: str
+    lifetime: Lifetime
+    causes: tuple[str, ...]
+    weights: tuple[float, ...]
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.causes)
+
+    def cause(self, rng: np.random.Generator) -> str:
+        if len(self.causes) == 1:
+            return self.causes[0]
+        return self.causes[int(rng.choice(len(self.causes), p=self.weights))]
+
+
+def bundles(components: tuple[Component, ...], scope: str) -> list[Bundle]:
+    """The parts each unit of `scope` carries: exponentials merged, others alone."""
+    mine = [c for c in components if c.scope == scope]
+    expo = [c for c in mine if isinstance(c.lifetime, Exponential)]
+    out = [Bundle(scope, c.lifetime, (c.name,), (1.0,)) for c in mine if c not in expo]
+    if expo:
+        rates = np.array([1.0 / c.lifetime.mean_s for c in expo])
+        out.insert(0, Bundle(scope, Exponential(1.0 / rates.sum()),
+                             tuple(c.name for c in expo), tuple(rates / rates.sum())))
+    return out
 
 
 class Part:
@@ -42,12 +80,12 @@ class Part:
     because another part failed; gets a fresh lifetime when it is itself repaired.
     """
 
-    def __init__(self, node: Node, kind: str, index: int, lifetime: Lifetime,
-                 rng: np.random.Generator, first_life_s: float) -> None:
+    def __init__(self, node: Node, bundle: Bundle, index: int, rng: np.random.Generator,
+                 first_life_s: float) -> None:
         self.node = node
-        self.kind = kind
+        self.bundle = bundle
+        self.kind = bundle.scope
         self.index = index
-        self._lifetime = lifetime
         self._rng = rng
         self.remaining_s = float(first_life_s)
         self.age_s = 0.0
@@ -55,7 +93,7 @@ class Part:
 
     def renew(self) -> None:
         """Repaired: as good as new, with a fresh lifetime from this part's class stream."""
-        self.remaining_s = float(self._lifetime.sample(self._rng, 1)[0])
+        self.remaining_s = float(self.bundle.lifetime.sample(self._rng, 1)[0])
         self.age_s = 0.0
 
     def _live(self):
@@ -73,7 +111,7 @@ class Part:
                 continue
             self.age_s += env.now - started
             self.remaining_s = 0.0
-            self.node.cluster.fail(self.node, self)
+            self.node.cluster.fail(self.node, self, cause=self.bundle.cause(self._rng))
 
 
 class Node:
@@ -114,6 +152,7 @@ class Cluster:
         self.spec = spec
         self.repair_s = repair_s
         self.on_failure: Callable[[FailureRecord], None] = lambda record: None
+        self.on_planned: Callable[[], None] = lambda: None
         self.records: list[FailureRecord] = []
         self.short = 0  # job slots without a node
         self._full: simpy.Event | None = None
@@ -124,25 +163,72 @@ class Cluster:
             self._attach_parts(failures, streams)
         else:
             env.process(self._replay(failures.trace))
+        if failures.planned_gap_s is not None:
+            env.process(self._maintenance(failures.planned_gap_s, streams("planned")))
         for node in self.nodes[: spec.nodes]:
             node.enter_service()
 
     def _attach_parts(self, failures: FailureModel,
                       streams: Callable[[str], np.random.Generator]) -> None:
-        """Give every node its failing parts; first lifetimes drawn per class, in order."""
-        total = len(self.nodes)
-        gpn = self.spec.gpus_per_node
-        if failures.node is not None:
-            rng = streams("node_failures")
-            lives = failures.node.sample(rng, total)
+        """Give every node its failing parts (first lifetimes drawn per bundle, in node
+        order), every switch group and the job their failure processes."""
+        total, gpn = len(self.nodes), self.spec.gpus_per_node
+        components = failures.components
+        for bundle in bundles(components, "node"):
+            rng = streams(f"{bundle.name}_failures")
+            lives = bundle.lifetime.sample(rng, total)
             for node in self.nodes:
-                node.parts.append(Part(node, "node", 0, failures.node, rng, lives[node.index]))
-        if failures.gpu is not None:
-            rng = streams("gpu_failures")
-            lives = failures.gpu.sample(rng, total * gpn).reshape(total, gpn)
+                node.parts.append(Part(node, bundle, 0, rng, lives[node.index]))
+        for bundle in bundles(components, "gpu"):
+            rng = streams(f"{bundle.name}_failures")
+            lives = bundle.lifetime.sample(rng, total * gpn).reshape(total, gpn)
             for node in self.nodes:
                 for g in range(gpn):
-                    node.parts.append(Part(node, "gpu", g, failures.gpu, rng, lives[node.index, g]))
+                    node.parts.append(Part(node, bundle, g, rng, lives[node.index, g]))
+        k = failures.switch_nodes
+        for bundle in bundles(components, "switch"):
+            rng = streams(f"{bundle.name}_failures")
+            for first in range(0, total, k):
+                self.env.process(self._switch(self.nodes[first:first + k], bundle, rng))
+        for bundle in bundles(components, "job"):
+            self.env.process(self._job_faults(bundle, streams(f"{bundle.name}_failures")))
+
+    def _switch(self, group: list[Node], bundle: Bundle, rng: np.random.Generator):
+        """A switch: when it fails, every in-service node behind it goes down at once."""
+        while True:
+            yield self.env.timeout(float(bundle.lifetime.sample(rng, 1)[0]))
+            down = [node for node in group if node.serving]
+            if not down:
+                continue  # nothing of the job behind it; replaced before next use
+            cause = bundle.cause(rng)
+            record = FailureRecord(self.env.now, down[0].index, cause, 0, float("nan"),
+                                   "switch")
+            self.records.append(record)
+            for node in down:
+                node.leave_service(None)
+                self.env.process(self._repair(node, None))
+                self.short += 1
+            self._refill()
+            self.on_failure(record)
+
+    def _job_faults(self, bundle: Bundle, rng: np.random.Generator):
+        """Software and communication faults: they stop the job, replace no hardware.
+
+        The lifetime is per accelerator, so gaps are draws divided by the GPU count.
+        """
+        while True:
+            gap = float(bundle.lifetime.sample(rng, 1)[0]) / self.spec.gpus
+            yield self.env.timeout(gap)
+            record = FailureRecord(self.env.now, -1, bundle.cause(rng), 0, float("nan"),
+                                   "job")
+            self.records.append(record)
+            self.on_failure(record)
+
+    def _maintenance(self, gap_s: float, rng: np.random.Generator):
+        """Planned maintenance: a Poisson process of requests to stop at a checkpoint."""
+        while True:
+            yield self.env.timeout(float(rng.exponential(gap_s)))
+            self.on_planned()
 
     def _replay(self, trace: tuple[TraceFailure, ...]):
         """Scripted failures: fail exactly the listed parts at the listed times."""
@@ -164,12 +250,14 @@ class Cluster:
                 self._full.succeed()
         return self._full
 
-    def fail(self, node: Node, part: Part | None, kind: str = "node", index: int = 0) -> None:
+    def fail(self, node: Node, part: Part | None, kind: str = "node", index: int = 0,
+             cause: str | None = None) -> None:
         """A part of an in-service node failed: repair it, refill the slot, tell the job."""
+        scope = kind
         if part is not None:
-            kind, index = part.kind, part.index
-        record = FailureRecord(self.env.now, node.index, kind, index,
-                               part.age_s if part is not None else float("nan"))
+            scope, index = part.kind, part.index
+        record = FailureRecord(self.env.now, node.index, cause or scope, index,
+                               part.age_s if part is not None else float("nan"), scope)
         self.records.append(record)
         node.leave_service(part)
         self.env.process(self._repair(node, part))

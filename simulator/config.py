@@ -27,7 +27,7 @@ from simulator.errors import (
     require_one_of,
     require_positive,
 )
-from simulator.failures import LIFETIME_KINDS, NO_FAILURES, FailureModel, make_lifetime
+from simulator.failures import LIFETIME_KINDS, SCOPES, Component, FailureModel, make_lifetime
 from simulator.hardware import ACCELERATORS
 from simulator.policies import CHECKPOINT_POLICIES
 from simulator.scenario import CheckpointSpec, ClusterSpec, FabricSpec, RestartSpec, Scenario
@@ -58,11 +58,21 @@ class ClusterConfig:
 
 
 @dataclass
+class ComponentConfig:
+    scope: str = "node"  # gpu | node | switch | job
+    mtbf_hours: float = 1.0e6  # per unit of the scope (job: per accelerator)
+    category: str = ""
+
+
+@dataclass
 class FailuresConfig:
     kind: str = "exponential"
     gpu_mtbf_hours: float | None = None
     node_mtbf_hours: float | None = None
     shape: float = 1.0
+    components: dict[str, ComponentConfig] = field(default_factory=dict)
+    switch_nodes: int = 2
+    planned_per_day: float = 0.0
 
 
 @dataclass
@@ -193,22 +203,37 @@ def _cluster(c: ClusterConfig) -> ClusterSpec:
 
 def _failures(f: FailuresConfig) -> FailureModel:
     require_one_of("failures.kind", f.kind, FAILURE_KINDS)
+    require_non_negative("failures.planned_per_day", f.planned_per_day)
+    planned_gap_s = DAY / f.planned_per_day if f.planned_per_day > 0 else None
     if f.kind == "none":
         for key in ("gpu_mtbf_hours", "node_mtbf_hours"):
             if getattr(f, key) is not None:
                 raise ConfigError(f"failures.{key}", getattr(f, key),
                                   "must be null with failures=none (choose failures="
                                   "exponential or weibull to set a rate)")
-        return NO_FAILURES
+        if f.components:
+            raise ConfigError("failures.components", ", ".join(f.components),
+                              "must be empty with failures=none")
+        return FailureModel(kind="none", planned_gap_s=planned_gap_s)
     require_positive("failures.gpu_mtbf_hours", f.gpu_mtbf_hours, optional=True)
     require_positive("failures.node_mtbf_hours", f.node_mtbf_hours, optional=True)
     require_positive("failures.shape", f.shape)
+    require_positive("failures.switch_nodes", f.switch_nodes)
 
     def lifetime(mtbf_hours: float | None):
         return None if mtbf_hours is None else make_lifetime(f.kind, mtbf_hours * HOUR, f.shape)
 
+    catalog = []
+    for name, c in f.components.items():
+        if name in ("gpu", "node"):
+            raise ConfigError(f"failures.components.{name}", name,
+                              "is reserved: use failures.gpu_mtbf_hours / node_mtbf_hours")
+        require_one_of(f"failures.components.{name}.scope", c.scope, SCOPES)
+        require_positive(f"failures.components.{name}.mtbf_hours", c.mtbf_hours)
+        catalog.append(Component(name, c.scope, lifetime(c.mtbf_hours), c.category))
     return FailureModel(kind=f.kind, gpu=lifetime(f.gpu_mtbf_hours),
-                        node=lifetime(f.node_mtbf_hours))
+                        node=lifetime(f.node_mtbf_hours), catalog=tuple(catalog),
+                        switch_nodes=f.switch_nodes, planned_gap_s=planned_gap_s)
 
 
 def _checkpoint(c: CheckpointConfig, failures: FailureModel,

@@ -66,16 +66,63 @@ class Weibull:
         return -np.expm1(-((t / self.scale_s) ** self.shape))
 
 
-LIFETIME_KINDS = ("exponential", "weibull")
+@dataclass(frozen=True)
+class LogNormal:
+    """Lognormal lifetimes with the given mean and log-space deviation `sigma`.
+
+    mu = ln(mean) - sigma^2 / 2, so the mean does not depend on sigma.
+    """
+
+    mean_s: float
+    sigma: float
+
+    @property
+    def mu(self) -> float:
+        return math.log(self.mean_s) - self.sigma**2 / 2
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.lognormal(self.mu, self.sigma, size)
+
+    def cdf(self, t_s: np.ndarray) -> np.ndarray:
+        t = np.maximum(np.asarray(t_s, dtype=float), 1e-300)
+        return 0.5 * (1 + np.vectorize(math.erf)((np.log(t) - self.mu)
+                                                  / (self.sigma * math.sqrt(2))))
+
+
+LIFETIME_KINDS = ("exponential", "weibull", "lognormal")
 
 
 def make_lifetime(kind: str, mean_s: float, shape: float = 1.0) -> Lifetime:
-    """Build a mean-matched lifetime distribution by name (see LIFETIME_KINDS)."""
+    """Build a mean-matched lifetime distribution by name (see LIFETIME_KINDS).
+
+    `shape` is the Weibull shape, or the lognormal's sigma.
+    """
     if kind == "exponential":
         return Exponential(mean_s)
     if kind == "weibull":
         return Weibull(mean_s, shape)
+    if kind == "lognormal":
+        return LogNormal(mean_s, shape)
     raise ValueError(f"unknown lifetime kind {kind!r}; expected one of {LIFETIME_KINDS}")
+
+
+#: What a failing component takes down: one accelerator (and so its node), its node,
+#: every node behind one switch, or the job alone (software: no hardware is replaced).
+SCOPES = ("gpu", "node", "switch", "job")
+
+
+@dataclass(frozen=True)
+class Component:
+    """A class of failing parts: one per unit of its scope, each with `lifetime`.
+
+    For scope "job" the lifetime is per accelerator: the job sees failures at a rate
+    proportional to its size (software bugs, NCCL timeouts).
+    """
+
+    name: str
+    scope: str
+    lifetime: Lifetime
+    category: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,16 +141,33 @@ class TraceFailure:
 
 @dataclass(frozen=True)
 class FailureModel:
-    """What fails and how: per-GPU and per-node (host) lifetimes, or a fixed trace.
+    """What fails and how: components and their lifetimes, or a fixed trace.
 
-    A lifetime of None means that component never fails. With a `trace`, nothing is
-    sampled: exactly the listed failures happen.
+    `gpu` and `node` are the two plain components (named "gpu" and "node"); a catalog
+    adds more in `catalog`. A lifetime of None means that component never fails. With a
+    `trace`, nothing is sampled: exactly the listed failures happen. Planned maintenance
+    arrives as a Poisson process of mean gap `planned_gap_s` (None: never).
     """
 
     kind: str
     gpu: Lifetime | None = None
     node: Lifetime | None = None
     trace: tuple[TraceFailure, ...] | None = None
+    catalog: tuple[Component, ...] = ()
+    switch_nodes: int = 2  # nodes behind one switch (scope "switch")
+    planned_gap_s: float | None = None
+
+    @property
+    def components(self) -> tuple[Component, ...]:
+        plain = [Component(name, name, life) for name, life in
+                 (("gpu", self.gpu), ("node", self.node)) if life is not None]
+        return (*plain, *self.catalog)
+
+    def units(self, scope: str, nodes: int, gpus_per_node: int) -> int:
+        """How many parts of `scope` a job of `nodes` nodes runs on."""
+        return {"gpu": nodes * gpus_per_node, "node": nodes,
+                "switch": math.ceil(nodes / self.switch_nodes),
+                "job": nodes * gpus_per_node}[scope]
 
     def job_rate_per_s(self, nodes: int, gpus_per_node: int) -> float:
         """Long-run rate of failures hitting a job that holds `nodes` nodes.
@@ -111,12 +175,8 @@ class FailureModel:
         The sum of the components' rates (1 / mean each): exact at every instant for
         exponential lifetimes, the renewal-theory limit for other shapes.
         """
-        rate = 0.0
-        if self.node is not None:
-            rate += nodes / self.node.mean_s
-        if self.gpu is not None:
-            rate += nodes * gpus_per_node / self.gpu.mean_s
-        return rate
+        return sum(self.units(c.scope, nodes, gpus_per_node) / c.lifetime.mean_s
+                   for c in self.components)
 
     def job_mtbi_s(self, nodes: int, gpus_per_node: int) -> float:
         """Mean time between interruptions of the job (inf without failures)."""

@@ -8,6 +8,9 @@ the job runs on interrupts the process wherever it is (SimPy's machine_shop patt
   is lost (a write in progress is lost with it);
 - then recovery: detection, waiting for healthy hardware if the cluster is short of
   nodes, restart and checkpoint load. A failure during recovery starts it over.
+
+Planned maintenance does not interrupt: the job drains at its next completed
+checkpoint, then restarts and loads it (restart time, no rework).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 import simpy
 
 from simulator.cluster import Cluster, FailureRecord
+from simulator.failures import SCOPES
 from simulator.metrics import Ledger, Phase
 
 
@@ -46,8 +50,11 @@ class TrainingJob:
         self.checkpoints = 0
         self.lost_checkpoints = 0
         self.failures = 0
-        self.failures_by_part: dict[str, int] = {"gpu": 0, "node": 0}
+        self.failures_by_scope: dict[str, int] = dict.fromkeys(SCOPES, 0)
+        self.planned = 0
+        self._drain = False  # planned maintenance waits for the next checkpoint
         cluster.on_failure = self._on_failure
+        cluster.on_planned = self._on_planned
         self.process = env.process(self._run())
 
     @property
@@ -57,8 +64,13 @@ class TrainingJob:
     def _on_failure(self, record: FailureRecord) -> None:
         if self.process.is_alive:
             self.failures += 1
-            self.failures_by_part[record.part] = self.failures_by_part.get(record.part, 0) + 1
+            self.failures_by_scope[record.scope] += 1
             self.process.interrupt(record)
+
+    def _on_planned(self) -> None:
+        if self.process.is_alive:
+            self.planned += 1
+            self._drain = True
 
     def _run(self):
         recovering = False
@@ -86,6 +98,10 @@ class TrainingJob:
         ledger.commit(env.now)
         self.committed_steps += steps
         self.checkpoints += 1
+        if self._drain and not self.finished:  # planned maintenance: stop here, restart
+            self._drain = False
+            ledger.enter(Phase.RESTART, env.now)
+            yield env.timeout(plan.restart_s + plan.load_s)
 
     def _recover(self):
         plan, env, ledger = self.plan, self.env, self.ledger

@@ -31,6 +31,7 @@ HEADLINE = {
     "wait_h": "{:.1f}",
     "lost_gpu_h": "{:,.0f}",
     "failures": "{:.1f}",
+    "planned": "{:.1f}",
     "checkpoints": "{:.1f}",
 }
 

@@ -37,7 +37,7 @@ class ReplicateResult:
     """The summary row of one replicate, its failure log and the SimPy event count."""
 
     row: dict
-    failure_log: pd.DataFrame  # one row per failure: time_s, node, part, index, age_s
+    failure_log: pd.DataFrame  # per failure: time_s, node, part, index, age_s, scope
     sim_events: int
 
 
@@ -73,7 +73,7 @@ def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
     ledger.finish(env.now)
     row = _summary_row(scenario, replicate, env.now, ledger, job)
     failure_log = pd.DataFrame([r.__dict__ for r in cluster.records],
-                               columns=["time_s", "node", "part", "index", "age_s"])
+                               columns=["time_s", "node", "part", "index", "age_s", "scope"])
     return ReplicateResult(row=row, failure_log=failure_log, sim_events=env.processed)
 
 
@@ -92,8 +92,8 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         "goodput": goodput,
         "lost_gpu_h": (horizon_h - hours["useful_h"]) * gpus,
         "failures": job.failures,
-        "gpu_failures": job.failures_by_part.get("gpu", 0),
-        "node_failures": job.failures_by_part.get("node", 0),
+        **{f"{scope}_failures": n for scope, n in job.failures_by_scope.items()},
+        "planned": job.planned,
         "checkpoints": job.checkpoints,
         "lost_checkpoints": job.lost_checkpoints,
         "interval_min": scenario.interval_steps * scenario.step_s / 60.0,

@@ -9,16 +9,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, run_replicate
-from simulator.failures import Exponential, FailureModel, Weibull
+from simulator.failures import Component, Exponential, FailureModel, LogNormal, Weibull
 from simulator.metrics import CATEGORIES, Ledger, Phase
 
 HOUR = 3600.0
 
 
-def lifetimes(mean_hours: float | None, shape: float | None):
+def lifetimes(mean_hours: float | None, shape: float | None, lognormal: bool = False):
     if mean_hours is None:
         return None
-    return Exponential(mean_hours * HOUR) if shape is None else Weibull(mean_hours * HOUR, shape)
+    if shape is None:
+        return Exponential(mean_hours * HOUR)
+    if lognormal:
+        return LogNormal(mean_hours * HOUR, shape)
+    return Weibull(mean_hours * HOUR, shape)
 
 
 @st.composite
@@ -30,6 +34,14 @@ def scenarios(draw) -> Scenario:
     gpu_mtbf = draw(st.one_of(st.none(), st.floats(5.0, 2000.0)))
     step_s = draw(st.floats(0.5, 120.0))
     work = draw(st.one_of(st.none(), st.floats(1.0, 100.0)))
+    lognormal = draw(st.booleans())
+    catalog = tuple(
+        Component(f"{scope}_extra", scope, lifetimes(mean, shape, lognormal))
+        for scope, mean in (("switch", draw(st.one_of(st.none(), st.floats(5.0, 500.0)))),
+                            ("job", draw(st.one_of(st.none(), st.floats(50.0, 5000.0)))),
+                            ("gpu", draw(st.one_of(st.none(), st.floats(5.0, 2000.0)))))
+        if mean is not None)
+    planned = draw(st.one_of(st.none(), st.floats(2.0, 100.0)))
     return Scenario(
         seed=draw(st.integers(0, 2**32 - 1)),
         horizon_s=draw(st.floats(0.5, 200.0)) * HOUR,
@@ -38,8 +50,10 @@ def scenarios(draw) -> Scenario:
         step_s=step_s,
         cluster=ClusterSpec(gpus=nodes * gpus_per_node, gpus_per_node=gpus_per_node,
                             spare_nodes=draw(st.integers(0, 4))),
-        failures=FailureModel(kind="random", node=lifetimes(node_mtbf, shape),
-                              gpu=lifetimes(gpu_mtbf, shape)),
+        failures=FailureModel(kind="random", node=lifetimes(node_mtbf, shape, lognormal),
+                              gpu=lifetimes(gpu_mtbf, shape, lognormal), catalog=catalog,
+                              switch_nodes=draw(st.integers(1, 4)),
+                              planned_gap_s=None if planned is None else planned * HOUR),
         checkpoint=CheckpointSpec(interval_s=draw(st.floats(1.0, 600.0)) * 60,
                                   write_s=draw(st.floats(0.0, 30.0)) * 60,
                                   load_s=draw(st.floats(0.0, 30.0)) * 60),
@@ -58,7 +72,8 @@ def test_categories_sum_to_the_horizon(scenario: Scenario):
     assert math.fsum(parts) == pytest.approx(row["horizon_h"], rel=1e-9, abs=1e-9)
     assert 0.0 <= row["goodput"] <= 1.0
     assert row["lost_gpu_h"] >= -1e-6
-    assert row["failures"] == row["gpu_failures"] + row["node_failures"]
+    scopes = ("gpu", "node", "switch", "job")
+    assert row["failures"] == sum(row[f"{scope}_failures"] for scope in scopes)
     if scenario.work_s is None:
         assert row["horizon_h"] == pytest.approx(scenario.horizon_s / HOUR)
     elif row["completed"]:
