@@ -19,7 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from simulator.config import config_dir, explain, to_scenario
 from simulator.errors import ConfigError
-from simulator.results import SUMMARY_FILE, format_profile, format_summary, write_csv_atomic
+from simulator.results import (
+    EVENTS_FILE,
+    SUMMARY_FILE,
+    format_profile,
+    format_summary,
+    write_csv_atomic,
+)
 from simulator.runner import run_scenario
 
 #: Config groups a user swaps; their chosen option becomes a column of every row.
@@ -68,8 +74,12 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # Hydra names the failing job; main() prints the error
         _exit_with(error)
-    frame = with_config_columns(run_scenario(scenario), cfg, hydra_cfg)
-    out = write_csv_atomic(frame, Path(hydra_cfg.runtime.output_dir) / SUMMARY_FILE)
+    events: list[pd.DataFrame] | None = [] if cfg.events else None
+    frame = with_config_columns(run_scenario(scenario, events=events), cfg, hydra_cfg)
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    if events is not None:  # before the summary, so a complete summary implies both
+        write_csv_atomic(pd.concat(events, ignore_index=True), run_dir / EVENTS_FILE)
+    out = write_csv_atomic(frame, run_dir / SUMMARY_FILE)
     goodput = float(frame["goodput"].mean())
     if hydra_cfg.mode == RunMode.MULTIRUN:
         print(f"  goodput {goodput:.4f}  ({len(frame)} replicates) -> {out}")

@@ -14,6 +14,7 @@ checkpoint policy run on the same seed sees the same failures.
 from __future__ import annotations
 
 import collections
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -154,6 +155,7 @@ class Cluster:
         self.on_failure: Callable[[FailureRecord], None] = lambda record: None
         self.on_planned: Callable[[], None] = lambda: None
         self.records: list[FailureRecord] = []
+        self.switch_nodes = failures.switch_nodes
         self.short = 0  # job slots without a node
         self._full: simpy.Event | None = None
         total = spec.nodes + spec.spare_nodes
@@ -197,19 +199,14 @@ class Cluster:
         """A switch: when it fails, every in-service node behind it goes down at once."""
         while True:
             yield self.env.timeout(float(bundle.lifetime.sample(rng, 1)[0]))
-            down = [node for node in group if node.serving]
-            if not down:
-                continue  # nothing of the job behind it; replaced before next use
-            cause = bundle.cause(rng)
-            record = FailureRecord(self.env.now, down[0].index, cause, 0, float("nan"),
-                                   "switch")
-            self.records.append(record)
-            for node in down:
-                node.leave_service(None)
-                self.env.process(self._repair(node, None))
-                self.short += 1
-            self._refill()
-            self.on_failure(record)
+            self._fail_switch(group, bundle.cause(rng))
+
+    def _fail_switch(self, group: list[Node], cause: str,
+                     repair_s: float | None = None) -> None:
+        down = [node for node in group if node.serving]
+        if down:  # else nothing of the job is behind it; replaced before next use
+            record = FailureRecord(self.env.now, down[0].index, cause, 0, math.nan, "switch")
+            self._take_down(down, None, record, repair_s)
 
     def _job_faults(self, bundle: Bundle, rng: np.random.Generator):
         """Software and communication faults: they stop the job, replace no hardware.
@@ -219,10 +216,12 @@ class Cluster:
         while True:
             gap = float(bundle.lifetime.sample(rng, 1)[0]) / self.spec.gpus
             yield self.env.timeout(gap)
-            record = FailureRecord(self.env.now, -1, bundle.cause(rng), 0, float("nan"),
-                                   "job")
-            self.records.append(record)
-            self.on_failure(record)
+            self._fail_job(bundle.cause(rng))
+
+    def _fail_job(self, cause: str) -> None:
+        record = FailureRecord(self.env.now, -1, cause, 0, math.nan, "job")
+        self.records.append(record)
+        self.on_failure(record)
 
     def _maintenance(self, gap_s: float, rng: np.random.Generator):
         """Planned maintenance: a Poisson process of requests to stop at a checkpoint."""
@@ -231,12 +230,20 @@ class Cluster:
             self.on_planned()
 
     def _replay(self, trace: tuple[TraceFailure, ...]):
-        """Scripted failures: fail exactly the listed parts at the listed times."""
+        """Scripted failures: exactly the listed ones, at the listed times. Failures of
+        nodes (or behind switches) not in service at that moment are ignored."""
         for event in sorted(trace, key=lambda e: e.time_s):
             yield self.env.timeout(event.time_s - self.env.now)
-            node = self.nodes[event.node]
-            if node.serving:
-                self.fail(node, None, kind=event.part, index=event.gpu)
+            cause = event.component or event.part
+            if event.part == "job":
+                self._fail_job(cause)
+            elif event.part == "switch":
+                first = event.node - event.node % self.switch_nodes
+                self._fail_switch(self.nodes[first:first + self.switch_nodes], cause,
+                                  event.repair_s)
+            elif self.nodes[event.node].serving:
+                self.fail(self.nodes[event.node], None, kind=event.part, index=event.gpu,
+                          cause=cause, repair_s=event.repair_s)
 
     @property
     def is_full(self) -> bool:
@@ -251,22 +258,29 @@ class Cluster:
         return self._full
 
     def fail(self, node: Node, part: Part | None, kind: str = "node", index: int = 0,
-             cause: str | None = None) -> None:
+             cause: str | None = None, repair_s: float | None = None) -> None:
         """A part of an in-service node failed: repair it, refill the slot, tell the job."""
         scope = kind
         if part is not None:
             scope, index = part.kind, part.index
         record = FailureRecord(self.env.now, node.index, cause or scope, index,
-                               part.age_s if part is not None else float("nan"), scope)
+                               part.age_s if part is not None else math.nan, scope)
+        self._take_down([node], part, record, repair_s)
+
+    def _take_down(self, nodes: list[Node], part: Part | None, record: FailureRecord,
+                   repair_s: float | None) -> None:
+        """Record the failure, send `nodes` to repair, refill from the pool, tell the job."""
         self.records.append(record)
-        node.leave_service(part)
-        self.env.process(self._repair(node, part))
-        self.short += 1
+        for node in nodes:
+            node.leave_service(part)
+            self.env.process(self._repair(node, part, self.repair_s if repair_s is None
+                                          else repair_s))
+            self.short += 1
         self._refill()
         self.on_failure(record)
 
-    def _repair(self, node: Node, part: Part | None):
-        yield self.env.timeout(self.repair_s)
+    def _repair(self, node: Node, part: Part | None, repair_s: float):
+        yield self.env.timeout(repair_s)
         if part is not None:
             part.renew()
         self.pool.append(node)

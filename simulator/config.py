@@ -31,10 +31,11 @@ from simulator.failures import LIFETIME_KINDS, SCOPES, Component, FailureModel, 
 from simulator.hardware import ACCELERATORS
 from simulator.policies import CHECKPOINT_POLICIES
 from simulator.scenario import CheckpointSpec, ClusterSpec, FabricSpec, RestartSpec, Scenario
+from simulator.trace import read_trace
 from simulator.workload import StepProfile, Workload
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
-FAILURE_KINDS = ("none", *LIFETIME_KINDS)
+FAILURE_KINDS = ("none", "trace", *LIFETIME_KINDS)
 
 
 def config_dir() -> Path:
@@ -58,21 +59,17 @@ class ClusterConfig:
 
 
 @dataclass
-class ComponentConfig:
-    scope: str = "node"  # gpu | node | switch | job
-    mtbf_hours: float = 1.0e6  # per unit of the scope (job: per accelerator)
-    category: str = ""
-
-
-@dataclass
 class FailuresConfig:
     kind: str = "exponential"
     gpu_mtbf_hours: float | None = None
     node_mtbf_hours: float | None = None
     shape: float = 1.0
-    components: dict[str, ComponentConfig] = field(default_factory=dict)
+    # name -> {scope: gpu|node|switch|job, mtbf_hours: per unit (job: per GPU), category}
+    components: dict[str, Any] = field(default_factory=dict)
     switch_nodes: int = 2
     planned_per_day: float = 0.0
+    trace_path: str | None = None  # failures=trace: replay this CSV (simulator/trace.py)
+    trace_replicate: int = 0  # which replicate's rows of a trace that has several
 
 
 @dataclass
@@ -169,6 +166,7 @@ class Config:
     horizon_days: float = 30.0
     work_hours: float | None = None
     max_horizon_days: float = 3650.0
+    events: bool = False  # also write events.csv: every failure, recovery and drain
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     failures: FailuresConfig = field(default_factory=FailuresConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
@@ -201,10 +199,21 @@ def _cluster(c: ClusterConfig) -> ClusterSpec:
     return ClusterSpec(c.accelerator, c.gpus, c.gpus_per_node, c.spare_nodes)
 
 
-def _failures(f: FailuresConfig) -> FailureModel:
+def _failures(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
     require_one_of("failures.kind", f.kind, FAILURE_KINDS)
     require_non_negative("failures.planned_per_day", f.planned_per_day)
+    require_positive("failures.switch_nodes", f.switch_nodes)
     planned_gap_s = DAY / f.planned_per_day if f.planned_per_day > 0 else None
+    if f.kind == "trace":
+        if f.trace_path is None:
+            raise ConfigError("failures.trace_path", None, "failures=trace needs a CSV file")
+        total = cluster.nodes + cluster.spare_nodes
+        trace = read_trace(f.trace_path, total, cluster.gpus_per_node, f.trace_replicate)
+        return FailureModel(kind="trace", trace=trace, switch_nodes=f.switch_nodes,
+                            planned_gap_s=planned_gap_s)
+    if f.trace_path is not None:
+        raise ConfigError("failures.trace_path", f.trace_path,
+                          "is only read with failures=trace (or failures.kind=trace)")
     if f.kind == "none":
         for key in ("gpu_mtbf_hours", "node_mtbf_hours"):
             if getattr(f, key) is not None:
@@ -218,22 +227,34 @@ def _failures(f: FailuresConfig) -> FailureModel:
     require_positive("failures.gpu_mtbf_hours", f.gpu_mtbf_hours, optional=True)
     require_positive("failures.node_mtbf_hours", f.node_mtbf_hours, optional=True)
     require_positive("failures.shape", f.shape)
-    require_positive("failures.switch_nodes", f.switch_nodes)
 
     def lifetime(mtbf_hours: float | None):
         return None if mtbf_hours is None else make_lifetime(f.kind, mtbf_hours * HOUR, f.shape)
 
-    catalog = []
-    for name, c in f.components.items():
-        if name in ("gpu", "node"):
-            raise ConfigError(f"failures.components.{name}", name,
-                              "is reserved: use failures.gpu_mtbf_hours / node_mtbf_hours")
-        require_one_of(f"failures.components.{name}.scope", c.scope, SCOPES)
-        require_positive(f"failures.components.{name}.mtbf_hours", c.mtbf_hours)
-        catalog.append(Component(name, c.scope, lifetime(c.mtbf_hours), c.category))
+    catalog = [_component(name, entry, lifetime) for name, entry in f.components.items()]
     return FailureModel(kind=f.kind, gpu=lifetime(f.gpu_mtbf_hours),
                         node=lifetime(f.node_mtbf_hours), catalog=tuple(catalog),
                         switch_nodes=f.switch_nodes, planned_gap_s=planned_gap_s)
+
+
+def _component(name: str, entry: Any, lifetime) -> Component:
+    """One catalog entry: {scope, mtbf_hours, category}, checked field by field."""
+    key = f"failures.components.{name}"
+    if name in ("gpu", "node"):
+        raise ConfigError(key, name, "is reserved: use failures.gpu_mtbf_hours / "
+                          "failures.node_mtbf_hours")
+    if not isinstance(entry, dict):
+        raise ConfigError(key, entry, "must be a mapping {scope: ..., mtbf_hours: ...}")
+    unknown = sorted(set(entry) - {"scope", "mtbf_hours", "category"})
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]}", entry[unknown[0]],
+                          "unknown key; known keys: scope, mtbf_hours, category")
+    scope, mtbf = entry.get("scope"), entry.get("mtbf_hours")
+    require_one_of(f"{key}.scope", scope, SCOPES)
+    if isinstance(mtbf, bool) or not isinstance(mtbf, int | float):
+        raise ConfigError(f"{key}.mtbf_hours", mtbf, "must be a positive number")
+    require_positive(f"{key}.mtbf_hours", float(mtbf))
+    return Component(name, scope, lifetime(float(mtbf)), str(entry.get("category", "")))
 
 
 def _checkpoint(c: CheckpointConfig, failures: FailureModel,
@@ -279,7 +300,7 @@ def validate(cfg: Config) -> Scenario:
     require_positive("workload.step_seconds", cfg.workload.step_seconds,
                      optional=cfg.workload.model is not None)
     cluster = _cluster(cfg.cluster)
-    failures = _failures(cfg.failures)
+    failures = _failures(cfg.failures, cluster)
     accelerator = ACCELERATORS[cluster.accelerator]
     fabric = fabric_from(cfg.topology, cfg.efficiency, cluster, accelerator)
     workload = None

@@ -127,16 +127,19 @@ class Component:
 
 @dataclass(frozen=True)
 class TraceFailure:
-    """One scripted failure: at `time_s`, part `part` of physical node `node` fails.
+    """One scripted failure: at `time_s`, a part of scope `part` fails.
 
-    `part` is "node" for the host itself or "gpu" (with `gpu` its index in the node).
-    Failures that hit a node not in service at that moment are ignored.
+    `part`: "node" (physical node `node`), "gpu" (GPU `gpu` of node `node`), "switch"
+    (the switch in front of node `node`) or "job" (no hardware). `repair_s` overrides
+    the repair time of this failure; `component` names its cause in the event table.
     """
 
     time_s: float
-    node: int
+    node: int = 0
     part: str = "node"
     gpu: int = 0
+    repair_s: float | None = None
+    component: str | None = None
 
 
 @dataclass(frozen=True)

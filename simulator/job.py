@@ -53,6 +53,7 @@ class TrainingJob:
         self.failures_by_scope: dict[str, int] = dict.fromkeys(SCOPES, 0)
         self.planned = 0
         self._drain = False  # planned maintenance waits for the next checkpoint
+        self.log: list[tuple[float, str]] = []  # (time_s, "recovered" | "planned")
         cluster.on_failure = self._on_failure
         cluster.on_planned = self._on_planned
         self.process = env.process(self._run())
@@ -100,6 +101,7 @@ class TrainingJob:
         self.checkpoints += 1
         if self._drain and not self.finished:  # planned maintenance: stop here, restart
             self._drain = False
+            self.log.append((env.now, "planned"))
             ledger.enter(Phase.RESTART, env.now)
             yield env.timeout(plan.restart_s + plan.load_s)
 
@@ -112,3 +114,4 @@ class TrainingJob:
             yield self.cluster.when_full()
             ledger.enter(Phase.RESTART, env.now)
         yield env.timeout(plan.restart_s + plan.load_s)
+        self.log.append((env.now, "recovered"))

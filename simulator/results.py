@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from scipy import stats
 
 SUMMARY_FILE = "summary.csv"
+EVENTS_FILE = "events.csv"
 RUNS_FILE = "runs.csv"
 #: Metrics shown in the printed summary, with their display format.
 HEADLINE = {

@@ -18,6 +18,8 @@ from simulator.scenario import Scenario
 from simulator.streams import stream
 
 HOUR = 3600.0
+EVENT_COLUMNS = ["replicate", "time_hours", "event", "kind", "node", "gpu", "component",
+                 "age_hours"]
 
 
 class CountingEnvironment(simpy.Environment):
@@ -39,6 +41,25 @@ class ReplicateResult:
     row: dict
     failure_log: pd.DataFrame  # per failure: time_s, node, part, index, age_s, scope
     sim_events: int
+    job_log: list[tuple[float, str]]  # (time_s, "recovered" | "planned")
+
+    def events(self, replicate: int) -> pd.DataFrame:
+        """Failures, recoveries and planned drains in time order, in the trace format
+        (simulator/trace.py): its failure rows replay with failures=trace."""
+        log = self.failure_log
+        failures = pd.DataFrame({
+            "replicate": replicate, "time_hours": log.time_s / HOUR, "event": "failure",
+            "kind": log.scope, "node": log.node, "gpu": log["index"],
+            "component": log.part, "age_hours": log.age_s / HOUR})
+        job = pd.DataFrame({"replicate": replicate,
+                            "time_hours": [t / HOUR for t, _ in self.job_log],
+                            "event": [e for _, e in self.job_log]})
+        frames = [f for f in (failures, job) if not f.empty]
+        if not frames:
+            return pd.DataFrame(columns=EVENT_COLUMNS)
+        merged = pd.concat(frames, ignore_index=True).reindex(columns=EVENT_COLUMNS)
+        merged = merged.astype({"node": "Int64", "gpu": "Int64"})
+        return merged.sort_values("time_hours", kind="stable", ignore_index=True)
 
 
 def job_plan(scenario: Scenario) -> JobPlan:
@@ -74,7 +95,8 @@ def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
     row = _summary_row(scenario, replicate, env.now, ledger, job)
     failure_log = pd.DataFrame([r.__dict__ for r in cluster.records],
                                columns=["time_s", "node", "part", "index", "age_s", "scope"])
-    return ReplicateResult(row=row, failure_log=failure_log, sim_events=env.processed)
+    return ReplicateResult(row=row, failure_log=failure_log, sim_events=env.processed,
+                           job_log=job.log)
 
 
 def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledger,
@@ -119,13 +141,19 @@ def _throughput(scenario: Scenario, horizon_h: float) -> dict:
     }
 
 
-def run_scenario(scenario: Scenario, progress: bool | None = None) -> pd.DataFrame:
+def run_scenario(scenario: Scenario, progress: bool | None = None,
+                 events: list[pd.DataFrame] | None = None) -> pd.DataFrame:
     """All replicates of `scenario`, one summary row each.
 
     progress: show a progress bar (None: only when writing to a terminal).
+    events: if a list, each replicate's event table is appended to it.
     """
     disable = None if progress is None else not progress
-    rows = [run_replicate(scenario, r).row
-            for r in tqdm(range(scenario.replicates), desc="replicates", unit="rep",
-                          disable=disable, leave=False)]
+    rows = []
+    for r in tqdm(range(scenario.replicates), desc="replicates", unit="rep",
+                  disable=disable, leave=False):
+        result = run_replicate(scenario, r)
+        rows.append(result.row)
+        if events is not None:
+            events.append(result.events(r))
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
