@@ -29,7 +29,7 @@ from simulator.errors import (
 )
 from simulator.failures import LIFETIME_KINDS, SCOPES, Component, FailureModel, make_lifetime
 from simulator.hardware import ACCELERATORS
-from simulator.policies import CHECKPOINT_POLICIES
+from simulator.policies import CHECKPOINT_POLICIES, MODEL_DRIVEN
 from simulator.scenario import CheckpointSpec, ClusterSpec, FabricSpec, RestartSpec, Scenario
 from simulator.trace import read_trace
 from simulator.workload import StepProfile, Workload
@@ -78,6 +78,7 @@ class CheckpointConfig:
     interval_minutes: float | None = 60.0
     write_minutes: float = 5.0
     load_minutes: float = 5.0
+    snapshot_minutes: float | None = None  # checkpoint=async: the blocking part
 
 
 @dataclass
@@ -264,9 +265,15 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel,
     require_non_negative("checkpoint.load_minutes", c.load_minutes)
     write_s = c.write_minutes * MINUTE
     mtbi_s = failures.job_mtbi_s(cluster.nodes, cluster.gpus_per_node)
-    if c.policy == "fixed":
-        require_positive("checkpoint.interval_minutes", c.interval_minutes)
-    else:
+    if c.policy == "async":
+        if c.snapshot_minutes is None:
+            raise ConfigError("checkpoint.snapshot_minutes", None,
+                              "checkpoint=async needs the blocking snapshot time")
+        require_non_negative("checkpoint.snapshot_minutes", c.snapshot_minutes)
+    elif c.snapshot_minutes is not None:
+        raise ConfigError("checkpoint.snapshot_minutes", c.snapshot_minutes,
+                          "is only used by checkpoint=async; leave it null")
+    if c.policy in MODEL_DRIVEN:
         if c.interval_minutes is not None:
             raise ConfigError("checkpoint.interval_minutes", c.interval_minutes,
                               f"is chosen by checkpoint={c.policy}; leave it null, or use "
@@ -276,9 +283,12 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel,
                               "needs failures to choose an interval; with failures=none "
                               "use checkpoint=fixed")
         require_positive("checkpoint.write_minutes", c.write_minutes)
+    else:
+        require_positive("checkpoint.interval_minutes", c.interval_minutes)
     configured = None if c.interval_minutes is None else c.interval_minutes * MINUTE
     interval_s = CHECKPOINT_POLICIES[c.policy](configured, write_s, mtbi_s)
-    return CheckpointSpec(c.policy, interval_s, write_s, c.load_minutes * MINUTE)
+    snapshot_s = None if c.snapshot_minutes is None else c.snapshot_minutes * MINUTE
+    return CheckpointSpec(c.policy, interval_s, write_s, c.load_minutes * MINUTE, snapshot_s)
 
 
 def _restart(r: RestartConfig) -> RestartSpec:

@@ -11,6 +11,12 @@ the job runs on interrupts the process wherever it is (SimPy's machine_shop patt
 
 Planned maintenance does not interrupt: the job drains at its next completed
 checkpoint, then restarts and loads it (restart time, no rework).
+
+Asynchronous checkpoints (`snapshot_s` set): the job blocks only for the snapshot to
+host memory, then computes on while a writer process makes it durable in the
+background, one write at a time (writes share the storage bandwidth: a write queued
+behind another waits). A failure loses every write not yet finished and rolls back to
+the last durable checkpoint.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class JobPlan:
     restart_s: float
     load_s: float
     work_steps: int | None = None  # None: run until the horizon
+    snapshot_s: float | None = None  # set: asynchronous checkpoints (write_s in background)
 
 
 class TrainingJob:
@@ -53,10 +60,16 @@ class TrainingJob:
         self.failures_by_scope: dict[str, int] = dict.fromkeys(SCOPES, 0)
         self.planned = 0
         self._drain = False  # planned maintenance waits for the next checkpoint
+        self._writing = False  # the asynchronous writer is writing
         self.log: list[tuple[float, str]] = []  # (time_s, "recovered" | "planned")
         cluster.on_failure = self._on_failure
         cluster.on_planned = self._on_planned
         self.process = env.process(self._run())
+        if plan.snapshot_s is not None:
+            self._writes = simpy.Store(env)  # steps of each snapshot awaiting its write
+            self._queued_steps = 0  # steps snapshotted, not yet durable
+            self._idle: simpy.Event | None = None
+            self._writer = env.process(self._write_in_background())
 
     @property
     def finished(self) -> bool:
@@ -84,6 +97,8 @@ class TrainingJob:
             except simpy.Interrupt:
                 if self.ledger.phase is Phase.CHECKPOINT:
                     self.lost_checkpoints += 1
+                if self.plan.snapshot_s is not None:
+                    self._abort_writes()
                 self.ledger.rollback(self.env.now)
                 recovering = True
 
@@ -91,19 +106,69 @@ class TrainingJob:
         plan, env, ledger = self.plan, self.env, self.ledger
         steps = plan.interval_steps
         if plan.work_steps is not None:
-            steps = min(steps, plan.work_steps - self.committed_steps)
+            steps = min(steps, plan.work_steps - self.committed_steps - self._in_flight)
         ledger.enter(Phase.COMPUTE, env.now)
         yield env.timeout(steps * plan.step_s)
         ledger.enter(Phase.CHECKPOINT, env.now)
-        yield env.timeout(plan.write_s)
-        ledger.commit(env.now)
-        self.committed_steps += steps
-        self.checkpoints += 1
+        if plan.snapshot_s is None:
+            yield env.timeout(plan.write_s)
+            ledger.commit(env.now)
+            self._made_durable(steps)
+        else:
+            yield env.timeout(plan.snapshot_s)
+            ledger.seal(env.now)
+            self._queued_steps += steps
+            self._writes.put(steps)
+            last = plan.work_steps is not None and \
+                self.committed_steps + self._queued_steps >= plan.work_steps
+            if last or self._drain:  # the end, or maintenance: wait until durable
+                yield from self._await_durable()
         if self._drain and not self.finished:  # planned maintenance: stop here, restart
             self._drain = False
             self.log.append((env.now, "planned"))
             ledger.enter(Phase.RESTART, env.now)
             yield env.timeout(plan.restart_s + plan.load_s)
+
+    @property
+    def _in_flight(self) -> int:
+        return self._queued_steps if self.plan.snapshot_s is not None else 0
+
+    def _made_durable(self, steps: int) -> None:
+        self.committed_steps += steps
+        self.checkpoints += 1
+
+    def _write_in_background(self):
+        """The asynchronous writer: one snapshot at a time, to durable storage."""
+        env = self.env
+        while True:
+            steps = yield self._writes.get()
+            self._writing = True
+            try:
+                yield env.timeout(self.plan.write_s)
+            except simpy.Interrupt:  # a failure: the job has discarded this write
+                continue
+            finally:
+                self._writing = False
+            self.ledger.commit_oldest()
+            self._queued_steps -= steps
+            self._made_durable(steps)
+            if self._queued_steps == 0 and self._idle is not None and not self._idle.triggered:
+                self._idle.succeed()
+
+    def _await_durable(self):
+        """Block (as checkpoint time) until every snapshot taken is durable."""
+        if self._queued_steps:
+            self.ledger.enter(Phase.CHECKPOINT, self.env.now)
+            self._idle = self.env.event()
+            yield self._idle
+
+    def _abort_writes(self) -> None:
+        """A failure: queued and running writes are lost with the nodes' host memory."""
+        self.lost_checkpoints += len(self._writes.items) + int(self._writing)
+        self._writes.items.clear()
+        if self._writing:
+            self._writer.interrupt("failure")
+        self._queued_steps = 0
 
     def _recover(self):
         plan, env, ledger = self.plan, self.env, self.ledger

@@ -26,11 +26,18 @@ _PROVISIONAL = (Phase.COMPUTE, Phase.CHECKPOINT)
 
 
 class Ledger:
-    """Attributes the job's wall clock, phase by phase, to the accounting categories."""
+    """Attributes the job's wall clock, phase by phase, to the accounting categories.
+
+    Provisional time is kept per segment: the open segment (being computed), and sealed
+    segments whose checkpoint was taken but is not durable yet (an asynchronous write
+    in flight). A durable write commits the oldest sealed segment; a failure discards
+    them all.
+    """
 
     def __init__(self) -> None:
         self.totals: dict[str, float] = dict.fromkeys(CATEGORIES, 0.0)
         self._pending: dict[Phase, float] = dict.fromkeys(_PROVISIONAL, 0.0)
+        self._sealed: list[dict[Phase, float]] = []
         self._phase = Phase.COMPUTE
         self._since = 0.0
 
@@ -43,26 +50,42 @@ class Ledger:
         self._close(now)
         self._phase = phase
 
-    def commit(self, now: float) -> None:
-        """A checkpoint completed: provisional time becomes useful and checkpoint time."""
+    def seal(self, now: float) -> None:
+        """A checkpoint was taken: the open segment waits for its write to be durable."""
         self._close(now)
-        self.totals["useful"] += self._pending[Phase.COMPUTE]
-        self.totals["checkpoint"] += self._pending[Phase.CHECKPOINT]
+        self._sealed.append(self._pending)
         self._pending = dict.fromkeys(_PROVISIONAL, 0.0)
 
+    def commit_oldest(self) -> None:
+        """The oldest sealed segment's checkpoint became durable."""
+        self._keep(self._sealed.pop(0))
+
+    def commit(self, now: float) -> None:
+        """A synchronous checkpoint completed: everything provisional becomes useful and
+        checkpoint time."""
+        self.seal(now)
+        while self._sealed:
+            self.commit_oldest()
+
     def rollback(self, now: float) -> None:
-        """A failure: provisional time since the last checkpoint becomes rework."""
+        """A failure: provisional time since the last durable checkpoint becomes rework."""
         self._close(now)
-        self.totals["rework"] += sum(self._pending.values())
+        for segment in (*self._sealed, self._pending):
+            self.totals["rework"] += sum(segment.values())
+        self._sealed = []
         self._pending = dict.fromkeys(_PROVISIONAL, 0.0)
 
     def finish(self, now: float) -> None:
         """End of the observation window.
 
-        Work not yet checkpointed was never rolled back inside the window, so it counts
-        as useful (and a write in progress as checkpoint time).
+        Work not yet durable was never rolled back inside the window, so it counts as
+        useful (and a write in progress as checkpoint time).
         """
         self.commit(now)
+
+    def _keep(self, segment: dict[Phase, float]) -> None:
+        self.totals["useful"] += segment[Phase.COMPUTE]
+        self.totals["checkpoint"] += segment[Phase.CHECKPOINT]
 
     def _close(self, now: float) -> None:
         elapsed = now - self._since

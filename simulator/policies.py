@@ -30,7 +30,25 @@ def young_daly_interval(interval_s: float | None, write_s: float, mtbi_s: float)
     return math.sqrt(2.0 * write_s * mtbi_s)
 
 
+def daly_interval(interval_s: float | None, write_s: float, mtbi_s: float) -> float:
+    """Daly's (2006) higher-order optimum, better than Young's when C is not << M:
+
+    T = sqrt(2 C M) [1 + sqrt(C / 2M) / 3 + (C / 2M) / 9] - C   for C < 2M, else T = M.
+    """
+    young_daly_interval(None, write_s, mtbi_s)  # same preconditions
+    if write_s >= 2 * mtbi_s:
+        return mtbi_s
+    x = write_s / (2 * mtbi_s)
+    return math.sqrt(2 * write_s * mtbi_s) * (1 + math.sqrt(x) / 3 + x / 9) - write_s
+
+
+#: Interval rules by policy name. "async" checkpoints at the configured interval; what
+#: makes it asynchronous is its short blocking snapshot (checkpoint.snapshot_minutes).
 CHECKPOINT_POLICIES: dict[str, IntervalRule] = {
     "fixed": fixed_interval,
     "young_daly": young_daly_interval,
+    "daly": daly_interval,
+    "async": fixed_interval,
 }
+#: Policies that choose the interval themselves from the failure model.
+MODEL_DRIVEN = ("young_daly", "daly")

@@ -76,6 +76,7 @@ def job_plan(scenario: Scenario) -> JobPlan:
         restart_s=restart.restart_s,
         load_s=ckpt.load_s,
         work_steps=work_steps,
+        snapshot_s=ckpt.snapshot_s,
     )
 
 

@@ -40,6 +40,7 @@ class CheckpointSpec:
     interval_s: float = 3600.0
     write_s: float = 300.0
     load_s: float = 300.0
+    snapshot_s: float | None = None  # set: asynchronous (block for this, write_s behind)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ def scenarios(draw) -> Scenario:
                             ("gpu", draw(st.one_of(st.none(), st.floats(5.0, 2000.0)))))
         if mean is not None)
     planned = draw(st.one_of(st.none(), st.floats(2.0, 100.0)))
+    asynchronous = draw(st.booleans())  # async: block for a snapshot, write behind
+    snapshot_s = draw(st.floats(0.0, 120.0)) if asynchronous else None
     return Scenario(
         seed=draw(st.integers(0, 2**32 - 1)),
         horizon_s=draw(st.floats(0.5, 200.0)) * HOUR,
@@ -56,7 +58,8 @@ def scenarios(draw) -> Scenario:
                               planned_gap_s=None if planned is None else planned * HOUR),
         checkpoint=CheckpointSpec(interval_s=draw(st.floats(1.0, 600.0)) * 60,
                                   write_s=draw(st.floats(0.0, 30.0)) * 60,
-                                  load_s=draw(st.floats(0.0, 30.0)) * 60),
+                                  load_s=draw(st.floats(0.0, 30.0)) * 60,
+                                  snapshot_s=snapshot_s),
         restart=RestartSpec(detect_s=draw(st.floats(0.0, 30.0)) * 60,
                             restart_s=draw(st.floats(0.0, 60.0)) * 60,
                             repair_s=draw(st.floats(0.0, 100.0)) * HOUR),

@@ -1,0 +1,115 @@
+"""Asynchronous checkpoints (scripted, exact) and Daly's higher-order interval.
+
+Scripted cases: T = 60 min compute per checkpoint, a 1-min blocking snapshot, a
+background write of W minutes, recovery detect 2 + restart 10 + load 3 = 15 min,
+one-minute steps. Times in minutes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import optimize
+
+from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, load_scenario
+from simulator.failures import FailureModel, TraceFailure
+from simulator.policies import daly_interval, young_daly_interval
+from simulator.runner import run_replicate
+
+MIN = 60.0
+
+
+def async_run(horizon_min: float, fail_at: list[float], write_min: float = 10.0,
+              work_min: float | None = None) -> dict:
+    scenario = Scenario(
+        horizon_s=horizon_min * MIN, step_s=MIN,
+        work_s=None if work_min is None else work_min * MIN,
+        cluster=ClusterSpec(gpus=16, gpus_per_node=8, spare_nodes=4),
+        failures=FailureModel(kind="trace", trace=tuple(
+            TraceFailure(t * MIN, node=i % 2) for i, t in enumerate(fail_at))),
+        checkpoint=CheckpointSpec(policy="async", interval_s=60 * MIN,
+                                  write_s=write_min * MIN, load_s=3 * MIN,
+                                  snapshot_s=1 * MIN),
+        restart=RestartSpec(detect_s=2 * MIN, restart_s=10 * MIN, repair_s=1e9),
+    )
+    row = run_replicate(scenario).row
+    return {k: (v * 60 if k.endswith("_h") else v) for k, v in row.items()}
+
+
+def test_failure_free_async_blocks_only_for_the_snapshot():
+    # 0-60 compute, 60-61 snapshot, ...: goodput T / (T + s) = 60/61 over whole periods
+    row = async_run(61 * 10, [])
+    assert row["goodput"] == pytest.approx(60 / 61, abs=1e-12)
+    assert row["checkpoint_h"] == pytest.approx(10)
+
+
+def test_failure_before_the_first_write_is_durable_loses_everything():
+    # snapshot 60-61, write 61-71; failure at 65: nothing durable, all 65 min are rework
+    row = async_run(100, [65])
+    assert row["rework_h"] == pytest.approx(65)
+    assert row["lost_checkpoints"] == 1
+    assert row["restart_h"] == pytest.approx(15)
+    assert row["useful_h"] == pytest.approx(100 - 80)  # from 80, computing again
+
+
+def test_failure_after_the_write_keeps_the_durable_checkpoint():
+    # write done at 71: failure at 75 loses only 61-75
+    row = async_run(100, [75])
+    assert row["rework_h"] == pytest.approx(14)
+    assert row["useful_h"] == pytest.approx(60 + (100 - 90))
+    assert row["checkpoint_h"] == pytest.approx(1)
+    assert row["lost_checkpoints"] == 0 and row["checkpoints"] == 1
+
+
+def test_slow_writes_queue_and_a_failure_loses_the_queued_one():
+    # W = 70 > T + s: write 1 runs 61-131; snapshot 2 at 121-122 waits, write 2 runs
+    # 131-201. A failure at 140 keeps checkpoint 1 (durable at 131) and loses 61-140.
+    row = async_run(160, [140], write_min=70)
+    assert row["rework_h"] == pytest.approx(140 - 61)
+    assert row["useful_h"] == pytest.approx(60 + (160 - 155))
+    assert row["lost_checkpoints"] == 1
+    assert row["checkpoints"] == 1
+
+
+def test_work_mode_waits_for_the_last_write():
+    # 120 min of work: snapshots at 60-61 and 121-122; the last write (10 min) ends at
+    # 132, and the job is done only once it is durable.
+    row = async_run(10_000, [], work_min=120)
+    assert row["horizon_h"] == pytest.approx(132)
+    assert row["useful_h"] == pytest.approx(120)
+    assert row["checkpoint_h"] == pytest.approx(12)  # 2 snapshots + 10 min blocked at the end
+    assert row["completed"] and row["checkpoints"] == 2
+
+
+def test_async_needs_its_snapshot_time():
+    from simulator import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        load_scenario(["checkpoint=async", "checkpoint.snapshot_minutes=null"])
+    assert info.value.key == "checkpoint.snapshot_minutes"
+    with pytest.raises(ConfigError) as info:
+        load_scenario(["checkpoint.snapshot_minutes=1"])
+    assert info.value.key == "checkpoint.snapshot_minutes"
+
+
+def exact_goodput(t: float, c: float, r: float, m: float) -> float:
+    """T / E, E = M e^{R/M} (e^{(T+C)/M} - 1): exponential failures, also during writes
+    and restarts (see test_validation_closed_forms)."""
+    return t / (m * math.exp(r / m) * math.expm1((t + c) / m))
+
+
+@pytest.mark.parametrize(("c", "m"), [(5.0, 600.0), (30.0, 300.0), (60.0, 200.0)])
+def test_daly_is_closer_to_the_exact_optimum_than_young(c, m):
+    exact = optimize.minimize_scalar(lambda t: -exact_goodput(t, c, 0.0, m),
+                                     bounds=(1e-3, 10 * m), method="bounded").x
+    young = young_daly_interval(None, c, m)
+    daly = daly_interval(None, c, m)
+    x = c / (2 * m)
+    assert daly == pytest.approx(math.sqrt(2 * c * m) * (1 + math.sqrt(x) / 3 + x / 9) - c)
+    assert abs(daly - exact) < abs(young - exact)
+    assert abs(daly - exact) / exact < 0.05
+
+
+def test_daly_beyond_its_range_returns_the_mtbi():
+    assert daly_interval(None, 500.0, 200.0) == 200.0
