@@ -79,6 +79,7 @@ class CheckpointConfig:
     write_minutes: float = 5.0
     load_minutes: float = 5.0
     snapshot_minutes: float | None = None  # checkpoint=async: the blocking part
+    prior_mtbi_hours: float | None = None  # checkpoint=adaptive: first guess (null: model)
 
 
 @dataclass
@@ -273,6 +274,16 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel,
     elif c.snapshot_minutes is not None:
         raise ConfigError("checkpoint.snapshot_minutes", c.snapshot_minutes,
                           "is only used by checkpoint=async; leave it null")
+    prior_s = None
+    if c.policy == "adaptive":
+        require_positive("checkpoint.prior_mtbi_hours", c.prior_mtbi_hours, optional=True)
+        if c.prior_mtbi_hours is not None:
+            mtbi_s = prior_s = c.prior_mtbi_hours * HOUR
+        else:
+            prior_s = mtbi_s
+    elif c.prior_mtbi_hours is not None:
+        raise ConfigError("checkpoint.prior_mtbi_hours", c.prior_mtbi_hours,
+                          "is only used by checkpoint=adaptive; leave it null")
     if c.policy in MODEL_DRIVEN:
         if c.interval_minutes is not None:
             raise ConfigError("checkpoint.interval_minutes", c.interval_minutes,
@@ -288,7 +299,8 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel,
     configured = None if c.interval_minutes is None else c.interval_minutes * MINUTE
     interval_s = CHECKPOINT_POLICIES[c.policy](configured, write_s, mtbi_s)
     snapshot_s = None if c.snapshot_minutes is None else c.snapshot_minutes * MINUTE
-    return CheckpointSpec(c.policy, interval_s, write_s, c.load_minutes * MINUTE, snapshot_s)
+    return CheckpointSpec(c.policy, interval_s, write_s, c.load_minutes * MINUTE, snapshot_s,
+                          prior_s if math.isfinite(prior_s or 0.0) else None)
 
 
 def _restart(r: RestartConfig) -> RestartSpec:

@@ -21,6 +21,7 @@ the last durable checkpoint.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import simpy
@@ -28,6 +29,7 @@ import simpy
 from simulator.cluster import Cluster, FailureRecord
 from simulator.failures import SCOPES
 from simulator.metrics import Ledger, Phase
+from simulator.policies import young_daly_interval
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class JobPlan:
     load_s: float
     work_steps: int | None = None  # None: run until the horizon
     snapshot_s: float | None = None  # set: asynchronous checkpoints (write_s in background)
+    adaptive_prior_s: float | None = None  # set: re-estimate the MTBI online (adaptive)
 
 
 class TrainingJob:
@@ -102,9 +105,23 @@ class TrainingJob:
                 self.ledger.rollback(self.env.now)
                 recovering = True
 
+    @property
+    def interval_steps(self) -> int:
+        """Steps to compute before the next checkpoint.
+
+        Adaptive: Young's interval for the MTBI estimated so far, (M0 + t) / (1 + n),
+        the prior M0 counting as one pseudo-failure, t the elapsed time, n the failures.
+        """
+        plan = self.plan
+        if plan.adaptive_prior_s is None:
+            return plan.interval_steps
+        mtbi = (plan.adaptive_prior_s + self.env.now) / (1 + self.failures)
+        interval = young_daly_interval(None, plan.write_s, mtbi)
+        return max(1, math.floor(interval / plan.step_s + 0.5))
+
     def _segment(self):
         plan, env, ledger = self.plan, self.env, self.ledger
-        steps = plan.interval_steps
+        steps = self.interval_steps
         if plan.work_steps is not None:
             steps = min(steps, plan.work_steps - self.committed_steps - self._in_flight)
         ledger.enter(Phase.COMPUTE, env.now)

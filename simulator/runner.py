@@ -77,6 +77,7 @@ def job_plan(scenario: Scenario) -> JobPlan:
         load_s=ckpt.load_s,
         work_steps=work_steps,
         snapshot_s=ckpt.snapshot_s,
+        adaptive_prior_s=ckpt.prior_mtbi_s,
     )
 
 
@@ -119,7 +120,7 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         "planned": job.planned,
         "checkpoints": job.checkpoints,
         "lost_checkpoints": job.lost_checkpoints,
-        "interval_min": scenario.interval_steps * scenario.step_s / 60.0,
+        "interval_min": job.interval_steps * scenario.step_s / 60.0,
         "step_s": scenario.step_s,
         "job_mtbi_h": scenario.job_mtbi_s / HOUR,
         **_throughput(scenario, horizon_h),

@@ -41,6 +41,7 @@ class CheckpointSpec:
     write_s: float = 300.0
     load_s: float = 300.0
     snapshot_s: float | None = None  # set: asynchronous (block for this, write_s behind)
+    prior_mtbi_s: float | None = None  # set: adaptive, starting from this MTBI estimate
 
 
 @dataclass(frozen=True)
