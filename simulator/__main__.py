@@ -94,6 +94,10 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
               f"{scenario.replicates} replicate(s), seed {scenario.seed}")
         if scenario.profile is not None:
             print(format_profile(scenario.profile, scenario.step_s))
+        ckpt = scenario.checkpoint
+        if ckpt.size_bytes is not None:
+            print(f"checkpoint {ckpt.size_bytes / 1e12:.2f} TB: write {ckpt.write_s:.1f} s, "
+                  f"load {ckpt.load_s:.1f} s (from the model and `storage`)")
         print(format_summary(frame))
         print(f"-> {out}")
     return goodput  # the objective for sweepers that optimise

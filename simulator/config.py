@@ -76,8 +76,8 @@ class FailuresConfig:
 class CheckpointConfig:
     policy: str = "fixed"
     interval_minutes: float | None = 60.0
-    write_minutes: float = 5.0
-    load_minutes: float = 5.0
+    write_minutes: float | None = 5.0  # null: from the model's size and `storage`
+    load_minutes: float | None = 5.0  # null: from the model's size and `storage`
     snapshot_minutes: float | None = None  # checkpoint=async: the blocking part
     prior_mtbi_hours: float | None = None  # checkpoint=adaptive: first guess (null: model)
 
@@ -114,6 +114,14 @@ class EfficiencyConfig:
     roce: float = 0.85
     ici: float = 0.8
     step_latency_us: float = 1.0
+
+
+@dataclass
+class StorageConfig:
+    write_gb_per_s: float = 2000.0  # the storage system, shared by every writer
+    read_gb_per_s: float = 7000.0
+    node_gb_per_s: float = 50.0  # each node's path to storage (frontend NICs)
+    bytes_per_param: float = 14.0  # bf16 weights + fp32 master, Adam m and v
 
 
 @dataclass
@@ -169,6 +177,7 @@ class Config:
     work_hours: float | None = None
     max_horizon_days: float = 3650.0
     events: bool = False  # also write events.csv: every failure, recovery and drain
+    storage: StorageConfig = field(default_factory=StorageConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     failures: FailuresConfig = field(default_factory=FailuresConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
@@ -259,12 +268,39 @@ def _component(name: str, entry: Any, lifetime) -> Component:
     return Component(name, scope, lifetime(float(mtbf)), str(entry.get("category", "")))
 
 
-def _checkpoint(c: CheckpointConfig, failures: FailureModel,
-                cluster: ClusterSpec) -> CheckpointSpec:
+def _checkpoint_bytes(workload: Workload | None, storage: StorageConfig) -> float | None:
+    """Checkpoint size: every parameter's weights and optimizer state, each shard once."""
+    require_positive("storage.bytes_per_param", storage.bytes_per_param)
+    return None if workload is None else workload.model.params * storage.bytes_per_param
+
+
+def _transfer_s(key: str, size: float | None, system_gb_per_s: float,
+                storage: StorageConfig, nodes: int) -> float:
+    """Seconds to move `size` bytes: the storage system or the nodes' paths, the slower."""
+    if size is None:
+        raise ConfigError(key, None, "null derives it from the model's size; that needs a "
+                          "workload with a model (e.g. workload=llama3_405b)")
+    require_positive("storage.node_gb_per_s", storage.node_gb_per_s)
+    return size / (min(system_gb_per_s, nodes * storage.node_gb_per_s) * 1e9)
+
+
+def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpec,
+                size: float | None, storage: StorageConfig) -> CheckpointSpec:
     require_one_of("checkpoint.policy", c.policy, CHECKPOINT_POLICIES)
-    require_non_negative("checkpoint.write_minutes", c.write_minutes)
-    require_non_negative("checkpoint.load_minutes", c.load_minutes)
-    write_s = c.write_minutes * MINUTE
+    require_positive("storage.write_gb_per_s", storage.write_gb_per_s)
+    require_positive("storage.read_gb_per_s", storage.read_gb_per_s)
+    if c.write_minutes is None:
+        write_s = _transfer_s("checkpoint.write_minutes", size, storage.write_gb_per_s,
+                              storage, cluster.nodes)
+    else:
+        require_non_negative("checkpoint.write_minutes", c.write_minutes)
+        write_s = c.write_minutes * MINUTE
+    if c.load_minutes is None:
+        load_s = _transfer_s("checkpoint.load_minutes", size, storage.read_gb_per_s,
+                             storage, cluster.nodes)
+    else:
+        require_non_negative("checkpoint.load_minutes", c.load_minutes)
+        load_s = c.load_minutes * MINUTE
     mtbi_s = failures.job_mtbi_s(cluster.nodes, cluster.gpus_per_node)
     if c.policy == "async":
         if c.snapshot_minutes is None:
@@ -293,14 +329,14 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel,
             raise ConfigError("checkpoint.policy", c.policy,
                               "needs failures to choose an interval; with failures=none "
                               "use checkpoint=fixed")
-        require_positive("checkpoint.write_minutes", c.write_minutes)
+        require_positive("checkpoint.write_minutes", write_s)
     else:
         require_positive("checkpoint.interval_minutes", c.interval_minutes)
     configured = None if c.interval_minutes is None else c.interval_minutes * MINUTE
     interval_s = CHECKPOINT_POLICIES[c.policy](configured, write_s, mtbi_s)
     snapshot_s = None if c.snapshot_minutes is None else c.snapshot_minutes * MINUTE
-    return CheckpointSpec(c.policy, interval_s, write_s, c.load_minutes * MINUTE, snapshot_s,
-                          prior_s if math.isfinite(prior_s or 0.0) else None)
+    return CheckpointSpec(c.policy, interval_s, write_s, load_s, snapshot_s,
+                          prior_s if math.isfinite(prior_s or 0.0) else None, size)
 
 
 def _restart(r: RestartConfig) -> RestartSpec:
@@ -339,7 +375,8 @@ def validate(cfg: Config) -> Scenario:
         step_s=profile.step_s if step_s is None else step_s,
         cluster=cluster,
         failures=failures,
-        checkpoint=_checkpoint(cfg.checkpoint, failures, cluster),
+        checkpoint=_checkpoint(cfg.checkpoint, failures, cluster,
+                               _checkpoint_bytes(workload, cfg.storage), cfg.storage),
         restart=_restart(cfg.restart),
         fabric=fabric,
         workload=workload,

@@ -42,6 +42,7 @@ class CheckpointSpec:
     load_s: float = 300.0
     snapshot_s: float | None = None  # set: asynchronous (block for this, write_s behind)
     prior_mtbi_s: float | None = None  # set: adaptive, starting from this MTBI estimate
+    size_bytes: float | None = None  # the checkpoint's size, when derived from the model
 
 
 @dataclass(frozen=True)

@@ -140,3 +140,29 @@ def test_adaptive_recovers_from_a_wrong_prior():
     # early on the job runs at longer intervals, so it may trail the best by a little
     assert best - 0.01 < goodput < best + 0.005, (goodput, best)
     assert goodput > wrong + 0.03, (goodput, wrong)
+
+
+def test_checkpoint_cost_from_the_model_and_storage():
+    # 405e9 parameters x 14 bytes = 5.67 TB; storage 2 TB/s write, 7 TB/s read, and
+    # 2,048 nodes x 50 GB/s is no limit: 2.835 s to write, 0.81 s to load.
+    derived = ["checkpoint.write_minutes=null", "checkpoint.load_minutes=null"]
+    ckpt = load_scenario(["workload=llama3_405b", *derived]).checkpoint
+    assert ckpt.size_bytes == pytest.approx(405e9 * 14)
+    assert ckpt.write_s == pytest.approx(5.67e12 / 2e12)
+    assert ckpt.load_s == pytest.approx(5.67e12 / 7e12)
+    # 8 nodes x 50 GB/s = 400 GB/s is slower than the storage: the nodes' paths limit
+    small = load_scenario(["workload=llama3_70b", "cluster.gpus=64", *derived]).checkpoint
+    assert small.write_s == pytest.approx(70.6e9 * 14 / 400e9)
+    assert small.load_s == pytest.approx(70.6e9 * 14 / 400e9)
+    # and Young's interval uses the derived write time
+    yd = load_scenario(["workload=llama3_70b", "checkpoint=young_daly", *derived])
+    assert yd.checkpoint.interval_s == pytest.approx(
+        math.sqrt(2 * yd.checkpoint.write_s * yd.job_mtbi_s))
+
+
+def test_derived_checkpoint_cost_needs_a_model():
+    from simulator import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        load_scenario(["checkpoint.write_minutes=null"])
+    assert info.value.key == "checkpoint.write_minutes"
