@@ -80,6 +80,9 @@ class CheckpointConfig:
     load_minutes: float | None = 5.0  # null: from the model's size and `storage`
     snapshot_minutes: float | None = None  # checkpoint=async: the blocking part
     prior_mtbi_hours: float | None = None  # checkpoint=adaptive: first guess (null: model)
+    memory_write_minutes: float | None = None  # checkpoint=in_memory: copy to peer memory
+    memory_load_minutes: float | None = None  # checkpoint=in_memory: load from peer memory
+    durable_every: int | None = None  # checkpoint=in_memory: every k-th also to storage
 
 
 @dataclass
@@ -320,6 +323,7 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpe
     elif c.prior_mtbi_hours is not None:
         raise ConfigError("checkpoint.prior_mtbi_hours", c.prior_mtbi_hours,
                           "is only used by checkpoint=adaptive; leave it null")
+    memory = _in_memory(c)
     if c.policy in MODEL_DRIVEN:
         if c.interval_minutes is not None:
             raise ConfigError("checkpoint.interval_minutes", c.interval_minutes,
@@ -336,7 +340,26 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpe
     interval_s = CHECKPOINT_POLICIES[c.policy](configured, write_s, mtbi_s)
     snapshot_s = None if c.snapshot_minutes is None else c.snapshot_minutes * MINUTE
     return CheckpointSpec(c.policy, interval_s, write_s, load_s, snapshot_s,
-                          prior_s if math.isfinite(prior_s or 0.0) else None, size)
+                          prior_s if math.isfinite(prior_s or 0.0) else None, size, *memory)
+
+
+def _in_memory(c: CheckpointConfig) -> tuple[float | None, float, int]:
+    """(memory_write_s, memory_load_s, durable_every) for checkpoint=in_memory."""
+    keys = ("memory_write_minutes", "memory_load_minutes", "durable_every")
+    if c.policy != "in_memory":
+        for key in keys:
+            if getattr(c, key) is not None:
+                raise ConfigError(f"checkpoint.{key}", getattr(c, key),
+                                  "is only used by checkpoint=in_memory; leave it null")
+        return None, 0.0, 1
+    for key in keys:
+        if getattr(c, key) is None:
+            raise ConfigError(f"checkpoint.{key}", None, "checkpoint=in_memory needs it")
+    require_non_negative("checkpoint.memory_write_minutes", c.memory_write_minutes)
+    require_non_negative("checkpoint.memory_load_minutes", c.memory_load_minutes)
+    require_positive("checkpoint.durable_every", c.durable_every)
+    return (c.memory_write_minutes * MINUTE, c.memory_load_minutes * MINUTE,
+            c.durable_every)
 
 
 def _restart(r: RestartConfig) -> RestartSpec:

@@ -12,6 +12,12 @@ the job runs on interrupts the process wherever it is (SimPy's machine_shop patt
 Planned maintenance does not interrupt: the job drains at its next completed
 checkpoint, then restarts and loads it (restart time, no rework).
 
+In-memory checkpoints (`memory_write_s` set, Gemini-style): most checkpoints are
+copies to a peer node's memory; every `durable_every`-th is also written to storage.
+A failure rolls back to the last in-memory copy and loads it fast, unless it took more
+than one node at once (a switch: the node and its peer) or struck again before the
+job re-checkpointed: then back to the last durable checkpoint.
+
 Asynchronous checkpoints (`snapshot_s` set): the job blocks only for the snapshot to
 host memory, then computes on while a writer process makes it durable in the
 background, one write at a time (writes share the storage bandwidth: a write queued
@@ -45,6 +51,9 @@ class JobPlan:
     work_steps: int | None = None  # None: run until the horizon
     snapshot_s: float | None = None  # set: asynchronous checkpoints (write_s in background)
     adaptive_prior_s: float | None = None  # set: re-estimate the MTBI online (adaptive)
+    memory_write_s: float | None = None  # set: in-memory checkpoints to a peer's memory,
+    memory_load_s: float = 0.0  # ... loaded this fast,
+    durable_every: int = 1  # ... and every this many of them also written durably
 
 
 class TrainingJob:
@@ -64,6 +73,10 @@ class TrainingJob:
         self.planned = 0
         self._drain = False  # planned maintenance waits for the next checkpoint
         self._writing = False  # the asynchronous writer is writing
+        self._since_durable = 0  # in-memory checkpoints since the last durable one
+        self._memory_steps = 0  # steps held only in memory copies
+        self._hit_since_checkpoint = False  # a failure since the last checkpoint
+        self._load_s = plan.load_s  # what the coming recovery loads from
         self.log: list[tuple[float, str]] = []  # (time_s, "recovered" | "planned")
         cluster.on_failure = self._on_failure
         cluster.on_planned = self._on_planned
@@ -97,12 +110,12 @@ class TrainingJob:
                     yield from self._recover()
                     recovering = False
                 yield from self._segment()
-            except simpy.Interrupt:
+            except simpy.Interrupt as interrupt:
                 if self.ledger.phase is Phase.CHECKPOINT:
                     self.lost_checkpoints += 1
                 if self.plan.snapshot_s is not None:
                     self._abort_writes()
-                self.ledger.rollback(self.env.now)
+                self._roll_back(interrupt.cause)
                 recovering = True
 
     @property
@@ -127,7 +140,9 @@ class TrainingJob:
         ledger.enter(Phase.COMPUTE, env.now)
         yield env.timeout(steps * plan.step_s)
         ledger.enter(Phase.CHECKPOINT, env.now)
-        if plan.snapshot_s is None:
+        if plan.memory_write_s is not None:
+            yield from self._memory_checkpoint(steps)
+        elif plan.snapshot_s is None:
             yield env.timeout(plan.write_s)
             ledger.commit(env.now)
             self._made_durable(steps)
@@ -146,9 +161,43 @@ class TrainingJob:
             ledger.enter(Phase.RESTART, env.now)
             yield env.timeout(plan.restart_s + plan.load_s)
 
+    def _memory_checkpoint(self, steps: int):
+        """A copy to the peer's memory, or, every durable_every-th (and the last, and
+        before planned maintenance), to storage."""
+        plan, env, ledger = self.plan, self.env, self.ledger
+        last = plan.work_steps is not None and \
+            self.committed_steps + self._memory_steps + steps >= plan.work_steps
+        if self._since_durable + 1 >= plan.durable_every or last or self._drain:
+            yield env.timeout(plan.write_s)
+            ledger.commit(env.now)
+            self._made_durable(self._memory_steps + steps)
+            self._memory_steps, self._since_durable = 0, 0
+        else:
+            yield env.timeout(plan.memory_write_s)
+            ledger.seal(env.now)
+            self._memory_steps += steps
+            self._since_durable += 1
+        self._hit_since_checkpoint = False
+
+    def _roll_back(self, cause) -> None:
+        """Discard what this failure loses; choose what the recovery will load."""
+        env, plan = self.env, self.plan
+        in_memory = (plan.memory_write_s is not None and not self._hit_since_checkpoint
+                     and getattr(cause, "scope", "node") != "switch")
+        self._hit_since_checkpoint = True
+        if in_memory:
+            self.ledger.rollback_open(env.now)
+            self._load_s = plan.memory_load_s
+            return
+        self.ledger.rollback(env.now)
+        self._memory_steps, self._since_durable = 0, 0
+        self._load_s = plan.load_s
+
     @property
     def _in_flight(self) -> int:
-        return self._queued_steps if self.plan.snapshot_s is not None else 0
+        """Steps saved but not yet durable (async writes queued, in-memory copies)."""
+        queued = self._queued_steps if self.plan.snapshot_s is not None else 0
+        return queued + self._memory_steps
 
     def _made_durable(self, steps: int) -> None:
         self.committed_steps += steps
@@ -195,5 +244,5 @@ class TrainingJob:
             ledger.enter(Phase.WAIT, env.now)
             yield self.cluster.when_full()
             ledger.enter(Phase.RESTART, env.now)
-        yield env.timeout(plan.restart_s + plan.load_s)
+        yield env.timeout(plan.restart_s + self._load_s)
         self.log.append((env.now, "recovered"))

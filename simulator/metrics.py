@@ -67,6 +67,13 @@ class Ledger:
         while self._sealed:
             self.commit_oldest()
 
+    def rollback_open(self, now: float) -> None:
+        """A failure recovered from an in-memory copy: only the open segment is lost;
+        sealed segments still wait for a durable checkpoint."""
+        self._close(now)
+        self.totals["rework"] += sum(self._pending.values())
+        self._pending = dict.fromkeys(_PROVISIONAL, 0.0)
+
     def rollback(self, now: float) -> None:
         """A failure: provisional time since the last durable checkpoint becomes rework."""
         self._close(now)

@@ -49,6 +49,7 @@ CHECKPOINT_POLICIES: dict[str, IntervalRule] = {
     "young_daly": young_daly_interval,
     "daly": daly_interval,
     "async": fixed_interval,
+    "in_memory": fixed_interval,
     "adaptive": young_daly_interval,  # the first interval; then re-estimated online
 }
 #: Policies that choose the interval themselves from the failure model.

@@ -78,6 +78,9 @@ def job_plan(scenario: Scenario) -> JobPlan:
         work_steps=work_steps,
         snapshot_s=ckpt.snapshot_s,
         adaptive_prior_s=ckpt.prior_mtbi_s,
+        memory_write_s=ckpt.memory_write_s,
+        memory_load_s=ckpt.memory_load_s,
+        durable_every=ckpt.durable_every,
     )
 
 

@@ -42,8 +42,9 @@ def scenarios(draw) -> Scenario:
                             ("gpu", draw(st.one_of(st.none(), st.floats(5.0, 2000.0)))))
         if mean is not None)
     planned = draw(st.one_of(st.none(), st.floats(2.0, 100.0)))
-    asynchronous = draw(st.booleans())  # async: block for a snapshot, write behind
-    snapshot_s = draw(st.floats(0.0, 120.0)) if asynchronous else None
+    mode = draw(st.sampled_from(["sync", "async", "in_memory"]))
+    snapshot_s = draw(st.floats(0.0, 120.0)) if mode == "async" else None
+    memory_write_s = draw(st.floats(0.0, 60.0)) if mode == "in_memory" else None
     return Scenario(
         seed=draw(st.integers(0, 2**32 - 1)),
         horizon_s=draw(st.floats(0.5, 200.0)) * HOUR,
@@ -59,7 +60,9 @@ def scenarios(draw) -> Scenario:
         checkpoint=CheckpointSpec(interval_s=draw(st.floats(1.0, 600.0)) * 60,
                                   write_s=draw(st.floats(0.0, 30.0)) * 60,
                                   load_s=draw(st.floats(0.0, 30.0)) * 60,
-                                  snapshot_s=snapshot_s),
+                                  snapshot_s=snapshot_s, memory_write_s=memory_write_s,
+                                  memory_load_s=draw(st.floats(0.0, 120.0)),
+                                  durable_every=draw(st.integers(1, 6))),
         restart=RestartSpec(detect_s=draw(st.floats(0.0, 30.0)) * 60,
                             restart_s=draw(st.floats(0.0, 60.0)) * 60,
                             repair_s=draw(st.floats(0.0, 100.0)) * HOUR),

@@ -166,3 +166,50 @@ def test_derived_checkpoint_cost_needs_a_model():
     with pytest.raises(ConfigError) as info:
         load_scenario(["checkpoint.write_minutes=null"])
     assert info.value.key == "checkpoint.write_minutes"
+
+
+def in_memory_run(horizon_min: float, failures: list[TraceFailure]) -> dict:
+    """T = 10 min; in-memory copy 0.5 min (load 1); every 3rd durable: write 5 (load 5);
+    detect 2 + restart 10."""
+    scenario = Scenario(
+        horizon_s=horizon_min * MIN, step_s=MIN,
+        cluster=ClusterSpec(gpus=16, gpus_per_node=8, spare_nodes=4),
+        failures=FailureModel(kind="trace", trace=tuple(failures), switch_nodes=2),
+        checkpoint=CheckpointSpec(policy="in_memory", interval_s=10 * MIN, write_s=5 * MIN,
+                                  load_s=5 * MIN, memory_write_s=0.5 * MIN,
+                                  memory_load_s=1 * MIN, durable_every=3),
+        restart=RestartSpec(detect_s=2 * MIN, restart_s=10 * MIN, repair_s=1e9),
+    )
+    row = run_replicate(scenario).row
+    return {k: (v * 60 if k.endswith("_h") else v) for k, v in row.items()}
+
+
+def test_in_memory_node_failure_reloads_the_peer_copy():
+    # copies at 10-10.5 and 20.5-21; failure of node 0 at 25 loses 21-25 only; recovery
+    # 2 + 10 + 1 (memory load) = 13 -> 38; the third checkpoint (durable) 48-53.
+    row = in_memory_run(53, [TraceFailure(25 * MIN, node=0)])
+    assert row["rework_h"] == pytest.approx(4)
+    assert row["restart_h"] == pytest.approx(13)
+    assert row["useful_h"] == pytest.approx(30)
+    assert row["checkpoint_h"] == pytest.approx(0.5 + 0.5 + 5)
+
+
+def test_in_memory_switch_failure_falls_back_to_durable():
+    # the switch takes node 0 and its peer 1: both copies gone, nothing durable yet:
+    # all 25 min are rework; recovery loads storage: 2 + 10 + 5 = 17 -> 42.
+    row = in_memory_run(52.5, [TraceFailure(25 * MIN, node=0, part="switch")])
+    assert row["rework_h"] == pytest.approx(25)
+    assert row["restart_h"] == pytest.approx(17)
+    assert row["useful_h"] == pytest.approx(10)
+    assert row["switch_failures"] == 1
+
+
+def test_in_memory_second_failure_before_recheckpoint_falls_back_to_durable():
+    # node 0 at 25 (memory: 4 min lost), node 1 at 27 during that recovery: the peer
+    # copy may be gone, so back to durable: the two sealed copies (21 min) are lost too.
+    # restart: 2 (interrupted detect) + 2 + 10 + 5.
+    row = in_memory_run(44, [TraceFailure(25 * MIN, node=0), TraceFailure(27 * MIN, node=1)])
+    assert row["rework_h"] == pytest.approx(25)
+    assert row["restart_h"] == pytest.approx(19)
+    assert row["useful_h"] == pytest.approx(0)
+    assert row["failures"] == 2
