@@ -88,13 +88,17 @@ class Part:
         self.kind = bundle.scope
         self.index = index
         self._rng = rng
-        self.remaining_s = float(first_life_s)
+        self.remaining_s = float(first_life_s) / node.speed
         self.age_s = 0.0
         self.process = node.env.process(self._live())
 
     def renew(self) -> None:
         """Repaired: as good as new, with a fresh lifetime from this part's class stream."""
-        self.remaining_s = float(self.bundle.lifetime.sample(self._rng, 1)[0])
+        life = float(self.bundle.lifetime.sample(self._rng, 1)[0])
+        infant = self.node.cluster.infant
+        if infant is not None:
+            life = infant.lifetime(life, self.bundle.lifetime.mean_s, self._rng)
+        self.remaining_s = life / self.node.speed
         self.age_s = 0.0
 
     def _live(self):
@@ -125,6 +129,8 @@ class Node:
         self.parts: list[Part] = []
         self.in_service: simpy.Event = self.env.event()
         self.serving = False
+        self.speed = 1.0  # a lemon's parts age `factor` times as fast
+        self.failure_times: collections.deque[float] = collections.deque()
 
     def enter_service(self) -> None:
         self.serving = True
@@ -156,11 +162,18 @@ class Cluster:
         self.on_planned: Callable[[], None] = lambda: None
         self.records: list[FailureRecord] = []
         self.switch_nodes = failures.switch_nodes
+        self.infant = failures.infant
+        self.lemons = failures.lemons
+        self.retired = 0
         self.short = 0  # job slots without a node
         self._full: simpy.Event | None = None
         total = spec.nodes + spec.spare_nodes
         self.nodes = [Node(self, i) for i in range(total)]
         self.pool: collections.deque[Node] = collections.deque(self.nodes[spec.nodes:])
+        if failures.lemons is not None and failures.trace is None:
+            lemon = streams("lemons").random(total) < failures.lemons.fraction
+            for node, bad in zip(self.nodes, lemon, strict=True):
+                node.speed = failures.lemons.factor if bad else 1.0
         if failures.trace is None:
             self._attach_parts(failures, streams)
         else:
@@ -273,14 +286,29 @@ class Cluster:
         self.records.append(record)
         for node in nodes:
             node.leave_service(part)
+            retire = part is not None and self._flagged(node)
             self.env.process(self._repair(node, part, self.repair_s if repair_s is None
-                                          else repair_s))
+                                          else repair_s, retire))
             self.short += 1
         self._refill()
         self.on_failure(record)
 
-    def _repair(self, node: Node, part: Part | None, repair_s: float):
+    def _flagged(self, node: Node) -> bool:
+        """Lemon detection: this node failed `retire_after` times within the window."""
+        lemons = self.lemons
+        if lemons is None or lemons.retire_after is None:
+            return False
+        times = node.failure_times
+        times.append(self.env.now)
+        while times and times[0] < self.env.now - lemons.window_s:
+            times.popleft()
+        return len(times) >= lemons.retire_after
+
+    def _repair(self, node: Node, part: Part | None, repair_s: float, retire: bool = False):
         yield self.env.timeout(repair_s)
+        if retire:  # flagged as a lemon: out of the fleet for good
+            self.retired += 1
+            return
         if part is not None:
             part.renew()
         self.pool.append(node)

@@ -27,7 +27,15 @@ from simulator.errors import (
     require_one_of,
     require_positive,
 )
-from simulator.failures import LIFETIME_KINDS, SCOPES, Component, FailureModel, make_lifetime
+from simulator.failures import (
+    LIFETIME_KINDS,
+    SCOPES,
+    Component,
+    FailureModel,
+    InfantMortality,
+    Lemons,
+    make_lifetime,
+)
 from simulator.hardware import ACCELERATORS
 from simulator.policies import CHECKPOINT_POLICIES, MODEL_DRIVEN
 from simulator.scenario import CheckpointSpec, ClusterSpec, FabricSpec, RestartSpec, Scenario
@@ -70,6 +78,12 @@ class FailuresConfig:
     planned_per_day: float = 0.0
     trace_path: str | None = None  # failures=trace: replay this CSV (simulator/trace.py)
     trace_replicate: int = 0  # which replicate's rows of a trace that has several
+    lemon_fraction: float = 0.0  # share of nodes whose parts fail lemon_factor x as often
+    lemon_factor: float = 1.0
+    lemon_retire_after: int | None = None  # retire a node after this many failures...
+    lemon_window_hours: float = 720.0  # ... within this window (null above: never)
+    infant_factor: float = 1.0  # a repaired part's hazard multiplier...
+    infant_hours: float = 0.0  # ... for this long after its repair
 
 
 @dataclass
@@ -246,9 +260,33 @@ def _failures(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
         return None if mtbf_hours is None else make_lifetime(f.kind, mtbf_hours * HOUR, f.shape)
 
     catalog = [_component(name, entry, lifetime) for name, entry in f.components.items()]
+    lemons, infant = _lemons(f), _infant(f)
     return FailureModel(kind=f.kind, gpu=lifetime(f.gpu_mtbf_hours),
                         node=lifetime(f.node_mtbf_hours), catalog=tuple(catalog),
-                        switch_nodes=f.switch_nodes, planned_gap_s=planned_gap_s)
+                        switch_nodes=f.switch_nodes, planned_gap_s=planned_gap_s,
+                        lemons=lemons, infant=infant)
+
+
+def _lemons(f: FailuresConfig) -> Lemons | None:
+    if not 0 <= f.lemon_fraction <= 1:
+        raise ConfigError("failures.lemon_fraction", f.lemon_fraction, "must be in [0, 1]")
+    if not (math.isfinite(f.lemon_factor) and f.lemon_factor >= 1):
+        raise ConfigError("failures.lemon_factor", f.lemon_factor, "must be 1 or more")
+    require_positive("failures.lemon_retire_after", f.lemon_retire_after, optional=True)
+    require_positive("failures.lemon_window_hours", f.lemon_window_hours)
+    if f.lemon_fraction == 0 and f.lemon_retire_after is None:
+        return None
+    return Lemons(f.lemon_fraction, f.lemon_factor, f.lemon_retire_after,
+                  f.lemon_window_hours * HOUR)
+
+
+def _infant(f: FailuresConfig) -> InfantMortality | None:
+    if not (math.isfinite(f.infant_factor) and f.infant_factor >= 1):
+        raise ConfigError("failures.infant_factor", f.infant_factor, "must be 1 or more")
+    require_non_negative("failures.infant_hours", f.infant_hours)
+    if f.infant_factor == 1 or f.infant_hours == 0:
+        return None
+    return InfantMortality(f.infant_factor, f.infant_hours * HOUR)
 
 
 def _component(name: str, entry: Any, lifetime) -> Component:

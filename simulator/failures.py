@@ -143,6 +143,32 @@ class TraceFailure:
 
 
 @dataclass(frozen=True)
+class Lemons:
+    """A `fraction` of nodes whose parts fail `factor` times as often. A node with
+    `retire_after` failures within `window_s` is retired after its repair (None: never)."""
+
+    fraction: float
+    factor: float
+    retire_after: int | None = None
+    window_s: float = 30 * 86400.0
+
+
+@dataclass(frozen=True)
+class InfantMortality:
+    """A repaired part's hazard is `factor` times its mean rate for its first `window_s`
+    (an extra exponential risk (factor - 1) / mean races its lifetime meanwhile)."""
+
+    factor: float
+    window_s: float
+
+    def lifetime(self, base_s: float, mean_s: float, rng: np.random.Generator) -> float:
+        if self.factor <= 1.0:
+            return base_s
+        early = float(rng.exponential(mean_s / (self.factor - 1.0)))
+        return early if early < min(self.window_s, base_s) else base_s
+
+
+@dataclass(frozen=True)
 class FailureModel:
     """What fails and how: components and their lifetimes, or a fixed trace.
 
@@ -159,6 +185,8 @@ class FailureModel:
     catalog: tuple[Component, ...] = ()
     switch_nodes: int = 2  # nodes behind one switch (scope "switch")
     planned_gap_s: float | None = None
+    lemons: Lemons | None = None
+    infant: InfantMortality | None = None
 
     @property
     def components(self) -> tuple[Component, ...]:
@@ -178,7 +206,11 @@ class FailureModel:
         The sum of the components' rates (1 / mean each): exact at every instant for
         exponential lifetimes, the renewal-theory limit for other shapes.
         """
+        lemon = 1.0
+        if self.lemons is not None:  # the expected share of lemons among the job's nodes
+            lemon = 1 - self.lemons.fraction + self.lemons.fraction * self.lemons.factor
         return sum(self.units(c.scope, nodes, gpus_per_node) / c.lifetime.mean_s
+                   * (lemon if c.scope in ("gpu", "node") else 1.0)
                    for c in self.components)
 
     def job_mtbi_s(self, nodes: int, gpus_per_node: int) -> float:

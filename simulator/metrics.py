@@ -123,6 +123,7 @@ SUMMARY_COLUMNS = (
     "switch_failures",
     "job_failures",
     "planned",
+    "retired_nodes",
     "checkpoints",
     "lost_checkpoints",
     "interval_min",

@@ -97,7 +97,7 @@ def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
     else:
         env.run(until=env.any_of([job.process, env.timeout(scenario.max_horizon_s)]))
     ledger.finish(env.now)
-    row = _summary_row(scenario, replicate, env.now, ledger, job)
+    row = _summary_row(scenario, replicate, env.now, ledger, job, cluster)
     failure_log = pd.DataFrame([r.__dict__ for r in cluster.records],
                                columns=["time_s", "node", "part", "index", "age_s", "scope"])
     return ReplicateResult(row=row, failure_log=failure_log, sim_events=env.processed,
@@ -105,7 +105,7 @@ def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
 
 
 def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledger,
-                 job: TrainingJob) -> dict:
+                 job: TrainingJob, cluster: Cluster) -> dict:
     gpus = scenario.cluster.gpus
     hours = {f"{c}_h": ledger.totals[c] / HOUR for c in CATEGORIES}
     horizon_h = end_s / HOUR
@@ -121,6 +121,7 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         "failures": job.failures,
         **{f"{scope}_failures": n for scope, n in job.failures_by_scope.items()},
         "planned": job.planned,
+        "retired_nodes": cluster.retired,
         "checkpoints": job.checkpoints,
         "lost_checkpoints": job.lost_checkpoints,
         "interval_min": job.interval_steps * scenario.step_s / 60.0,
