@@ -22,7 +22,7 @@ import numpy as np
 import simpy
 
 from simulator.failures import Component, Exponential, FailureModel, Lifetime, TraceFailure
-from simulator.scenario import ClusterSpec
+from simulator.scenario import ClusterSpec, RestartSpec
 
 
 @dataclass(frozen=True)
@@ -154,10 +154,12 @@ class Cluster:
     """
 
     def __init__(self, env: simpy.Environment, spec: ClusterSpec, failures: FailureModel,
-                 repair_s: float, streams: Callable[[str], np.random.Generator]) -> None:
+                 restart: RestartSpec, streams: Callable[[str], np.random.Generator]) -> None:
         self.env = env
         self.spec = spec
-        self.repair_s = repair_s
+        self.restart = restart
+        self.repair_s = restart.repair_s
+        self._repair_rng = streams("repairs")
         self.on_failure: Callable[[FailureRecord], None] = lambda record: None
         self.on_planned: Callable[[], None] = lambda: None
         self.records: list[FailureRecord] = []
@@ -305,7 +307,17 @@ class Cluster:
         return len(times) >= lemons.retire_after
 
     def _repair(self, node: Node, part: Part | None, repair_s: float, retire: bool = False):
-        yield self.env.timeout(repair_s)
+        """Automated repair; escalated to a manual one with some probability; a repair
+        that does not fix the node is done again."""
+        plan, rng = self.restart, self._repair_rng
+        while True:
+            duration = repair_s
+            if plan.manual_probability and rng.random() < plan.manual_probability:
+                duration += plan.manual_repair_s
+            yield self.env.timeout(duration)
+            if not (plan.repair_failure_probability
+                    and rng.random() < plan.repair_failure_probability):
+                break
         if retire:  # flagged as a lemon: out of the fleet for good
             self.retired += 1
             return

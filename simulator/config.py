@@ -104,6 +104,11 @@ class RestartConfig:
     detect_minutes: float = 5.0
     restart_minutes: float = 10.0
     repair_hours: float = 24.0
+    init_seconds_per_1k_gpus: float = 0.0  # restart grows with the job (NCCL init)
+    manual_probability: float = 0.0
+    manual_repair_hours: float = 72.0
+    repair_failure_probability: float = 0.0
+    elastic: bool = False
 
 
 @dataclass
@@ -400,12 +405,20 @@ def _in_memory(c: CheckpointConfig) -> tuple[float | None, float, int]:
             c.durable_every)
 
 
-def _restart(r: RestartConfig) -> RestartSpec:
+def _restart(r: RestartConfig, cluster: ClusterSpec) -> RestartSpec:
     require_non_negative("restart.detect_minutes", r.detect_minutes)
     require_non_negative("restart.restart_minutes", r.restart_minutes)
     require_non_negative("restart.repair_hours", r.repair_hours)
-    return RestartSpec(r.detect_minutes * MINUTE, r.restart_minutes * MINUTE,
-                       r.repair_hours * HOUR)
+    require_non_negative("restart.init_seconds_per_1k_gpus", r.init_seconds_per_1k_gpus)
+    require_non_negative("restart.manual_repair_hours", r.manual_repair_hours)
+    for key in ("manual_probability", "repair_failure_probability"):
+        value = getattr(r, key)
+        if not 0 <= value < 1:
+            raise ConfigError(f"restart.{key}", value, "must be in [0, 1)")
+    restart_s = r.restart_minutes * MINUTE + r.init_seconds_per_1k_gpus * cluster.gpus / 1000
+    return RestartSpec(r.detect_minutes * MINUTE, restart_s, r.repair_hours * HOUR,
+                       r.manual_probability, r.manual_repair_hours * HOUR,
+                       r.repair_failure_probability, r.elastic)
 
 
 def validate(cfg: Config) -> Scenario:
@@ -438,7 +451,7 @@ def validate(cfg: Config) -> Scenario:
         failures=failures,
         checkpoint=_checkpoint(cfg.checkpoint, failures, cluster,
                                _checkpoint_bytes(workload, cfg.storage), cfg.storage),
-        restart=_restart(cfg.restart),
+        restart=_restart(cfg.restart, cluster),
         fabric=fabric,
         workload=workload,
         profile=profile,

@@ -18,6 +18,11 @@ A failure rolls back to the last in-memory copy and loads it fast, unless it too
 than one node at once (a switch: the node and its peer) or struck again before the
 job re-checkpointed: then back to the last durable checkpoint.
 
+Elastic restarts (`elastic`): short of nodes, the job restarts at once on the nodes it
+has (fewer data-parallel replicas, the same global batch), each step taking
+nodes / available as long; the extra time is degraded time. Once the cluster is whole
+again, it grows back with a restart at its next checkpoint.
+
 Asynchronous checkpoints (`snapshot_s` set): the job blocks only for the snapshot to
 host memory, then computes on while a writer process makes it durable in the
 background, one write at a time (writes share the storage bandwidth: a write queued
@@ -54,6 +59,8 @@ class JobPlan:
     memory_write_s: float | None = None  # set: in-memory checkpoints to a peer's memory,
     memory_load_s: float = 0.0  # ... loaded this fast,
     durable_every: int = 1  # ... and every this many of them also written durably
+    elastic: bool = False  # restart on fewer nodes instead of waiting for hardware
+    nodes: int = 1  # the job's full width, in nodes
 
 
 class TrainingJob:
@@ -77,6 +84,7 @@ class TrainingJob:
         self._memory_steps = 0  # steps held only in memory copies
         self._hit_since_checkpoint = False  # a failure since the last checkpoint
         self._load_s = plan.load_s  # what the coming recovery loads from
+        self._width = plan.nodes  # nodes the job runs on (fewer while elastic and short)
         self.log: list[tuple[float, str]] = []  # (time_s, "recovered" | "planned")
         cluster.on_failure = self._on_failure
         cluster.on_planned = self._on_planned
@@ -139,6 +147,9 @@ class TrainingJob:
             steps = min(steps, plan.work_steps - self.committed_steps - self._in_flight)
         ledger.enter(Phase.COMPUTE, env.now)
         yield env.timeout(steps * plan.step_s)
+        if self._width < plan.nodes:  # elastic and short: the same steps take longer
+            ledger.enter(Phase.DEGRADED, env.now)
+            yield env.timeout(steps * plan.step_s * (plan.nodes / self._width - 1))
         ledger.enter(Phase.CHECKPOINT, env.now)
         if plan.memory_write_s is not None:
             yield from self._memory_checkpoint(steps)
@@ -160,6 +171,11 @@ class TrainingJob:
             self.log.append((env.now, "planned"))
             ledger.enter(Phase.RESTART, env.now)
             yield env.timeout(plan.restart_s + plan.load_s)
+        elif self._width < plan.nodes and self.cluster.is_full and not self.finished:
+            self.log.append((env.now, "grown"))  # elastic: whole again, restart wider
+            ledger.enter(Phase.RESTART, env.now)
+            yield env.timeout(plan.restart_s + plan.load_s)
+            self._width = plan.nodes
 
     def _memory_checkpoint(self, steps: int):
         """A copy to the peer's memory, or, every durable_every-th (and the last, and
@@ -240,9 +256,15 @@ class TrainingJob:
         plan, env, ledger = self.plan, self.env, self.ledger
         ledger.enter(Phase.RESTART, env.now)
         yield env.timeout(plan.detect_s)
-        if not self.cluster.is_full:
+        if not self.cluster.is_full and not plan.elastic:
             ledger.enter(Phase.WAIT, env.now)
             yield self.cluster.when_full()
             ledger.enter(Phase.RESTART, env.now)
+        self._width = plan.nodes - self.cluster.short
+        if self._width <= 0:  # nothing left to run on, even elastically
+            ledger.enter(Phase.WAIT, env.now)
+            yield self.cluster.when_full()
+            ledger.enter(Phase.RESTART, env.now)
+            self._width = plan.nodes
         yield env.timeout(plan.restart_s + self._load_s)
         self.log.append((env.now, "recovered"))

@@ -17,12 +17,13 @@ class Phase(StrEnum):
     CHECKPOINT = "checkpoint"
     RESTART = "restart"
     WAIT = "wait"
+    DEGRADED = "degraded"  # the extra time of running slower than nominal
 
 
 #: Categories of the time accounting, in summary-column order (DESIGN.md).
 CATEGORIES = ("useful", "checkpoint", "rework", "restart", "wait", "degraded")
 
-_PROVISIONAL = (Phase.COMPUTE, Phase.CHECKPOINT)
+_PROVISIONAL = (Phase.COMPUTE, Phase.CHECKPOINT, Phase.DEGRADED)
 
 
 class Ledger:
@@ -93,6 +94,7 @@ class Ledger:
     def _keep(self, segment: dict[Phase, float]) -> None:
         self.totals["useful"] += segment[Phase.COMPUTE]
         self.totals["checkpoint"] += segment[Phase.CHECKPOINT]
+        self.totals["degraded"] += segment[Phase.DEGRADED]
 
     def _close(self, now: float) -> None:
         elapsed = now - self._since

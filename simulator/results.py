@@ -30,6 +30,7 @@ HEADLINE = {
     "rework_h": "{:.1f}",
     "restart_h": "{:.1f}",
     "wait_h": "{:.1f}",
+    "degraded_h": "{:.1f}",
     "lost_gpu_h": "{:,.0f}",
     "failures": "{:.1f}",
     "planned": "{:.1f}",

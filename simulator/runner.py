@@ -81,6 +81,8 @@ def job_plan(scenario: Scenario) -> JobPlan:
         memory_write_s=ckpt.memory_write_s,
         memory_load_s=ckpt.memory_load_s,
         durable_every=ckpt.durable_every,
+        elastic=restart.elastic,
+        nodes=scenario.cluster.nodes,
     )
 
 
@@ -88,8 +90,7 @@ def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
     """Simulate one replicate of `scenario` with its own random streams."""
     env = CountingEnvironment()
     streams = partial(stream, scenario.seed, replicate)
-    cluster = Cluster(env, scenario.cluster, scenario.failures, scenario.restart.repair_s,
-                      streams)
+    cluster = Cluster(env, scenario.cluster, scenario.failures, scenario.restart, streams)
     ledger = Ledger()
     job = TrainingJob(env, cluster, ledger, job_plan(scenario))
     if scenario.work_s is None:

@@ -55,6 +55,10 @@ class RestartSpec:
     detect_s: float = 300.0
     restart_s: float = 600.0
     repair_s: float = 24 * 3600.0
+    manual_probability: float = 0.0  # a repair escalates to a manual one...
+    manual_repair_s: float = 72 * 3600.0  # ... taking this much longer
+    repair_failure_probability: float = 0.0  # a repair that does not fix: repair again
+    elastic: bool = False  # restart on the nodes left instead of waiting for spares
 
 
 @dataclass(frozen=True)

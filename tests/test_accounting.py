@@ -65,7 +65,11 @@ def scenarios(draw) -> Scenario:
                                   durable_every=draw(st.integers(1, 6))),
         restart=RestartSpec(detect_s=draw(st.floats(0.0, 30.0)) * 60,
                             restart_s=draw(st.floats(0.0, 60.0)) * 60,
-                            repair_s=draw(st.floats(0.0, 100.0)) * HOUR),
+                            repair_s=draw(st.floats(0.0, 100.0)) * HOUR,
+                            manual_probability=draw(st.floats(0.0, 0.5)),
+                            manual_repair_s=draw(st.floats(0.0, 50.0)) * HOUR,
+                            repair_failure_probability=draw(st.floats(0.0, 0.5)),
+                            elastic=draw(st.booleans())),
     )
 
 
