@@ -12,18 +12,18 @@ the job runs on interrupts the process wherever it is (SimPy's machine_shop patt
 Planned maintenance does not interrupt: the job drains at its next completed
 checkpoint, then restarts and loads it (restart time, no rework).
 
-In-memory checkpoints (`memory_write_s` set, Gemini-style): most checkpoints are
+In-memory checkpoints (`checkpoint.memory_write_s` set, Gemini-style): most checkpoints are
 copies to a peer node's memory; every `durable_every`-th is also written to storage.
 A failure rolls back to the last in-memory copy and loads it fast, unless it took more
 than one node at once (a switch: the node and its peer) or struck again before the
 job re-checkpointed: then back to the last durable checkpoint.
 
-Elastic restarts (`elastic`): short of nodes, the job restarts at once on the nodes it
+Elastic restarts (`restart.elastic`): short of nodes, the job restarts at once on the nodes it
 has (fewer data-parallel replicas, the same global batch), each step taking
 nodes / available as long; the extra time is degraded time. Once the cluster is whole
 again, it grows back with a restart at its next checkpoint.
 
-Asynchronous checkpoints (`snapshot_s` set): the job blocks only for the snapshot to
+Asynchronous checkpoints (`checkpoint.snapshot_s` set): the job blocks only for the snapshot to
 host memory, then computes on while a writer process makes it durable in the
 background, one write at a time (writes share the storage bandwidth: a write queued
 behind another waits). A failure loses every write not yet finished and rolls back to
@@ -41,26 +41,19 @@ from simulator.cluster import Cluster, FailureRecord
 from simulator.failures import SCOPES
 from simulator.metrics import Ledger, Phase
 from simulator.policies import young_daly_interval
+from simulator.scenario import CheckpointSpec, RestartSpec
 
 
 @dataclass(frozen=True)
 class JobPlan:
-    """What the job does, in seconds and steps."""
+    """What the job does: its steps, and how it checkpoints and restarts (seconds)."""
 
     step_s: float
     interval_steps: int
-    write_s: float
-    detect_s: float
-    restart_s: float
-    load_s: float
-    work_steps: int | None = None  # None: run until the horizon
-    snapshot_s: float | None = None  # set: asynchronous checkpoints (write_s in background)
-    adaptive_prior_s: float | None = None  # set: re-estimate the MTBI online (adaptive)
-    memory_write_s: float | None = None  # set: in-memory checkpoints to a peer's memory,
-    memory_load_s: float = 0.0  # ... loaded this fast,
-    durable_every: int = 1  # ... and every this many of them also written durably
-    elastic: bool = False  # restart on fewer nodes instead of waiting for hardware
+    checkpoint: CheckpointSpec
+    restart: RestartSpec
     nodes: int = 1  # the job's full width, in nodes
+    work_steps: int | None = None  # None: run until the horizon
 
 
 class TrainingJob:
@@ -83,13 +76,13 @@ class TrainingJob:
         self._since_durable = 0  # in-memory checkpoints since the last durable one
         self._memory_steps = 0  # steps held only in memory copies
         self._hit_since_checkpoint = False  # a failure since the last checkpoint
-        self._load_s = plan.load_s  # what the coming recovery loads from
+        self._load_s = plan.checkpoint.load_s  # what the coming recovery loads from
         self._width = plan.nodes  # nodes the job runs on (fewer while elastic and short)
         self.log: list[tuple[float, str]] = []  # (time_s, "recovered" | "planned")
         cluster.on_failure = self._on_failure
         cluster.on_planned = self._on_planned
         self.process = env.process(self._run())
-        if plan.snapshot_s is not None:
+        if plan.checkpoint.snapshot_s is not None:
             self._writes = simpy.Store(env)  # steps of each snapshot awaiting its write
             self._queued_steps = 0  # steps snapshotted, not yet durable
             self._idle: simpy.Event | None = None
@@ -121,7 +114,7 @@ class TrainingJob:
             except simpy.Interrupt as interrupt:
                 if self.ledger.phase is Phase.CHECKPOINT:
                     self.lost_checkpoints += 1
-                if self.plan.snapshot_s is not None:
+                if self.plan.checkpoint.snapshot_s is not None:
                     self._abort_writes()
                 self._roll_back(interrupt.cause)
                 recovering = True
@@ -134,10 +127,10 @@ class TrainingJob:
         the prior M0 counting as one pseudo-failure, t the elapsed time, n the failures.
         """
         plan = self.plan
-        if plan.adaptive_prior_s is None:
+        if plan.checkpoint.prior_mtbi_s is None:
             return plan.interval_steps
-        mtbi = (plan.adaptive_prior_s + self.env.now) / (1 + self.failures)
-        interval = young_daly_interval(None, plan.write_s, mtbi)
+        mtbi = (plan.checkpoint.prior_mtbi_s + self.env.now) / (1 + self.failures)
+        interval = young_daly_interval(None, plan.checkpoint.write_s, mtbi)
         return max(1, math.floor(interval / plan.step_s + 0.5))
 
     def _segment(self):
@@ -151,14 +144,14 @@ class TrainingJob:
             ledger.enter(Phase.DEGRADED, env.now)
             yield env.timeout(steps * plan.step_s * (plan.nodes / self._width - 1))
         ledger.enter(Phase.CHECKPOINT, env.now)
-        if plan.memory_write_s is not None:
+        if plan.checkpoint.memory_write_s is not None:
             yield from self._memory_checkpoint(steps)
-        elif plan.snapshot_s is None:
-            yield env.timeout(plan.write_s)
+        elif plan.checkpoint.snapshot_s is None:
+            yield env.timeout(plan.checkpoint.write_s)
             ledger.commit(env.now)
             self._made_durable(steps)
         else:
-            yield env.timeout(plan.snapshot_s)
+            yield env.timeout(plan.checkpoint.snapshot_s)
             ledger.seal(env.now)
             self._queued_steps += steps
             self._writes.put(steps)
@@ -170,11 +163,11 @@ class TrainingJob:
             self._drain = False
             self.log.append((env.now, "planned"))
             ledger.enter(Phase.RESTART, env.now)
-            yield env.timeout(plan.restart_s + plan.load_s)
+            yield env.timeout(plan.restart.restart_s + plan.checkpoint.load_s)
         elif self._width < plan.nodes and self.cluster.is_full and not self.finished:
             self.log.append((env.now, "grown"))  # elastic: whole again, restart wider
             ledger.enter(Phase.RESTART, env.now)
-            yield env.timeout(plan.restart_s + plan.load_s)
+            yield env.timeout(plan.restart.restart_s + plan.checkpoint.load_s)
             self._width = plan.nodes
 
     def _memory_checkpoint(self, steps: int):
@@ -183,13 +176,13 @@ class TrainingJob:
         plan, env, ledger = self.plan, self.env, self.ledger
         last = plan.work_steps is not None and \
             self.committed_steps + self._memory_steps + steps >= plan.work_steps
-        if self._since_durable + 1 >= plan.durable_every or last or self._drain:
-            yield env.timeout(plan.write_s)
+        if self._since_durable + 1 >= plan.checkpoint.durable_every or last or self._drain:
+            yield env.timeout(plan.checkpoint.write_s)
             ledger.commit(env.now)
             self._made_durable(self._memory_steps + steps)
             self._memory_steps, self._since_durable = 0, 0
         else:
-            yield env.timeout(plan.memory_write_s)
+            yield env.timeout(plan.checkpoint.memory_write_s)
             ledger.seal(env.now)
             self._memory_steps += steps
             self._since_durable += 1
@@ -198,21 +191,21 @@ class TrainingJob:
     def _roll_back(self, cause) -> None:
         """Discard what this failure loses; choose what the recovery will load."""
         env, plan = self.env, self.plan
-        in_memory = (plan.memory_write_s is not None and not self._hit_since_checkpoint
+        in_memory = (plan.checkpoint.memory_write_s is not None and not self._hit_since_checkpoint
                      and getattr(cause, "scope", "node") != "switch")
         self._hit_since_checkpoint = True
         if in_memory:
             self.ledger.rollback_open(env.now)
-            self._load_s = plan.memory_load_s
+            self._load_s = plan.checkpoint.memory_load_s
             return
         self.ledger.rollback(env.now)
         self._memory_steps, self._since_durable = 0, 0
-        self._load_s = plan.load_s
+        self._load_s = plan.checkpoint.load_s
 
     @property
     def _in_flight(self) -> int:
         """Steps saved but not yet durable (async writes queued, in-memory copies)."""
-        queued = self._queued_steps if self.plan.snapshot_s is not None else 0
+        queued = self._queued_steps if self.plan.checkpoint.snapshot_s is not None else 0
         return queued + self._memory_steps
 
     def _made_durable(self, steps: int) -> None:
@@ -226,7 +219,7 @@ class TrainingJob:
             steps = yield self._writes.get()
             self._writing = True
             try:
-                yield env.timeout(self.plan.write_s)
+                yield env.timeout(self.plan.checkpoint.write_s)
             except simpy.Interrupt:  # a failure: the job has discarded this write
                 continue
             finally:
@@ -255,8 +248,8 @@ class TrainingJob:
     def _recover(self):
         plan, env, ledger = self.plan, self.env, self.ledger
         ledger.enter(Phase.RESTART, env.now)
-        yield env.timeout(plan.detect_s)
-        if not self.cluster.is_full and not plan.elastic:
+        yield env.timeout(plan.restart.detect_s)
+        if not self.cluster.is_full and not plan.restart.elastic:
             ledger.enter(Phase.WAIT, env.now)
             yield self.cluster.when_full()
             ledger.enter(Phase.RESTART, env.now)
@@ -266,5 +259,5 @@ class TrainingJob:
             yield self.cluster.when_full()
             ledger.enter(Phase.RESTART, env.now)
             self._width = plan.nodes
-        yield env.timeout(plan.restart_s + self._load_s)
+        yield env.timeout(plan.restart.restart_s + self._load_s)
         self.log.append((env.now, "recovered"))

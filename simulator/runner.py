@@ -67,23 +67,9 @@ def job_plan(scenario: Scenario) -> JobPlan:
     work_steps = None
     if scenario.work_s is not None:
         work_steps = max(1, math.ceil(scenario.work_s / scenario.step_s - 1e-9))
-    ckpt, restart = scenario.checkpoint, scenario.restart
-    return JobPlan(
-        step_s=scenario.step_s,
-        interval_steps=scenario.interval_steps,
-        write_s=ckpt.write_s,
-        detect_s=restart.detect_s,
-        restart_s=restart.restart_s,
-        load_s=ckpt.load_s,
-        work_steps=work_steps,
-        snapshot_s=ckpt.snapshot_s,
-        adaptive_prior_s=ckpt.prior_mtbi_s,
-        memory_write_s=ckpt.memory_write_s,
-        memory_load_s=ckpt.memory_load_s,
-        durable_every=ckpt.durable_every,
-        elastic=restart.elastic,
-        nodes=scenario.cluster.nodes,
-    )
+    return JobPlan(step_s=scenario.step_s, interval_steps=scenario.interval_steps,
+                   checkpoint=scenario.checkpoint, restart=scenario.restart,
+                   nodes=scenario.cluster.nodes, work_steps=work_steps)
 
 
 def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:

@@ -121,8 +121,11 @@ ERROR_CASES = [
 @pytest.fixture(scope="module")
 def error_runs(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
     """Every ErrorCase run once, three at a time, each in its own directory."""
+    # tmp_path_factory is not thread-safe: make every directory before the threads start
+    dirs = {case.id: tmp_path_factory.mktemp(case.id) for case in ERROR_CASES}
+
     def run(case: ErrorCase) -> tuple[Path, subprocess.CompletedProcess[str]]:
-        cwd = tmp_path_factory.mktemp(case.id)
+        cwd = dirs[case.id]
         # a short horizon so that a case that wrongly runs still ends quickly
         return cwd, run_cli([f"name={case.id}", "horizon_days=0.5", *case.args], cwd,
                             console_script=case.console_script)
