@@ -96,8 +96,8 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
             print(format_profile(scenario.profile, scenario.step_s))
         ckpt = scenario.checkpoint
         if ckpt.size_bytes is not None:
-            print(f"checkpoint {ckpt.size_bytes / 1e12:.2f} TB: write {ckpt.write_s:.1f} s, "
-                  f"load {ckpt.load_s:.1f} s (from the model and `storage`)")
+            print(f"checkpoint {ckpt.size_bytes / 1e12:.2f} TB (the model's weights and "
+                  f"optimizer state): write {ckpt.write_s:.1f} s, load {ckpt.load_s:.1f} s")
         print(format_summary(frame))
         print(f"-> {out}")
     return goodput  # the objective for sweepers that optimise

@@ -382,8 +382,10 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpe
     configured = None if c.interval_minutes is None else c.interval_minutes * MINUTE
     interval_s = CHECKPOINT_POLICIES[c.policy](configured, write_s, mtbi_s)
     snapshot_s = None if c.snapshot_minutes is None else c.snapshot_minutes * MINUTE
+    derived = c.write_minutes is None or c.load_minutes is None
     return CheckpointSpec(c.policy, interval_s, write_s, load_s, snapshot_s,
-                          prior_s if math.isfinite(prior_s or 0.0) else None, size, *memory)
+                          prior_s if math.isfinite(prior_s or 0.0) else None,
+                          size if derived else None, *memory)
 
 
 def _in_memory(c: CheckpointConfig) -> tuple[float | None, float, int]:

@@ -42,7 +42,7 @@ class CheckpointSpec:
     load_s: float = 300.0
     snapshot_s: float | None = None  # set: asynchronous (block for this, write_s behind)
     prior_mtbi_s: float | None = None  # set: adaptive, starting from this MTBI estimate
-    size_bytes: float | None = None  # the checkpoint's size, when derived from the model
+    size_bytes: float | None = None  # the model's checkpoint size, when a time derives from it
     memory_write_s: float | None = None  # set: in-memory policy (a copy to a peer's memory)
     memory_load_s: float = 0.0
     durable_every: int = 1  # in-memory: every this many checkpoints is also durable
