@@ -105,6 +105,7 @@ class RestartConfig:
     restart_minutes: float = 10.0
     repair_hours: float = 24.0
     init_seconds_per_1k_gpus: float = 0.0  # restart grows with the job (NCCL init)
+    detect_seconds_per_1k_gpus: float = 0.0  # detection grows with the job (health checks)
     manual_probability: float = 0.0
     manual_repair_hours: float = 72.0
     repair_failure_probability: float = 0.0
@@ -412,13 +413,16 @@ def _restart(r: RestartConfig, cluster: ClusterSpec) -> RestartSpec:
     require_non_negative("restart.restart_minutes", r.restart_minutes)
     require_non_negative("restart.repair_hours", r.repair_hours)
     require_non_negative("restart.init_seconds_per_1k_gpus", r.init_seconds_per_1k_gpus)
+    require_non_negative("restart.detect_seconds_per_1k_gpus", r.detect_seconds_per_1k_gpus)
     require_non_negative("restart.manual_repair_hours", r.manual_repair_hours)
     for key in ("manual_probability", "repair_failure_probability"):
         value = getattr(r, key)
         if not 0 <= value < 1:
             raise ConfigError(f"restart.{key}", value, "must be in [0, 1)")
-    restart_s = r.restart_minutes * MINUTE + r.init_seconds_per_1k_gpus * cluster.gpus / 1000
-    return RestartSpec(r.detect_minutes * MINUTE, restart_s, r.repair_hours * HOUR,
+    thousands = cluster.gpus / 1000
+    detect_s = r.detect_minutes * MINUTE + r.detect_seconds_per_1k_gpus * thousands
+    restart_s = r.restart_minutes * MINUTE + r.init_seconds_per_1k_gpus * thousands
+    return RestartSpec(detect_s, restart_s, r.repair_hours * HOUR,
                        r.manual_probability, r.manual_repair_hours * HOUR,
                        r.repair_failure_probability, r.elastic)
 

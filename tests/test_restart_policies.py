@@ -84,7 +84,8 @@ def test_repair_pipeline_mean_time_matches_its_closed_form():
     assert abs(times.mean() - expected) < 4 * times.std(ddof=1) / math.sqrt(n)
 
 
-def test_restart_time_grows_with_the_job():
-    # hot_spares: 10 min + 2 s per 1,000 GPUs
+def test_detection_and_restart_time_grow_with_the_job():
+    # hot_spares: restart 10 min + 2 s per 1,000 GPUs, detection 5 min + 6 s per 1,000
     scenario = load_scenario(["restart=hot_spares", "cluster.gpus=16384"])
     assert scenario.restart.restart_s == pytest.approx(600 + 2 * 16.384)
+    assert scenario.restart.detect_s == pytest.approx(300 + 6 * 16.384)
