@@ -85,12 +85,16 @@ class Part:
                  first_life_s: float) -> None:
         self.node = node
         self.bundle = bundle
-        self.kind = bundle.scope
         self.index = index
         self._rng = rng
         self.remaining_s = float(first_life_s) / node.speed
         self.age_s = 0.0
         self.process = node.env.process(self._live())
+
+    @property
+    def kind(self) -> str:
+        """The part's scope: "gpu" or "node"."""
+        return self.bundle.scope
 
     def renew(self) -> None:
         """Repaired: as good as new, with a fresh lifetime from this part's class stream."""
@@ -158,7 +162,6 @@ class Cluster:
         self.env = env
         self.spec = spec
         self.restart = restart
-        self.repair_s = restart.repair_s
         self._repair_rng = streams("repairs")
         self.on_failure: Callable[[FailureRecord], None] = lambda record: None
         self.on_planned: Callable[[], None] = lambda: None
@@ -289,8 +292,8 @@ class Cluster:
         for node in nodes:
             node.leave_service(part)
             retire = part is not None and self._flagged(node)
-            self.env.process(self._repair(node, part, self.repair_s if repair_s is None
-                                          else repair_s, retire))
+            self.env.process(self._repair(node, part, self.restart.repair_s
+                                          if repair_s is None else repair_s, retire))
             self.short += 1
         self._refill()
         self.on_failure(record)

@@ -73,6 +73,7 @@ class TrainingJob:
         self.planned = 0
         self._drain = False  # planned maintenance waits for the next checkpoint
         self._writing = False  # the asynchronous writer is writing
+        self._queued_steps = 0  # steps snapshotted, not yet durable (async)
         self._since_durable = 0  # in-memory checkpoints since the last durable one
         self._memory_steps = 0  # steps held only in memory copies
         self._hit_since_checkpoint = False  # a failure since the last checkpoint
@@ -84,7 +85,6 @@ class TrainingJob:
         self.process = env.process(self._run())
         if plan.checkpoint.snapshot_s is not None:
             self._writes = simpy.Store(env)  # steps of each snapshot awaiting its write
-            self._queued_steps = 0  # steps snapshotted, not yet durable
             self._idle: simpy.Event | None = None
             self._writer = env.process(self._write_in_background())
 
@@ -205,8 +205,7 @@ class TrainingJob:
     @property
     def _in_flight(self) -> int:
         """Steps saved but not yet durable (async writes queued, in-memory copies)."""
-        queued = self._queued_steps if self.plan.checkpoint.snapshot_s is not None else 0
-        return queued + self._memory_steps
+        return self._queued_steps + self._memory_steps
 
     def _made_durable(self, steps: int) -> None:
         self.committed_steps += steps

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 
 import pandas as pd
 import simpy
 from tqdm.auto import tqdm
 
-from simulator.cluster import Cluster
+from simulator.cluster import Cluster, FailureRecord
 from simulator.hardware import ACCELERATORS
 from simulator.job import JobPlan, TrainingJob
 from simulator.metrics import CATEGORIES, SUMMARY_COLUMNS, Ledger
@@ -18,6 +18,7 @@ from simulator.scenario import Scenario
 from simulator.streams import stream
 
 HOUR = 3600.0
+FAILURE_COLUMNS = ["time_s", "node", "part", "index", "age_s", "scope"]
 EVENT_COLUMNS = ["replicate", "time_hours", "event", "kind", "node", "gpu", "component",
                  "age_hours"]
 
@@ -39,9 +40,15 @@ class ReplicateResult:
     """The summary row of one replicate, its failure log and the SimPy event count."""
 
     row: dict
-    failure_log: pd.DataFrame  # per failure: time_s, node, part, index, age_s, scope
+    records: list[FailureRecord]
     sim_events: int
     job_log: list[tuple[float, str]]  # (time_s, "recovered" | "planned")
+
+    @cached_property
+    def failure_log(self) -> pd.DataFrame:
+        """One row per failure: time_s, node, part, index, age_s, scope (built on demand:
+        sweeps only need the summary row)."""
+        return pd.DataFrame([r.__dict__ for r in self.records], columns=FAILURE_COLUMNS)
 
     def events(self, replicate: int) -> pd.DataFrame:
         """Failures, recoveries and planned drains in time order, in the trace format
@@ -85,9 +92,7 @@ def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
         env.run(until=env.any_of([job.process, env.timeout(scenario.max_horizon_s)]))
     ledger.finish(env.now)
     row = _summary_row(scenario, replicate, env.now, ledger, job, cluster)
-    failure_log = pd.DataFrame([r.__dict__ for r in cluster.records],
-                               columns=["time_s", "node", "part", "index", "age_s", "scope"])
-    return ReplicateResult(row=row, failure_log=failure_log, sim_events=env.processed,
+    return ReplicateResult(row=row, records=cluster.records, sim_events=env.processed,
                            job_log=job.log)
 
 
