@@ -21,7 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from simulator.failures import Component, Exponential, FailureModel, Lifetime, TraceFailure
+from simulator.domains import GROUP_SCOPES
+from simulator.failures import (
+    Component,
+    Exponential,
+    FailureModel,
+    Lifetime,
+    Stragglers,
+    TraceFailure,
+)
 from simulator.scenario import ClusterSpec, RestartSpec
 
 
@@ -143,6 +151,7 @@ class Node:
     def leave_service(self, failed: Part | None) -> None:
         """Stop every part's clock (but the one that just failed, which is done)."""
         self.serving = False
+        self.cluster.slow.pop(self, None)  # a straggler leaving the job slows it no more
         self.in_service = self.env.event()
         for part in self.parts:
             if part is not failed:
@@ -165,12 +174,21 @@ class Cluster:
         self._repair_rng = streams("repairs")
         self.on_failure: Callable[[FailureRecord], None] = lambda record: None
         self.on_planned: Callable[[], None] = lambda: None
+        self.on_speed: Callable[[], None] = lambda: None  # the slowdown changed
+        self.on_found: Callable[[Node], None] = lambda node: None  # a straggler was found
         self.records: list[FailureRecord] = []
-        self.switch_nodes = failures.switch_nodes
+        self.failures = failures
         self.infant = failures.infant
         self.lemons = failures.lemons
         self.retired = 0
         self.short = 0  # job slots without a node
+        self.slow: dict[Node, float] = {}  # stragglers in service -> their slowdown
+        self.links_down = 0  # redundant cables out of service
+        self.link_failures = 0
+        self.stragglers = 0
+        self.link_slowdown = 1.0 if failures.domains is None else failures.domains.link_slowdown
+        self._repair_by_cause = {c.name: c.repair_s for c in failures.components
+                                 if c.repair_s is not None}
         self._full: simpy.Event | None = None
         total = spec.nodes + spec.spare_nodes
         self.nodes = [Node(self, i) for i in range(total)]
@@ -185,6 +203,8 @@ class Cluster:
             env.process(self._replay(failures.trace))
         if failures.planned_gap_s is not None:
             env.process(self._maintenance(failures.planned_gap_s, streams("planned")))
+        if failures.stragglers is not None and failures.trace is None:
+            env.process(self._stragglers(failures.stragglers, streams("stragglers")))
         for node in self.nodes[: spec.nodes]:
             node.enter_service()
 
@@ -205,26 +225,102 @@ class Cluster:
             for node in self.nodes:
                 for g in range(gpn):
                     node.parts.append(Part(node, bundle, g, rng, lives[node.index, g]))
-        k = failures.switch_nodes
-        for bundle in bundles(components, "switch"):
-            rng = streams(f"{bundle.name}_failures")
-            for first in range(0, total, k):
-                self.env.process(self._switch(self.nodes[first:first + k], bundle, rng))
+        for scope in GROUP_SCOPES:
+            groups = failures.groups(scope, total)
+            for bundle in bundles(components, scope):
+                rng = streams(f"{bundle.name}_failures")
+                for group in groups:
+                    nodes = [self.nodes[i] for i in group]
+                    self.env.process(self._domain(nodes, bundle, rng))
         for bundle in bundles(components, "job"):
             self.env.process(self._job_faults(bundle, streams(f"{bundle.name}_failures")))
+        for bundle in bundles(components, "link"):
+            cables = failures.units("link", self.spec.nodes, gpn)
+            if cables:
+                self.env.process(self._links(bundle, cables,
+                                             streams(f"{bundle.name}_failures")))
 
-    def _switch(self, group: list[Node], bundle: Bundle, rng: np.random.Generator):
-        """A switch: when it fails, every in-service node behind it goes down at once."""
+    def _domain(self, group: list[Node], bundle: Bundle, rng: np.random.Generator):
+        """A switch, rack or scale-up domain: when it fails, every in-service node in it
+        goes down at once."""
         while True:
             yield self.env.timeout(float(bundle.lifetime.sample(rng, 1)[0]))
-            self._fail_switch(group, bundle.cause(rng))
+            self._fail_group(group, bundle.cause(rng), bundle.scope)
 
-    def _fail_switch(self, group: list[Node], cause: str,
-                     repair_s: float | None = None) -> None:
+    def _fail_group(self, group: list[Node], cause: str, scope: str,
+                    repair_s: float | None = None) -> None:
         down = [node for node in group if node.serving]
-        if down:  # else nothing of the job is behind it; replaced before next use
-            record = FailureRecord(self.env.now, down[0].index, cause, 0, math.nan, "switch")
+        if down:  # else nothing of the job is in it; replaced before next use
+            record = FailureRecord(self.env.now, down[0].index, cause, 0, math.nan, scope)
             self._take_down(down, None, record, repair_s)
+
+    def _links(self, bundle: Bundle, cables: int, rng: np.random.Generator):
+        """Redundant cables: each fails independently, so the gaps between failures of
+        any of the `cables` are lifetimes / cables (exact for exponential lifetimes)."""
+        while True:
+            yield self.env.timeout(float(bundle.lifetime.sample(rng, 1)[0]) / cables)
+            self._link_down(bundle.cause(rng))
+
+    def _link_down(self, cause: str, repair_s: float | None = None) -> None:
+        """A cable fails: the fabric runs degraded until it is repaired."""
+        self.records.append(FailureRecord(self.env.now, -1, cause, 0, math.nan, "link"))
+        self.links_down += 1
+        self.link_failures += 1
+        if self.links_down == 1:
+            self.on_speed()
+        self.env.process(self._link_up(self._repair_time(cause, repair_s)))
+
+    def _link_up(self, repair_s: float):
+        yield self.env.timeout(repair_s)
+        self.links_down -= 1
+        if self.links_down == 0:
+            self.on_speed()
+
+    @property
+    def slowdown(self) -> float:
+        """How many times longer a step takes than on healthy hardware: the slowest
+        straggler, times the degraded fabric's factor while a cable is down."""
+        factor = max(self.slow.values(), default=1.0)
+        return factor * self.link_slowdown if self.links_down else factor
+
+    def _stragglers(self, spec: Stragglers, rng: np.random.Generator):
+        """GPUs of the job turn slow at rate gpus / mean; each is found after a while."""
+        while True:
+            yield self.env.timeout(float(rng.exponential(spec.mean_s / self.spec.gpus)))
+            serving = [node for node in self.nodes if node.serving]
+            if not serving:  # the job holds no node right now
+                continue
+            node = serving[int(rng.integers(len(serving)))]
+            self._straggle(node, spec.slowdown, float(rng.exponential(spec.detect_s)))
+
+    def _straggle(self, node: Node, slowdown: float, find_s: float) -> None:
+        if not node.serving or node in self.slow:
+            return
+        self.records.append(FailureRecord(self.env.now, node.index, "straggler", 0,
+                                          math.nan, "straggler"))
+        self.slow[node] = slowdown
+        self.stragglers += 1
+        self.on_speed()
+        self.env.process(self._find(node, find_s))
+
+    def _find(self, node: Node, find_s: float):
+        yield self.env.timeout(find_s)
+        if node in self.slow:  # still in the job: ask for a swap at the next checkpoint
+            self.on_found(node)
+
+    def swap_out(self, node: Node) -> None:
+        """Take a found straggler out of the job (it goes to repair; a spare replaces it)."""
+        if not node.serving:
+            return
+        node.leave_service(None)
+        self.env.process(self._repair(node, None, self.restart.repair_s))
+        self.short += 1
+        self._refill()
+
+    def _repair_time(self, cause: str, repair_s: float | None) -> float:
+        if repair_s is not None:
+            return repair_s
+        return self._repair_by_cause.get(cause, self.restart.repair_s)
 
     def _job_faults(self, bundle: Bundle, rng: np.random.Generator):
         """Software and communication faults: they stop the job, replace no hardware.
@@ -255,10 +351,18 @@ class Cluster:
             cause = event.component or event.part
             if event.part == "job":
                 self._fail_job(cause)
-            elif event.part == "switch":
-                first = event.node - event.node % self.switch_nodes
-                self._fail_switch(self.nodes[first:first + self.switch_nodes], cause,
-                                  event.repair_s)
+            elif event.part in GROUP_SCOPES:
+                group = next(g for g in self.failures.groups(event.part, len(self.nodes))
+                             if event.node in g)
+                self._fail_group([self.nodes[i] for i in group], cause, event.part,
+                                 event.repair_s)
+            elif event.part == "link":
+                self._link_down(cause, event.repair_s)
+            elif event.part == "straggler":
+                assert self.failures.stragglers is not None, "a straggler needs its slowdown"
+                spec = self.failures.stragglers
+                self._straggle(self.nodes[event.node], spec.slowdown,
+                               spec.detect_s if event.repair_s is None else event.repair_s)
             elif self.nodes[event.node].serving:
                 self.fail(self.nodes[event.node], None, kind=event.part, index=event.gpu,
                           cause=cause, repair_s=event.repair_s)
@@ -289,11 +393,11 @@ class Cluster:
                    repair_s: float | None) -> None:
         """Record the failure, send `nodes` to repair, refill from the pool, tell the job."""
         self.records.append(record)
+        repair_s = self._repair_time(record.part, repair_s)
         for node in nodes:
             node.leave_service(part)
             retire = part is not None and self._flagged(node)
-            self.env.process(self._repair(node, part, self.restart.repair_s
-                                          if repair_s is None else repair_s, retire))
+            self.env.process(self._repair(node, part, repair_s, retire))
             self.short += 1
         self._refill()
         self.on_failure(record)

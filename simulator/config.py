@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from simulator.config_failures import failures_from
+from simulator.config_failures import failures_from, needs_topology, with_domains
 from simulator.config_workload import fabric_from, workload_from
 from simulator.errors import (
     ConfigError,
@@ -55,6 +56,8 @@ class ClusterConfig:
     gpus: int = 1024
     gpus_per_node: int = 8
     spare_nodes: int = 4
+    gpu_hour_usd: float | None = None  # what one GPU-hour costs (null: no cost columns)
+    pue: float = 1.0  # power usage effectiveness: facility energy / IT energy
 
 
 @dataclass
@@ -63,9 +66,10 @@ class FailuresConfig:
     gpu_mtbf_hours: float | None = None
     node_mtbf_hours: float | None = None
     shape: float = 1.0
-    # name -> {scope: gpu|node|switch|job, mtbf_hours: per unit (job: per GPU), category}
+    # name -> {scope: gpu|node|switch|rack|scaleup|job|link, mtbf_hours: per unit (job:
+    # per GPU), category, repair_hours (optional)}; switch, rack, scaleup and link units
+    # come from the topology graph (simulator/domains.py)
     components: dict[str, Any] = field(default_factory=dict)
-    switch_nodes: int = 2
     planned_per_day: float = 0.0
     trace_path: str | None = None  # failures=trace: replay this CSV (simulator/trace.py)
     trace_replicate: int = 0  # which replicate's rows of a trace that has several
@@ -75,6 +79,9 @@ class FailuresConfig:
     lemon_window_hours: float = 720.0  # ... within this window (null above: never)
     infant_factor: float = 1.0  # a repaired part's hazard multiplier...
     infant_hours: float = 0.0  # ... for this long after its repair
+    straggler_mtbf_hours: float | None = None  # per GPU: mean time until it turns slow
+    straggler_slowdown: float = 1.5  # step time factor while a straggler is in the job
+    straggler_detect_hours: float = 2.0  # mean time to find it (then swapped at a checkpoint)
 
 
 @dataclass
@@ -187,6 +194,7 @@ class Config:
     name: str = "run"
     seed: int = 0
     replicates: int = 1
+    first_replicate: int = 0  # replicate numbers run: first_replicate .. + replicates - 1
     horizon_days: float = 30.0
     work_hours: float | None = None
     max_horizon_days: float = 3650.0
@@ -221,7 +229,11 @@ def _cluster(c: ClusterConfig) -> ClusterSpec:
                           f"must be a multiple of cluster.gpus_per_node={c.gpus_per_node}")
     if c.spare_nodes < 0:
         raise ConfigError("cluster.spare_nodes", c.spare_nodes, "must be zero or more")
-    return ClusterSpec(c.accelerator, c.gpus, c.gpus_per_node, c.spare_nodes)
+    require_non_negative("cluster.gpu_hour_usd", c.gpu_hour_usd, optional=True)
+    if not c.pue >= 1.0:
+        raise ConfigError("cluster.pue", c.pue, "must be 1.0 or more (facility / IT energy)")
+    return ClusterSpec(c.accelerator, c.gpus, c.gpus_per_node, c.spare_nodes,
+                       c.gpu_hour_usd, c.pue)
 
 
 def _checkpoint_bytes(workload: Workload | None, storage: StorageConfig) -> float | None:
@@ -341,6 +353,7 @@ def validate(cfg: Config) -> Scenario:
     if cfg.seed < 0:
         raise ConfigError("seed", cfg.seed, "must be zero or a positive integer")
     require_positive("replicates", cfg.replicates)
+    require_non_negative("first_replicate", cfg.first_replicate)
     require_positive("horizon_days", cfg.horizon_days)
     require_positive("work_hours", cfg.work_hours, optional=True)
     require_positive("max_horizon_days", cfg.max_horizon_days)
@@ -354,10 +367,13 @@ def validate(cfg: Config) -> Scenario:
     if cfg.workload.model is not None:
         workload = workload_from(cfg.workload, cluster, accelerator.scaleup_domain)
     profile = _step_profile(workload, fabric, cluster, cfg)
+    if needs_topology(failures):
+        failures = _with_domains(failures, fabric, workload, cluster, cfg)
     step_s = cfg.workload.step_seconds
     return Scenario(
         seed=cfg.seed,
         replicates=cfg.replicates,
+        first_replicate=cfg.first_replicate,
         horizon_s=cfg.horizon_days * DAY,
         work_s=None if cfg.work_hours is None else cfg.work_hours * HOUR,
         max_horizon_s=cfg.max_horizon_days * DAY,
@@ -386,6 +402,24 @@ def _step_profile(workload: Workload | None, fabric: FabricSpec, cluster: Cluste
                                  cfg.efficiency.compute)
     except ValueError as exc:  # the topology cannot be built or routed as configured
         raise ConfigError("topology", cfg.topology.kind, str(exc)) from None
+
+
+def _with_domains(failures: FailureModel, fabric: FabricSpec, workload: Workload | None,
+                  cluster: ClusterSpec, cfg: Config) -> FailureModel:
+    """Failure domains (switch, rack, scale-up, links) from the job's topology graph."""
+    from simulator import stepmodel
+
+    try:
+        graph = stepmodel.fabric_graph(fabric, cluster.gpus)
+    except ValueError as exc:
+        raise ConfigError("topology", cfg.topology.kind, str(exc)) from None
+    slowdown = None
+    if workload is not None:
+        peak = ACCELERATORS[cluster.accelerator].bf16_tflops * 1e12
+        slowdown = partial(stepmodel.link_slowdown, workload, fabric, cluster.gpus_per_node,
+                           peak, cfg.efficiency.compute)
+    return with_domains(failures, graph, cfg.topology.nodes_per_rack,
+                        cluster.nodes + cluster.spare_nodes, slowdown, cfg.topology.kind)
 
 
 def to_scenario(cfg: DictConfig) -> Scenario:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import networkx as nx
+
+from simulator.domains import GROUP_SCOPES, domains_from_graph
 from simulator.errors import ConfigError, require_non_negative, require_one_of, require_positive
 from simulator.failures import (
     LIFETIME_KINDS,
@@ -13,6 +18,7 @@ from simulator.failures import (
     FailureModel,
     InfantMortality,
     Lemons,
+    Stragglers,
     make_lifetime,
 )
 from simulator.scenario import ClusterSpec
@@ -22,6 +28,8 @@ if TYPE_CHECKING:
     from simulator.config import FailuresConfig
 
 HOUR, DAY = 3600.0, 86400.0
+COMPONENT_SCOPES = (*SCOPES, "link")
+COMPONENT_KEYS = ("scope", "mtbf_hours", "category", "repair_hours")
 FAILURE_KINDS = ("none", "trace", *LIFETIME_KINDS)
 
 
@@ -30,15 +38,17 @@ def failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
     planned maintenance."""
     require_one_of("failures.kind", f.kind, FAILURE_KINDS)
     require_non_negative("failures.planned_per_day", f.planned_per_day)
-    require_positive("failures.switch_nodes", f.switch_nodes)
+    stragglers = _stragglers(f)
     planned_gap_s = DAY / f.planned_per_day if f.planned_per_day > 0 else None
     if f.kind == "trace":
         if f.trace_path is None:
             raise ConfigError("failures.trace_path", None, "failures=trace needs a CSV file")
         total = cluster.nodes + cluster.spare_nodes
         trace = read_trace(f.trace_path, total, cluster.gpus_per_node, f.trace_replicate)
-        return FailureModel(kind="trace", trace=trace, switch_nodes=f.switch_nodes,
-                            planned_gap_s=planned_gap_s)
+        return FailureModel(kind="trace", trace=trace, planned_gap_s=planned_gap_s,
+                            stragglers=stragglers or Stragglers(
+                                math.inf, f.straggler_slowdown,
+                                f.straggler_detect_hours * HOUR))
     if f.trace_path is not None:
         raise ConfigError("failures.trace_path", f.trace_path,
                           "is only read with failures=trace (or failures.kind=trace)")
@@ -51,7 +61,7 @@ def failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
         if f.components:
             raise ConfigError("failures.components", ", ".join(f.components),
                               "must be empty with failures=none")
-        return FailureModel(kind="none", planned_gap_s=planned_gap_s)
+        return FailureModel(kind="none", planned_gap_s=planned_gap_s, stragglers=stragglers)
     require_positive("failures.gpu_mtbf_hours", f.gpu_mtbf_hours, optional=True)
     require_positive("failures.node_mtbf_hours", f.node_mtbf_hours, optional=True)
     require_positive("failures.shape", f.shape)
@@ -63,8 +73,20 @@ def failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
     lemons, infant = _lemons(f), _infant(f)
     return FailureModel(kind=f.kind, gpu=lifetime(f.gpu_mtbf_hours),
                         node=lifetime(f.node_mtbf_hours), catalog=tuple(catalog),
-                        switch_nodes=f.switch_nodes, planned_gap_s=planned_gap_s,
-                        lemons=lemons, infant=infant)
+                        planned_gap_s=planned_gap_s, lemons=lemons, infant=infant,
+                        stragglers=stragglers)
+
+
+def _stragglers(f: FailuresConfig) -> Stragglers | None:
+    require_positive("failures.straggler_mtbf_hours", f.straggler_mtbf_hours, optional=True)
+    if not (math.isfinite(f.straggler_slowdown) and f.straggler_slowdown >= 1):
+        raise ConfigError("failures.straggler_slowdown", f.straggler_slowdown,
+                          "must be 1 or more (the step time factor while slow)")
+    require_positive("failures.straggler_detect_hours", f.straggler_detect_hours)
+    if f.straggler_mtbf_hours is None:
+        return None
+    return Stragglers(f.straggler_mtbf_hours * HOUR, f.straggler_slowdown,
+                      f.straggler_detect_hours * HOUR)
 
 
 def _lemons(f: FailuresConfig) -> Lemons | None:
@@ -97,13 +119,52 @@ def _component(name: str, entry: Any, lifetime) -> Component:
                           "failures.node_mtbf_hours")
     if not isinstance(entry, dict):
         raise ConfigError(key, entry, "must be a mapping {scope: ..., mtbf_hours: ...}")
-    unknown = sorted(set(entry) - {"scope", "mtbf_hours", "category"})
+    unknown = sorted(set(entry) - set(COMPONENT_KEYS))
     if unknown:
         raise ConfigError(f"{key}.{unknown[0]}", entry[unknown[0]],
-                          "unknown key; known keys: scope, mtbf_hours, category")
+                          f"unknown key; known keys: {', '.join(COMPONENT_KEYS)}")
     scope, mtbf = entry.get("scope"), entry.get("mtbf_hours")
-    require_one_of(f"{key}.scope", scope, SCOPES)
+    require_one_of(f"{key}.scope", scope, COMPONENT_SCOPES)
     if isinstance(mtbf, bool) or not isinstance(mtbf, int | float):
         raise ConfigError(f"{key}.mtbf_hours", mtbf, "must be a positive number")
     require_positive(f"{key}.mtbf_hours", float(mtbf))
-    return Component(name, scope, lifetime(float(mtbf)), str(entry.get("category", "")))
+    repair = entry.get("repair_hours")
+    if repair is not None and (isinstance(repair, bool) or not isinstance(repair, int | float)
+                               or not math.isfinite(repair) or repair < 0):
+        raise ConfigError(f"{key}.repair_hours", repair, "must be zero or a positive number")
+    return Component(name, scope, lifetime(float(mtbf)), str(entry.get("category", "")),
+                     None if repair is None else float(repair) * HOUR)
+
+
+def needs_topology(model: FailureModel) -> bool:
+    """Whether failures use the topology graph (switch, rack, scale-up domains; links)."""
+    scopes = {c.scope for c in model.components}
+    scopes |= {t.part for t in model.trace or ()}
+    return bool(scopes & {*GROUP_SCOPES, "link"})
+
+
+def with_domains(model: FailureModel, graph: nx.Graph, nodes_per_rack: int,
+                 total_nodes: int, link_slowdown: Callable[[], float] | None,
+                 topology: str) -> FailureModel:
+    """`model` with failure domains read from the job's topology graph.
+
+    link_slowdown: computes the step time with one redundant cable down / healthy; None
+    when the workload has no model (then link failures cannot be priced: an error).
+    """
+    require_positive("topology.nodes_per_rack", nodes_per_rack)
+    factor = 1.0
+    if any(c.scope == "link" for c in model.components) or \
+            any(t.part == "link" for t in model.trace or ()):
+        if link_slowdown is None:
+            raise ConfigError("failures.components", "scope: link",
+                              "link failures slow the step on the degraded graph, so they "
+                              "need a workload with a model (workload=llama3_405b, "
+                              "llama3_70b, gpt3_175b or moe_8x7b)")
+        factor = link_slowdown()
+    domains = domains_from_graph(graph, nodes_per_rack, total_nodes, factor)
+    for component in model.components:
+        if component.scope == "switch" and not domains.of("switch"):
+            raise ConfigError(f"failures.components.{component.name}.scope", "switch",
+                              f"topology {topology} has no leaf or ToR switches; allowed "
+                              f"here: gpu, node, rack, scaleup, job")
+    return dataclasses.replace(model, domains=domains)

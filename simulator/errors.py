@@ -117,7 +117,9 @@ def require_positive(key: str, value: float | None, *, optional: bool = False) -
         raise ConfigError(key, value, f"must be a positive {kind}{suffix}")
 
 
-def require_non_negative(key: str, value: float) -> None:
+def require_non_negative(key: str, value: float | None, optional: bool = False) -> None:
+    if optional and value is None:
+        return
     if value is None or not math.isfinite(value) or value < 0:
         raise ConfigError(key, value, "must be zero or a positive number")
 

@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from simulator.domains import FailureDomains
+
 SECONDS_PER_HOUR = 3600.0
 
 
@@ -107,8 +109,13 @@ def make_lifetime(kind: str, mean_s: float, shape: float = 1.0) -> Lifetime:
 
 
 #: What a failing component takes down: one accelerator (and so its node), its node,
-#: every node behind one switch, or the job alone (software: no hardware is replaced).
-SCOPES = ("gpu", "node", "switch", "job")
+#: every node behind one first-tier switch, every node of a rack (power), every node of a
+#: scale-up domain (an NVL72 rack's NVLink), or the job alone (software: no hardware is
+#: replaced). These interrupt the job.
+SCOPES = ("gpu", "node", "switch", "rack", "scaleup", "job")
+#: Scopes that slow the job down instead of stopping it: a redundant switch-to-switch
+#: cable (the step runs on the degraded graph) and a straggling node.
+SLOWDOWN_SCOPES = ("link", "straggler")
 
 
 @dataclass(frozen=True)
@@ -123,15 +130,18 @@ class Component:
     scope: str
     lifetime: Lifetime
     category: str = ""
+    repair_s: float | None = None  # None: the restart policy's repair time
 
 
 @dataclass(frozen=True)
 class TraceFailure:
     """One scripted failure: at `time_s`, a part of scope `part` fails.
 
-    `part`: "node" (physical node `node`), "gpu" (GPU `gpu` of node `node`), "switch"
-    (the switch in front of node `node`) or "job" (no hardware). `repair_s` overrides
-    the repair time of this failure; `component` names its cause in the event table.
+    `part`: "node" (physical node `node`), "gpu" (GPU `gpu` of node `node`), "switch",
+    "rack" or "scaleup" (the domain of node `node`), "job" (no hardware), "link" (a
+    redundant cable, down for `repair_s`) or "straggler" (node `node` turns slow and is
+    found `repair_s` later). `repair_s` overrides the repair time of this failure;
+    `component` names its cause in the event table.
     """
 
     time_s: float
@@ -169,6 +179,17 @@ class InfantMortality:
 
 
 @dataclass(frozen=True)
+class Stragglers:
+    """GPUs that turn slow: each in-service GPU does so at rate 1 / `mean_s`; the job's
+    synchronous steps take `slowdown` times as long until the slow node is found (after
+    an exponential time of mean `detect_s`) and swapped at the next checkpoint."""
+
+    mean_s: float
+    slowdown: float
+    detect_s: float
+
+
+@dataclass(frozen=True)
 class FailureModel:
     """What fails and how: components and their lifetimes, or a fixed trace.
 
@@ -183,10 +204,12 @@ class FailureModel:
     node: Lifetime | None = None
     trace: tuple[TraceFailure, ...] | None = None
     catalog: tuple[Component, ...] = ()
-    switch_nodes: int = 2  # nodes behind one switch (scope "switch")
+    switch_nodes: int = 2  # without `domains`: consecutive nodes behind one switch
     planned_gap_s: float | None = None
     lemons: Lemons | None = None
     infant: InfantMortality | None = None
+    stragglers: Stragglers | None = None
+    domains: FailureDomains | None = None  # from the topology graph (simulator/domains.py)
 
     @property
     def components(self) -> tuple[Component, ...]:
@@ -196,9 +219,27 @@ class FailureModel:
 
     def units(self, scope: str, nodes: int, gpus_per_node: int) -> int:
         """How many parts of `scope` a job of `nodes` nodes runs on."""
-        return {"gpu": nodes * gpus_per_node, "node": nodes,
-                "switch": math.ceil(nodes / self.switch_nodes),
-                "job": nodes * gpus_per_node}[scope]
+        if scope in ("gpu", "job"):
+            return nodes * gpus_per_node
+        if scope == "node":
+            return nodes
+        if self.domains is not None:
+            if scope == "link":
+                return self.domains.link_cables
+            return self.domains.units(scope, nodes)
+        if scope == "switch":
+            return math.ceil(nodes / self.switch_nodes)
+        return 0
+
+    def groups(self, scope: str, total_nodes: int) -> tuple[tuple[int, ...], ...]:
+        """The physical nodes each unit of `scope` takes down (switch, rack, scaleup)."""
+        if self.domains is not None:
+            return self.domains.of(scope)
+        if scope != "switch":
+            return ()
+        k = self.switch_nodes
+        return tuple(tuple(range(first, min(first + k, total_nodes)))
+                     for first in range(0, total_nodes, k))
 
     def job_rate_per_s(self, nodes: int, gpus_per_node: int) -> float:
         """Long-run rate of failures hitting a job that holds `nodes` nodes.
@@ -211,7 +252,7 @@ class FailureModel:
             lemon = 1 - self.lemons.fraction + self.lemons.fraction * self.lemons.factor
         return sum(self.units(c.scope, nodes, gpus_per_node) / c.lifetime.mean_s
                    * (lemon if c.scope in ("gpu", "node") else 1.0)
-                   for c in self.components)
+                   for c in self.components if c.scope in SCOPES)
 
     def job_mtbi_s(self, nodes: int, gpus_per_node: int) -> float:
         """Mean time between interruptions of the job (inf without failures)."""

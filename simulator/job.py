@@ -18,16 +18,22 @@ A failure rolls back to the last in-memory copy and loads it fast, unless it too
 than one node at once (a switch: the node and its peer) or struck again before the
 job re-checkpointed: then back to the last durable checkpoint.
 
+Slow running does not interrupt either. Compute runs at the cluster's current
+slowdown (a straggler, a redundant cable down: the step on the degraded graph) times
+the elastic factor; the extra time is degraded time. When the slowdown changes
+mid-segment the job re-plans the rest of the segment at the new speed. A straggler,
+once found, is swapped for a spare at the next checkpoint (a drain, like maintenance).
+
 Elastic restarts (`restart.elastic`): short of nodes, the job restarts at once on the nodes it
 has (fewer data-parallel replicas, the same global batch), each step taking
-nodes / available as long; the extra time is degraded time. Once the cluster is whole
-again, it grows back with a restart at its next checkpoint.
+nodes / available as long. Once the cluster is whole again, it grows back with a
+restart at its next checkpoint.
 
 Asynchronous checkpoints (`checkpoint.snapshot_s` set): the job blocks only for the snapshot to
-host memory, then computes on while a writer process makes it durable in the
-background, one write at a time (writes share the storage bandwidth: a write queued
-behind another waits). A failure loses every write not yet finished and rolls back to
-the last durable checkpoint.
+host memory, then computes on while background writes make it durable. Writes in
+flight share the storage bandwidth (processor sharing: with n writing, each goes at
+1/n of the speed). A failure loses every write not yet finished and rolls back to the
+last durable checkpoint.
 """
 
 from __future__ import annotations
@@ -37,11 +43,15 @@ from dataclasses import dataclass
 
 import simpy
 
-from simulator.cluster import Cluster, FailureRecord
+from simulator.cluster import Cluster, FailureRecord, Node
+from simulator.domains import GROUP_SCOPES
 from simulator.failures import SCOPES
 from simulator.metrics import Ledger, Phase
 from simulator.policies import young_daly_interval
 from simulator.scenario import CheckpointSpec, RestartSpec
+
+#: The interrupt cause that tells computing job its speed changed (not a failure).
+SPEED_CHANGE = "speed change"
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,8 @@ class TrainingJob:
         self.failures_by_scope: dict[str, int] = dict.fromkeys(SCOPES, 0)
         self.planned = 0
         self._drain = False  # planned maintenance waits for the next checkpoint
-        self._writing = False  # the asynchronous writer is writing
+        self._swap: list[Node] = []  # found stragglers, swapped at the next checkpoint
+        self._computing = False  # in a compute timeout that a speed change may re-plan
         self._queued_steps = 0  # steps snapshotted, not yet durable (async)
         self._since_durable = 0  # in-memory checkpoints since the last durable one
         self._memory_steps = 0  # steps held only in memory copies
@@ -82,9 +93,12 @@ class TrainingJob:
         self.log: list[tuple[float, str]] = []  # (time_s, "recovered" | "planned")
         cluster.on_failure = self._on_failure
         cluster.on_planned = self._on_planned
+        cluster.on_speed = self._on_speed
+        cluster.on_found = self._on_found
         self.process = env.process(self._run())
         if plan.checkpoint.snapshot_s is not None:
-            self._writes = simpy.Store(env)  # steps of each snapshot awaiting its write
+            self._writes: list[list[float]] = []  # [steps, seconds of writing left] each
+            self._arrived: simpy.Event = env.event()  # a snapshot joined the writes
             self._idle: simpy.Event | None = None
             self._writer = env.process(self._write_in_background())
 
@@ -96,12 +110,28 @@ class TrainingJob:
         if self.process.is_alive:
             self.failures += 1
             self.failures_by_scope[record.scope] += 1
+            self._computing = False  # this interrupt ends the compute: no re-plan after it
             self.process.interrupt(record)
 
     def _on_planned(self) -> None:
         if self.process.is_alive:
             self.planned += 1
             self._drain = True
+
+    def _on_speed(self) -> None:
+        """The cluster's slowdown changed: re-plan the compute in progress, if any."""
+        if self._computing and self.process.is_alive:
+            self._computing = False
+            self.process.interrupt(SPEED_CHANGE)
+
+    def _on_found(self, node: Node) -> None:
+        if self.process.is_alive:
+            self._swap.append(node)
+
+    @property
+    def _slowdown(self) -> float:
+        """Step time relative to nominal: fewer nodes (elastic) and slow hardware."""
+        return self.plan.nodes / self._width * self.cluster.slowdown
 
     def _run(self):
         recovering = False
@@ -112,6 +142,9 @@ class TrainingJob:
                     recovering = False
                 yield from self._segment()
             except simpy.Interrupt as interrupt:
+                if interrupt.cause == SPEED_CHANGE:
+                    raise RuntimeError("a speed change interrupted the job outside "
+                                       "compute") from None
                 if self.ledger.phase is Phase.CHECKPOINT:
                     self.lost_checkpoints += 1
                 if self.plan.checkpoint.snapshot_s is not None:
@@ -138,11 +171,7 @@ class TrainingJob:
         steps = self.interval_steps
         if plan.work_steps is not None:
             steps = min(steps, plan.work_steps - self.committed_steps - self._in_flight)
-        ledger.enter(Phase.COMPUTE, env.now)
-        yield env.timeout(steps * plan.step_s)
-        if self._width < plan.nodes:  # elastic and short: the same steps take longer
-            ledger.enter(Phase.DEGRADED, env.now)
-            yield env.timeout(steps * plan.step_s * (plan.nodes / self._width - 1))
+        yield from self._compute(steps * plan.step_s)
         ledger.enter(Phase.CHECKPOINT, env.now)
         if plan.checkpoint.memory_write_s is not None:
             yield from self._memory_checkpoint(steps)
@@ -153,22 +182,44 @@ class TrainingJob:
         else:
             yield env.timeout(plan.checkpoint.snapshot_s)
             ledger.seal(env.now)
-            self._queued_steps += steps
-            self._writes.put(steps)
+            self._start_write(steps)
             last = plan.work_steps is not None and \
                 self.committed_steps + self._queued_steps >= plan.work_steps
-            if last or self._drain:  # the end, or maintenance: wait until durable
+            if last or self._drain or self._swap:  # the end, or a drain: until durable
                 yield from self._await_durable()
-        if self._drain and not self.finished:  # planned maintenance: stop here, restart
+        if (self._drain or self._swap) and not self.finished:  # stop here, restart
+            self.log.append((env.now, "planned" if self._drain else "swapped"))
             self._drain = False
-            self.log.append((env.now, "planned"))
+            for node in self._swap:
+                self.cluster.swap_out(node)
+            self._swap = []
             ledger.enter(Phase.RESTART, env.now)
+            yield from self._await_hardware()
             yield env.timeout(plan.restart.restart_s + plan.checkpoint.load_s)
         elif self._width < plan.nodes and self.cluster.is_full and not self.finished:
             self.log.append((env.now, "grown"))  # elastic: whole again, restart wider
             ledger.enter(Phase.RESTART, env.now)
             yield env.timeout(plan.restart.restart_s + plan.checkpoint.load_s)
             self._width = plan.nodes
+
+    def _compute(self, work_s: float):
+        """`work_s` seconds of healthy-hardware compute at the current slowdown,
+        re-planned whenever the slowdown changes."""
+        env, ledger = self.env, self.ledger
+        while work_s > 0.0:
+            factor = self._slowdown
+            ledger.enter(Phase.COMPUTE, env.now, slowdown=factor)
+            started = env.now
+            self._computing = True
+            try:
+                yield env.timeout(work_s * factor)
+                work_s = 0.0
+            except simpy.Interrupt as interrupt:
+                if interrupt.cause != SPEED_CHANGE:
+                    raise
+                work_s = max(0.0, work_s - (env.now - started) / factor)
+            finally:
+                self._computing = False
 
     def _memory_checkpoint(self, steps: int):
         """A copy to the peer's memory, or, every durable_every-th (and the last, and
@@ -192,7 +243,7 @@ class TrainingJob:
         """Discard what this failure loses; choose what the recovery will load."""
         env, plan = self.env, self.plan
         in_memory = (plan.checkpoint.memory_write_s is not None and not self._hit_since_checkpoint
-                     and getattr(cause, "scope", "node") != "switch")
+                     and getattr(cause, "scope", "node") not in GROUP_SCOPES)
         self._hit_since_checkpoint = True
         if in_memory:
             self.ledger.rollback_open(env.now)
@@ -212,22 +263,41 @@ class TrainingJob:
         self.checkpoints += 1
 
     def _write_in_background(self):
-        """The asynchronous writer: one snapshot at a time, to durable storage."""
+        """The asynchronous writes: every snapshot in flight shares the storage bandwidth
+        (n writing: each at 1/n speed). Writes are the same size, so the oldest finishes
+        first and the ledger commits segments in order."""
         env = self.env
         while True:
-            steps = yield self._writes.get()
-            self._writing = True
-            try:
-                yield env.timeout(self.plan.checkpoint.write_s)
-            except simpy.Interrupt:  # a failure: the job has discarded this write
+            if not self._writes:
+                yield self._arrived
                 continue
-            finally:
-                self._writing = False
+            sharing = len(self._writes)
+            started = env.now
+            try:
+                yield env.timeout(self._writes[0][1] * sharing)
+            except simpy.Interrupt:  # a new write joined, or a failure cleared them all
+                for write in self._writes[:sharing]:  # not the one that just joined
+                    write[1] -= (env.now - started) / sharing
+                continue
+            for write in self._writes[1:]:
+                write[1] -= (env.now - started) / sharing
+            steps, _ = self._writes.pop(0)
             self.ledger.commit_oldest()
             self._queued_steps -= steps
-            self._made_durable(steps)
+            self._made_durable(int(steps))
             if self._queued_steps == 0 and self._idle is not None and not self._idle.triggered:
                 self._idle.succeed()
+
+    def _start_write(self, steps: int) -> None:
+        """A snapshot was taken: its write joins the ones in flight."""
+        self._writes.append([steps, self.plan.checkpoint.write_s])
+        self._queued_steps += steps
+        if len(self._writes) == 1:
+            if not self._arrived.triggered:
+                self._arrived.succeed()
+            self._arrived = self.env.event()
+        else:
+            self._writer.interrupt("another write")
 
     def _await_durable(self):
         """Block (as checkpoint time) until every snapshot taken is durable."""
@@ -237,26 +307,27 @@ class TrainingJob:
             yield self._idle
 
     def _abort_writes(self) -> None:
-        """A failure: queued and running writes are lost with the nodes' host memory."""
-        self.lost_checkpoints += len(self._writes.items) + int(self._writing)
-        self._writes.items.clear()
-        if self._writing:
+        """A failure: writes in flight are lost with the nodes' host memory."""
+        self.lost_checkpoints += len(self._writes)
+        if self._writes:
+            self._writes.clear()
             self._writer.interrupt("failure")
         self._queued_steps = 0
+
+    def _await_hardware(self):
+        """Wait (as wait time) until the job has nodes to restart on: all of them, or,
+        restarting elastically, any; then run on what it has."""
+        plan, cluster = self.plan, self.cluster
+        if not cluster.is_full and (not plan.restart.elastic or cluster.short >= plan.nodes):
+            self.ledger.enter(Phase.WAIT, self.env.now)
+            yield cluster.when_full()
+            self.ledger.enter(Phase.RESTART, self.env.now)
+        self._width = plan.nodes - cluster.short
 
     def _recover(self):
         plan, env, ledger = self.plan, self.env, self.ledger
         ledger.enter(Phase.RESTART, env.now)
         yield env.timeout(plan.restart.detect_s)
-        if not self.cluster.is_full and not plan.restart.elastic:
-            ledger.enter(Phase.WAIT, env.now)
-            yield self.cluster.when_full()
-            ledger.enter(Phase.RESTART, env.now)
-        self._width = plan.nodes - self.cluster.short
-        if self._width <= 0:  # nothing left to run on, even elastically
-            ledger.enter(Phase.WAIT, env.now)
-            yield self.cluster.when_full()
-            ledger.enter(Phase.RESTART, env.now)
-            self._width = plan.nodes
+        yield from self._await_hardware()
         yield env.timeout(plan.restart.restart_s + self._load_s)
         self.log.append((env.now, "recovered"))

@@ -17,7 +17,8 @@ class Phase(StrEnum):
     CHECKPOINT = "checkpoint"
     RESTART = "restart"
     WAIT = "wait"
-    DEGRADED = "degraded"  # the extra time of running slower than nominal
+    DEGRADED = "degraded"  # the extra time of running slower than nominal (a category:
+    # compute at a slowdown f is split into 1/f compute and the rest degraded)
 
 
 #: Categories of the time accounting, in summary-column order (DESIGN.md).
@@ -40,16 +41,22 @@ class Ledger:
         self._pending: dict[Phase, float] = dict.fromkeys(_PROVISIONAL, 0.0)
         self._sealed: list[dict[Phase, float]] = []
         self._phase = Phase.COMPUTE
+        self._slowdown = 1.0
         self._since = 0.0
 
     @property
     def phase(self) -> Phase:
         return self._phase
 
-    def enter(self, phase: Phase, now: float) -> None:
-        """Close the current phase at `now` and start `phase`."""
+    def enter(self, phase: Phase, now: float, slowdown: float = 1.0) -> None:
+        """Close the current phase at `now` and start `phase`.
+
+        Compute at `slowdown` f (steps take f times as long as on healthy hardware)
+        counts 1/f of its time as compute and the rest as degraded time.
+        """
         self._close(now)
         self._phase = phase
+        self._slowdown = slowdown
 
     def seal(self, now: float) -> None:
         """A checkpoint was taken: the open segment waits for its write to be durable."""
@@ -98,7 +105,11 @@ class Ledger:
 
     def _close(self, now: float) -> None:
         elapsed = now - self._since
-        if self._phase in _PROVISIONAL:
+        if self._phase is Phase.COMPUTE and self._slowdown != 1.0:
+            nominal = elapsed / self._slowdown
+            self._pending[Phase.COMPUTE] += nominal
+            self._pending[Phase.DEGRADED] += elapsed - nominal
+        elif self._phase in _PROVISIONAL:
             self._pending[self._phase] += elapsed
         else:
             self.totals[self._phase.value] += elapsed
@@ -123,7 +134,11 @@ SUMMARY_COLUMNS = (
     "gpu_failures",
     "node_failures",
     "switch_failures",
+    "rack_failures",
+    "scaleup_failures",
     "job_failures",
+    "link_failures",
+    "stragglers",
     "planned",
     "retired_nodes",
     "checkpoints",
@@ -134,5 +149,8 @@ SUMMARY_COLUMNS = (
     "tokens_per_s",
     "mfu",
     "energy_mwh",
+    "lost_mwh",
+    "cost_usd",
+    "lost_usd",
     "completed",
 )

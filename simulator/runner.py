@@ -112,6 +112,8 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         "lost_gpu_h": (horizon_h - hours["useful_h"]) * gpus,
         "failures": job.failures,
         **{f"{scope}_failures": n for scope, n in job.failures_by_scope.items()},
+        "link_failures": cluster.link_failures,
+        "stragglers": cluster.stragglers,
         "planned": job.planned,
         "retired_nodes": cluster.retired,
         "checkpoints": job.checkpoints,
@@ -119,23 +121,33 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         "interval_min": job.interval_steps * scenario.step_s / 60.0,
         "step_s": scenario.step_s,
         "job_mtbi_h": scenario.job_mtbi_s / HOUR,
-        **_throughput(scenario, horizon_h),
+        **_throughput(scenario, horizon_h, hours["useful_h"]),
         "completed": job.finished if scenario.work_s is not None else True,
     }
     return {column: row[column] for column in SUMMARY_COLUMNS}
 
 
-def _throughput(scenario: Scenario, horizon_h: float) -> dict:
-    """Nominal tokens/s and MFU while running (nan without a model), and the energy the
-    accelerators draw over the horizon at board power (nan where the catalog has none)."""
-    profile, step_s = scenario.profile, scenario.step_s  # step_s may override the profile's
-    power_w = ACCELERATORS[scenario.cluster.accelerator].power_w
+def _throughput(scenario: Scenario, horizon_h: float, useful_h: float) -> dict:
+    """Nominal tokens/s and MFU while running (nan without a model); energy and cost.
+
+    The cluster is reserved for the job over the whole horizon, so it draws board power
+    (times the facility's PUE) and is paid for whether or not the time was useful; the
+    lost share is the time that was not useful. Nan where the catalog has no power or
+    `cluster.gpu_hour_usd` is not set.
+    """
+    profile, step_s, c = scenario.profile, scenario.step_s, scenario.cluster
+    power_w = ACCELERATORS[c.accelerator].power_w
+    lost = 1.0 - useful_h / horizon_h if horizon_h > 0 else 0.0
+    energy_mwh = math.nan if power_w is None else power_w * c.pue * c.gpus * horizon_h / 1e6
+    cost_usd = math.nan if c.gpu_hour_usd is None else c.gpu_hour_usd * c.gpus * horizon_h
     return {
         "tokens_per_s": math.nan if profile is None else profile.tokens / step_s,
         "mfu": math.nan if profile is None
         else profile.model_flops / (step_s * profile.gpus * profile.peak_flops),
-        "energy_mwh": math.nan if power_w is None
-        else power_w * scenario.cluster.gpus * horizon_h / 1e6,
+        "energy_mwh": energy_mwh,
+        "lost_mwh": energy_mwh * lost,
+        "cost_usd": cost_usd,
+        "lost_usd": cost_usd * lost,
     }
 
 
@@ -148,7 +160,8 @@ def run_scenario(scenario: Scenario, progress: bool | None = None,
     """
     disable = None if progress is None else not progress
     rows = []
-    for r in tqdm(range(scenario.replicates), desc="replicates", unit="rep",
+    first = scenario.first_replicate
+    for r in tqdm(range(first, first + scenario.replicates), desc="replicates", unit="rep",
                   disable=disable, leave=False):
         result = run_replicate(scenario, r)
         rows.append(result.row)

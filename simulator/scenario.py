@@ -22,6 +22,8 @@ class ClusterSpec:
     gpus: int = 1024
     gpus_per_node: int = 8
     spare_nodes: int = 4
+    gpu_hour_usd: float | None = None  # None: cost columns are nan
+    pue: float = 1.0  # facility energy / IT energy
 
     @property
     def nodes(self) -> int:
@@ -70,6 +72,7 @@ class FabricSpec:
     efficiency: tuple[tuple[str, float], ...]  # per link kind: achieved / nominal rate
     nvls_efficiency: float = 0.61
     step_latency_s: float = 1e-6
+    failed_cable: tuple[object, object] | None = None  # one switch-to-switch cable down
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class Scenario:
 
     seed: int = 0
     replicates: int = 1
+    first_replicate: int = 0
     horizon_s: float = 30 * 86400.0
     work_s: float | None = None
     max_horizon_s: float = 3650 * 86400.0

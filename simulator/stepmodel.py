@@ -7,11 +7,13 @@ sweep over checkpoint policies pays for the fabric only once.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 
 import networkx as nx
 
 from simulator.collectives import CollectiveModel, Layout
+from simulator.domains import representative_uplink, without_cable
 from simulator.network import Network
 from simulator.scenario import FabricSpec
 from simulator.topology import build, check_topology
@@ -20,7 +22,11 @@ from simulator.workload import StepProfile, Workload, step_profile
 
 @lru_cache(maxsize=8)
 def fabric_graph(fabric: FabricSpec, gpus: int) -> nx.Graph:
-    """The topology graph of `gpus` accelerators (checked: connected, positive links)."""
+    """The topology graph of `gpus` accelerators (checked: connected, positive links),
+    without `fabric.failed_cable` if one is set."""
+    if fabric.failed_cable is not None:
+        healthy = fabric_graph(dataclasses.replace(fabric, failed_cable=None), gpus)
+        return without_cable(healthy, fabric.failed_cable)
     graph = build(fabric.builder, gpus, **dict(fabric.params))
     check_topology(graph)
     return graph
@@ -50,6 +56,19 @@ def profile(work: Workload, fabric: FabricSpec, gpus_per_node: int, peak_flops: 
     gpus = work.parallel.gpus
     comm = collective_model(fabric, gpus, layout_of(work, gpus_per_node))
     return step_profile(work, peak_flops, compute_efficiency, comm)
+
+
+def link_slowdown(work: Workload, fabric: FabricSpec, gpus_per_node: int,
+                  peak_flops: float, compute_efficiency: float) -> float:
+    """Step time with one redundant cable down (the first uplink in front of GPU 0)
+    over the healthy step time; 1.0 if the fabric has no such cable."""
+    cable = representative_uplink(fabric_graph(fabric, work.parallel.gpus))
+    if cable is None:
+        return 1.0
+    args = (gpus_per_node, peak_flops, compute_efficiency)
+    healthy = profile(work, fabric, *args)
+    degraded = profile(work, dataclasses.replace(fabric, failed_cable=cable), *args)
+    return degraded.step_s / healthy.step_s
 
 
 def clear_caches() -> None:

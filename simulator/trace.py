@@ -3,11 +3,16 @@
 A trace has one row per failure, columns (a header line is required):
 
     time_hours    when it happens (hours from the start), >= 0          required
-    kind          what it takes down: gpu, node, switch or job          required
+    kind          what fails: gpu, node, switch, rack, scaleup, job,     required
+                  link (a redundant cable: slower, not stopped) or
+                  straggler (the node turns slow)
     node          physical node (0.. nodes + spares - 1): the node, the GPU's node,
-                  or any node behind the switch; ignored for kind=job   required
+                  or any node of the switch, rack or scale-up domain;
+                  ignored for kind=job and kind=link                    required
     gpu           GPU index in its node, for kind=gpu                   default 0
     repair_hours  how long the hardware is out; empty: restart.repair_hours
+                  (straggler: the time until it is found; empty:
+                  failures.straggler_detect_hours)
     component     the cause's name, for the event table                 default kind
 
 The event table trainsim writes (`events=true`) has these columns too, plus `event`
@@ -21,10 +26,11 @@ import math
 from pathlib import Path
 
 from simulator.errors import ConfigError
-from simulator.failures import SCOPES, TraceFailure
+from simulator.failures import SCOPES, SLOWDOWN_SCOPES, TraceFailure
 
 KEY = "failures.trace_path"
 REQUIRED = ("time_hours", "kind", "node")
+KINDS = (*SCOPES, *SLOWDOWN_SCOPES)
 
 
 def read_trace(path: str | Path, nodes: int, gpus_per_node: int,
@@ -63,9 +69,9 @@ def _failure(row: dict, path: Path, line: int, nodes: int, gpus_per_node: int) -
     if time_h < 0:
         raise bad(f"time_hours={row['time_hours']} must be zero or positive")
     kind = (row["kind"] or "").strip()
-    if kind not in SCOPES:
-        raise bad(f"kind={kind!r} must be one of {', '.join(SCOPES)}")
-    node = 0 if kind == "job" else _integer(row["node"], "node", path, line)
+    if kind not in KINDS:
+        raise bad(f"kind={kind!r} must be one of {', '.join(KINDS)}")
+    node = 0 if kind in ("job", "link") else _integer(row["node"], "node", path, line)
     if not 0 <= node < nodes:
         raise bad(f"node={node} must be in 0..{nodes - 1} (job nodes and spares)")
     gpu = _integer(row.get("gpu") or "0", "gpu", path, line)

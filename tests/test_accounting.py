@@ -9,7 +9,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, run_replicate
-from simulator.failures import Component, Exponential, FailureModel, LogNormal, Weibull
+from simulator.domains import FailureDomains, rack_groups
+from simulator.failures import (
+    SCOPES,
+    Component,
+    Exponential,
+    FailureModel,
+    LogNormal,
+    Stragglers,
+    Weibull,
+)
 from simulator.metrics import CATEGORIES, Ledger, Phase
 
 HOUR = 3600.0
@@ -38,9 +47,22 @@ def scenarios(draw) -> Scenario:
     catalog = tuple(
         Component(f"{scope}_extra", scope, lifetimes(mean, shape, lognormal))
         for scope, mean in (("switch", draw(st.one_of(st.none(), st.floats(5.0, 500.0)))),
+                            ("rack", draw(st.one_of(st.none(), st.floats(5.0, 500.0)))),
+                            ("scaleup", draw(st.one_of(st.none(), st.floats(5.0, 500.0)))),
+                            ("link", draw(st.one_of(st.none(), st.floats(5.0, 500.0)))),
                             ("job", draw(st.one_of(st.none(), st.floats(50.0, 5000.0)))),
                             ("gpu", draw(st.one_of(st.none(), st.floats(5.0, 2000.0)))))
         if mean is not None)
+    spares = draw(st.integers(0, 4))
+    total = nodes + spares
+    domains = FailureDomains(
+        (("switch", tuple(rack_groups(total, draw(st.integers(1, 4))))),
+         ("rack", tuple(rack_groups(total, draw(st.integers(1, 6))))),
+         ("scaleup", tuple(rack_groups(total, draw(st.integers(1, 3)))))),
+        link_cables=draw(st.integers(1, 64)), link_slowdown=draw(st.floats(1.0, 3.0)))
+    stragglers = draw(st.one_of(st.none(), st.builds(
+        Stragglers, st.floats(5.0, 5000.0).map(lambda h: h * HOUR), st.floats(1.0, 4.0),
+        st.floats(0.1, 50.0).map(lambda h: h * HOUR))))
     planned = draw(st.one_of(st.none(), st.floats(2.0, 100.0)))
     mode = draw(st.sampled_from(["sync", "async", "in_memory"]))
     snapshot_s = draw(st.floats(0.0, 120.0)) if mode == "async" else None
@@ -52,10 +74,10 @@ def scenarios(draw) -> Scenario:
         max_horizon_s=400 * HOUR,
         step_s=step_s,
         cluster=ClusterSpec(gpus=nodes * gpus_per_node, gpus_per_node=gpus_per_node,
-                            spare_nodes=draw(st.integers(0, 4))),
+                            spare_nodes=spares),
         failures=FailureModel(kind="random", node=lifetimes(node_mtbf, shape, lognormal),
                               gpu=lifetimes(gpu_mtbf, shape, lognormal), catalog=catalog,
-                              switch_nodes=draw(st.integers(1, 4)),
+                              domains=domains, stragglers=stragglers,
                               planned_gap_s=None if planned is None else planned * HOUR),
         checkpoint=CheckpointSpec(interval_s=draw(st.floats(1.0, 600.0)) * 60,
                                   write_s=draw(st.floats(0.0, 30.0)) * 60,
@@ -82,8 +104,7 @@ def test_categories_sum_to_the_horizon(scenario: Scenario):
     assert math.fsum(parts) == pytest.approx(row["horizon_h"], rel=1e-9, abs=1e-9)
     assert 0.0 <= row["goodput"] <= 1.0
     assert row["lost_gpu_h"] >= -1e-6
-    scopes = ("gpu", "node", "switch", "job")
-    assert row["failures"] == sum(row[f"{scope}_failures"] for scope in scopes)
+    assert row["failures"] == sum(row[f"{scope}_failures"] for scope in SCOPES)
     if scenario.work_s is None:
         assert row["horizon_h"] == pytest.approx(scenario.horizon_s / HOUR)
     elif row["completed"]:

@@ -167,7 +167,7 @@ def test_catalog_errors_name_the_key():
     from simulator import ConfigError
 
     with pytest.raises(ConfigError) as info:
-        load_scenario(["failures=llama3", "failures.components.nic.scope=rack"])
+        load_scenario(["failures=llama3", "failures.components.nic.scope=rak"])
     assert info.value.key == "failures.components.nic.scope"
     with pytest.raises(ConfigError) as info:
         load_scenario(["failures=llama3", "failures.components.ssd.mtbf_hours=0"])

@@ -62,14 +62,27 @@ def test_failure_after_the_write_keeps_the_durable_checkpoint():
     assert row["lost_checkpoints"] == 0 and row["checkpoints"] == 1
 
 
-def test_slow_writes_queue_and_a_failure_loses_the_queued_one():
-    # W = 70 > T + s: write 1 runs 61-131; snapshot 2 at 121-122 waits, write 2 runs
-    # 131-201. A failure at 140 keeps checkpoint 1 (durable at 131) and loses 61-140.
-    row = async_run(160, [140], write_min=70)
-    assert row["rework_h"] == pytest.approx(140 - 61)
-    assert row["useful_h"] == pytest.approx(60 + (160 - 155))
+def test_overlapping_writes_share_storage_and_a_failure_loses_the_unfinished_one():
+    # W = 70 > T + s: write 1 runs alone 61-122 (61 of its 70 min done); snapshot 2 at
+    # 121-122 starts write 2, and the two share the bandwidth (half speed each): write 1
+    # needs 9 more minutes of full bandwidth, so it is durable at 122 + 2 x 9 = 140. A
+    # failure at 145 keeps checkpoint 1 and loses 61-145 with write 2 (9 + 5 min done).
+    # (A FIFO queue would have finished write 1 at 131 and written 2 alone from 131.)
+    row = async_run(170, [145], write_min=70)
+    assert row["rework_h"] == pytest.approx(145 - 61)
+    assert row["checkpoint_h"] == pytest.approx(1)
+    # restart 145-160; compute again 160-170
+    assert row["useful_h"] == pytest.approx(60 + (170 - 160))
     assert row["lost_checkpoints"] == 1
     assert row["checkpoints"] == 1
+
+
+def test_shared_bandwidth_delays_the_first_write_past_a_failure_fifo_would_survive():
+    # Same writes, failure at 135: with FIFO write 1 would have been durable at 131;
+    # sharing the bandwidth, it is still 2.5 min short at 135, so everything is lost.
+    row = async_run(170, [135], write_min=70)
+    assert row["rework_h"] == pytest.approx(135)
+    assert row["lost_checkpoints"] == 2 and row["checkpoints"] == 0
 
 
 def test_work_mode_waits_for_the_last_write():

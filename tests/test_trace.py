@@ -43,7 +43,8 @@ def write(tmp_path, text: str):
 
 @pytest.mark.parametrize(("body", "words"), [
     ("time_hours,kind,node\n1,node,0\nabc,node,1\n", ["line 3", "time_hours", "not a number"]),
-    ("time_hours,kind,node\n1,rack,0\n", ["line 2", "kind='rack'", "gpu, node, switch, job"]),
+    ("time_hours,kind,node\n1,pdu,0\n", ["line 2", "kind='pdu'",
+                                           "gpu, node, switch, rack, scaleup, job, link"]),
     ("time_hours,kind,node\n1,node,99\n", ["line 2", "node=99", "0..8"]),
     ("time_hours,kind,node,gpu\n1,gpu,0,9\n", ["line 2", "gpu=9", "0..7"]),
     ("time_hours,kind,node\n-1,node,0\n", ["line 2", "time_hours=-1"]),
