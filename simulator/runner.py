@@ -8,7 +8,7 @@ from functools import cached_property, partial
 
 import pandas as pd
 import simpy
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from simulator.cluster import Cluster, FailureRecord
 from simulator.hardware import ACCELERATORS
