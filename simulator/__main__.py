@@ -1,12 +1,14 @@
 """Command line: `python -m simulator [overrides]` or `trainsim [overrides]`.
 
 One run (all its replicates) prints a summary and writes `results/<name>/summary.csv`;
-`-m` (Hydra multirun) runs a sweep and gathers `results/<name>/runs.csv`.
+`-m` (Hydra multirun) runs a sweep and gathers `results/<name>/runs.csv`. Running an
+interrupted sweep's command again reuses its complete runs (simulator/results.py).
 Configuration errors print one line and exit with status 2.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 from pathlib import Path
@@ -20,17 +22,22 @@ from omegaconf import DictConfig, OmegaConf
 from simulator.config import config_dir, explain, to_scenario
 from simulator.errors import ConfigError
 from simulator.results import (
-    EVENTS_FILE,
     SUMMARY_FILE,
+    clear_run,
+    close_progress,
+    config_digest,
     format_profile,
     format_summary,
-    write_csv_atomic,
+    progress_enabled,
+    read_complete_summary,
+    save_run,
 )
 from simulator.runner import run_scenario
 
 #: Config groups a user swaps; their chosen option becomes a column of every row.
 GROUPS = ("cluster", "topology", "failures", "checkpoint", "restart", "workload")
 EXIT_CONFIG_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 def with_config_columns(frame: pd.DataFrame, cfg: DictConfig, hydra_cfg) -> pd.DataFrame:
@@ -68,20 +75,32 @@ def _run(cfg: DictConfig) -> float:
 
 
 def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if multirun:  # a resumed sweep: this run may be done already (no validation, no simulation)
+        done = _finished_run(cfg, run_dir)
+        if done is not None:
+            goodput = float(done["goodput"].mean())
+            print(f"  goodput {goodput:.4f}  ({len(done)} replicates, reused) -> "
+                  f"{run_dir / SUMMARY_FILE}")
+            return goodput
     try:
         scenario = to_scenario(cfg)
     except ConfigError as error:
-        if hydra_cfg.mode == RunMode.MULTIRUN:
+        if multirun:
             raise  # Hydra names the failing job; main() prints the error
         _exit_with(error)
+    clear_run(run_dir)
     events: list[pd.DataFrame] | None = [] if cfg.events else None
-    frame = with_config_columns(run_scenario(scenario, events=events), cfg, hydra_cfg)
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    if events is not None:  # before the summary, so a complete summary implies both
-        write_csv_atomic(pd.concat(events, ignore_index=True), run_dir / EVENTS_FILE)
-    out = write_csv_atomic(frame, run_dir / SUMMARY_FILE)
+    # replicate bars on a terminal outside CI, from the process that owns it (not joblib's
+    # workers: their bars would overwrite one another)
+    progress = multiprocessing.parent_process() is None and progress_enabled()
+    frame = with_config_columns(run_scenario(scenario, progress=progress, events=events),
+                                cfg, hydra_cfg)
+    out = save_run(run_dir, frame, config_digest(cfg),
+                   None if events is None else pd.concat(events, ignore_index=True))
     goodput = float(frame["goodput"].mean())
-    if hydra_cfg.mode == RunMode.MULTIRUN:
+    if multirun:
         print(f"  goodput {goodput:.4f}  ({len(frame)} replicates) -> {out}")
     else:
         c = scenario.cluster
@@ -103,6 +122,15 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
     return goodput  # the objective for sweepers that optimise
 
 
+def _finished_run(cfg: DictConfig, run_dir: Path) -> pd.DataFrame | None:
+    """The summary an earlier attempt of this very run completed in `run_dir`, if any."""
+    try:
+        digest = config_digest(cfg)
+    except Exception:  # unresolvable: to_scenario will say what is wrong
+        return None
+    return read_complete_summary(run_dir, digest, events=bool(cfg.events))
+
+
 def choices(hydra_cfg, group: str) -> str:
     return str(hydra_cfg.runtime.choices.get(group))
 
@@ -112,11 +140,18 @@ def main() -> None:
 
     Anything raised before the task starts comes from composing the configuration, so it
     is the user's input; after that only ConfigErrors are (the rest are bugs: traceback).
+    Ctrl-C prints how to resume and exits 130.
     """
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's printer
     try:
         _run()
+    except KeyboardInterrupt:
+        close_progress()  # end the sweep's bar before printing below it
+        print("trainsim: interrupted (a sweep resumes when run again with the same command)",
+              file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:
+        close_progress()
         if os.environ.get("TRAINSIM_DEBUG") == "1":
             raise
         if isinstance(exc, ConfigError) or not _task_started:

@@ -1,9 +1,11 @@
-"""The cluster's hardware as SimPy processes: parts that fail, nodes, spares, repair.
+"""The cluster's hardware in SimPy: parts that fail, nodes, spares, repair.
 
-Each failing part (every accelerator, every node's host) is a SimPy process that sleeps
-through its remaining lifetime while its node is in service. When a part fails, its
-node leaves service at once (its other parts stop ageing and keep their age), goes to
-repair for `repair_s`, and comes back to the spare pool with the failed part renewed.
+Every failing part (every accelerator, every node's host) ages through its lifetime
+while its node is in service (simulator/parts.py: one table, one SimPy process that
+sleeps until the earliest failure). When a part fails, its node leaves service at once
+(its other parts stop ageing and keep their age), goes to repair for `repair_s`, and
+comes back to the spare pool with the failed part renewed. Switches, racks and
+scale-up domains fail on their own clocks and take down every node behind them.
 The job's slot is refilled from the pool if a spare is free; otherwise the cluster is
 *short* until a repaired node returns.
 
@@ -30,6 +32,7 @@ from simulator.failures import (
     Stragglers,
     TraceFailure,
 )
+from simulator.parts import PartRef, PartTable
 from simulator.scenario import ClusterSpec, RestartSpec
 
 
@@ -82,55 +85,6 @@ def bundles(components: tuple[Component, ...], scope: str) -> list[Bundle]:
     return out
 
 
-class Part:
-    """One component that can fail: an accelerator or a node's host.
-
-    Ages only while its node is in service; keeps its age when the node is taken out
-    because another part failed; gets a fresh lifetime when it is itself repaired.
-    """
-
-    def __init__(self, node: Node, bundle: Bundle, index: int, rng: np.random.Generator,
-                 first_life_s: float) -> None:
-        self.node = node
-        self.bundle = bundle
-        self.index = index
-        self._rng = rng
-        self.remaining_s = float(first_life_s) / node.speed
-        self.age_s = 0.0
-        self.process = node.env.process(self._live())
-
-    @property
-    def kind(self) -> str:
-        """The part's scope: "gpu" or "node"."""
-        return self.bundle.scope
-
-    def renew(self) -> None:
-        """Repaired: as good as new, with a fresh lifetime from this part's class stream."""
-        life = float(self.bundle.lifetime.sample(self._rng, 1)[0])
-        infant = self.node.cluster.infant
-        if infant is not None:
-            life = infant.lifetime(life, self.bundle.lifetime.mean_s, self._rng)
-        self.remaining_s = life / self.node.speed
-        self.age_s = 0.0
-
-    def _live(self):
-        env = self.node.env
-        while True:
-            started = None
-            try:
-                yield self.node.in_service
-                started = env.now
-                yield env.timeout(self.remaining_s)
-            except simpy.Interrupt:
-                if started is not None:  # taken out of service: keep the age
-                    self.age_s += env.now - started
-                    self.remaining_s -= env.now - started
-                continue
-            self.age_s += env.now - started
-            self.remaining_s = 0.0
-            self.node.cluster.fail(self.node, self, cause=self.bundle.cause(self._rng))
-
-
 class Node:
     """A server: its parts, and whether it is in service (allocated to the job)."""
 
@@ -138,24 +92,19 @@ class Node:
         self.cluster = cluster
         self.env = cluster.env
         self.index = index
-        self.parts: list[Part] = []
-        self.in_service: simpy.Event = self.env.event()
         self.serving = False
         self.speed = 1.0  # a lemon's parts age `factor` times as fast
         self.failure_times: collections.deque[float] = collections.deque()
 
     def enter_service(self) -> None:
         self.serving = True
-        self.in_service.succeed()
+        self.cluster.parts_changed(self, serving=True)
 
-    def leave_service(self, failed: Part | None) -> None:
-        """Stop every part's clock (but the one that just failed, which is done)."""
+    def leave_service(self) -> None:
+        """Stop its parts' clocks (they keep their age)."""
         self.serving = False
         self.cluster.slow.pop(self, None)  # a straggler leaving the job slows it no more
-        self.in_service = self.env.event()
-        for part in self.parts:
-            if part is not failed:
-                part.process.interrupt("node out of service")
+        self.cluster.parts_changed(self, serving=False)
 
 
 class Cluster:
@@ -197,6 +146,11 @@ class Cluster:
             lemon = streams("lemons").random(total) < failures.lemons.fraction
             for node, bad in zip(self.nodes, lemon, strict=True):
                 node.speed = failures.lemons.factor if bad else 1.0
+        self.parts: PartTable | None = None
+        self._clock: simpy.Process | None = None
+        self._clock_busy = False  # the clock is handling a failure: no need to wake it
+        self._clock_woken = True  # until the clock first runs (it reads the table then)
+        self._clock_at, self._clock_node = math.inf, -1  # what the clock sleeps until
         if failures.trace is None:
             self._attach_parts(failures, streams)
         else:
@@ -214,24 +168,19 @@ class Cluster:
         order), every switch group and the job their failure processes."""
         total, gpn = len(self.nodes), self.spec.gpus_per_node
         components = failures.components
-        for bundle in bundles(components, "node"):
-            rng = streams(f"{bundle.name}_failures")
-            lives = bundle.lifetime.sample(rng, total)
-            for node in self.nodes:
-                node.parts.append(Part(node, bundle, 0, rng, lives[node.index]))
-        for bundle in bundles(components, "gpu"):
-            rng = streams(f"{bundle.name}_failures")
-            lives = bundle.lifetime.sample(rng, total * gpn).reshape(total, gpn)
-            for node in self.nodes:
-                for g in range(gpn):
-                    node.parts.append(Part(node, bundle, g, rng, lives[node.index, g]))
+        speed = np.array([node.speed for node in self.nodes])
+        table = PartTable(total, bundles(components, "node"), bundles(components, "gpu"), gpn,
+                          lambda b: streams(f"{b.name}_failures"), speed, failures.infant)
+        if not table.empty:
+            self.parts = table
+            self._clock = self.env.process(self._hardware())
+        units = []  # (bundle, group, the bundle's one stream)
         for scope in GROUP_SCOPES:
-            groups = failures.groups(scope, total)
             for bundle in bundles(components, scope):
                 rng = streams(f"{bundle.name}_failures")
-                for group in groups:
-                    nodes = [self.nodes[i] for i in group]
-                    self.env.process(self._domain(nodes, bundle, rng))
+                units += [(bundle, group, rng) for group in failures.groups(scope, total)]
+        if units:
+            self.env.process(self._domains(units))
         for bundle in bundles(components, "job"):
             self.env.process(self._job_faults(bundle, streams(f"{bundle.name}_failures")))
         for bundle in bundles(components, "link"):
@@ -240,12 +189,53 @@ class Cluster:
                 self.env.process(self._links(bundle, cables,
                                              streams(f"{bundle.name}_failures")))
 
-    def _domain(self, group: list[Node], bundle: Bundle, rng: np.random.Generator):
-        """A switch, rack or scale-up domain: when it fails, every in-service node in it
-        goes down at once."""
+    def _hardware(self):
+        """The parts' clock: sleep until the earliest part failure among nodes in
+        service; woken (interrupted) when a node enters or leaves service."""
+        table, env = self.parts, self.env
         while True:
-            yield self.env.timeout(float(bundle.lifetime.sample(rng, 1)[0]))
-            self._fail_group(group, bundle.cause(rng), bundle.scope)
+            at, index = table.earliest()
+            self._clock_at, self._clock_node = at, index
+            try:
+                self._clock_woken = False
+                if math.isinf(at):
+                    yield env.event()  # nothing in service ages: sleep until woken
+                else:
+                    yield env.timeout(at - env.now)
+            except simpy.Interrupt:
+                continue
+            node = self.nodes[index]
+            part = table.failing(index, env.now)
+            self._clock_busy = True
+            self.fail(node, part, cause=table.cause(part))
+            self._clock_busy = False
+
+    def parts_changed(self, node: Node, serving: bool) -> None:
+        """A node entered or left service: update its parts' clocks, wake the clock."""
+        if self.parts is None:
+            return
+        if serving:
+            self.parts.start(node.index, self.env.now)
+            earlier = self.parts.next_at[node.index] < self._clock_at
+        else:
+            self.parts.stop(node.index, self.env.now)
+            earlier = node.index == self._clock_node  # the clock was waiting for it
+        if earlier and not self._clock_busy and not self._clock_woken:
+            self._clock_woken = True
+            self._clock.interrupt("service changed")
+
+    def _domains(self, units: list[tuple[Bundle, tuple[int, ...], np.random.Generator]]):
+        """Switches, racks and scale-up domains, each on its own clock (they age whether
+        or not the job uses them): when one fails, every in-service node in it goes down
+        at once; it is replaced and its clock starts over."""
+        env = self.env
+        next_at = np.array([float(b.lifetime.sample(rng, 1)[0]) for b, _, rng in units])
+        while True:
+            unit = int(np.argmin(next_at))
+            yield env.timeout(next_at[unit] - env.now)
+            bundle, group, rng = units[unit]
+            self._fail_group([self.nodes[i] for i in group], bundle.cause(rng), bundle.scope)
+            next_at[unit] = env.now + float(bundle.lifetime.sample(rng, 1)[0])
 
     def _fail_group(self, group: list[Node], cause: str, scope: str,
                     repair_s: float | None = None) -> None:
@@ -312,7 +302,7 @@ class Cluster:
         """Take a found straggler out of the job (it goes to repair; a spare replaces it)."""
         if not node.serving:
             return
-        node.leave_service(None)
+        node.leave_service()
         self.env.process(self._repair(node, None, self.restart.repair_s))
         self.short += 1
         self._refill()
@@ -379,23 +369,23 @@ class Cluster:
                 self._full.succeed()
         return self._full
 
-    def fail(self, node: Node, part: Part | None, kind: str = "node", index: int = 0,
+    def fail(self, node: Node, part: PartRef | None, kind: str = "node", index: int = 0,
              cause: str | None = None, repair_s: float | None = None) -> None:
         """A part of an in-service node failed: repair it, refill the slot, tell the job."""
         scope = kind
         if part is not None:
-            scope, index = part.kind, part.index
+            scope, index = part.scope, part.index
         record = FailureRecord(self.env.now, node.index, cause or scope, index,
                                part.age_s if part is not None else math.nan, scope)
         self._take_down([node], part, record, repair_s)
 
-    def _take_down(self, nodes: list[Node], part: Part | None, record: FailureRecord,
+    def _take_down(self, nodes: list[Node], part: PartRef | None, record: FailureRecord,
                    repair_s: float | None) -> None:
         """Record the failure, send `nodes` to repair, refill from the pool, tell the job."""
         self.records.append(record)
         repair_s = self._repair_time(record.part, repair_s)
         for node in nodes:
-            node.leave_service(part)
+            node.leave_service()
             retire = part is not None and self._flagged(node)
             self.env.process(self._repair(node, part, repair_s, retire))
             self.short += 1
@@ -413,7 +403,7 @@ class Cluster:
             times.popleft()
         return len(times) >= lemons.retire_after
 
-    def _repair(self, node: Node, part: Part | None, repair_s: float, retire: bool = False):
+    def _repair(self, node: Node, part: PartRef | None, repair_s: float, retire: bool = False):
         """Automated repair; escalated to a manual one with some probability; a repair
         that does not fix the node is done again."""
         plan, rng = self.restart, self._repair_rng
@@ -429,7 +419,7 @@ class Cluster:
             self.retired += 1
             return
         if part is not None:
-            part.renew()
+            self.parts.renew(part)
         self.pool.append(node)
         self._refill()
 

@@ -31,11 +31,13 @@ from simulator.errors import (
 )
 from simulator.failures import FailureModel
 from simulator.hardware import ACCELERATORS
+from simulator.jitter import StepJitter
 from simulator.policies import CHECKPOINT_POLICIES, MODEL_DRIVEN
 from simulator.scenario import CheckpointSpec, ClusterSpec, FabricSpec, RestartSpec, Scenario
 from simulator.workload import StepProfile, Workload
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+MODES = ("segments", "steps")
 
 
 def config_dir() -> Path:
@@ -183,6 +185,7 @@ class OverlapConfig:
 @dataclass
 class WorkloadConfig:
     step_seconds: float | None = 10.0  # set: a fixed step time; null: from the model
+    jitter_cv: float = 0.0  # per-GPU step-time noise (coefficient of variation)
     model: ModelConfig | None = None
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     overlap: OverlapConfig = field(default_factory=OverlapConfig)
@@ -199,6 +202,7 @@ class Config:
     work_hours: float | None = None
     max_horizon_days: float = 3650.0
     events: bool = False  # also write events.csv: every failure, recovery and drain
+    mode: str = "segments"  # segments: events per checkpoint; steps: an event per step
     storage: StorageConfig = field(default_factory=StorageConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     failures: FailuresConfig = field(default_factory=FailuresConfig)
@@ -367,9 +371,13 @@ def validate(cfg: Config) -> Scenario:
     if cfg.workload.model is not None:
         workload = workload_from(cfg.workload, cluster, accelerator.scaleup_domain)
     profile = _step_profile(workload, fabric, cluster, cfg)
+    require_one_of("mode", cfg.mode, MODES)
+    jitter = _jitter(cfg.workload.jitter_cv, cluster.gpus)
     if needs_topology(failures):
         failures = _with_domains(failures, fabric, workload, cluster, cfg)
-    step_s = cfg.workload.step_seconds
+    step_s = profile.step_s if cfg.workload.step_seconds is None else cfg.workload.step_seconds
+    if jitter is not None:  # the mean step waits for the slowest GPU
+        step_s *= jitter.expected_max
     return Scenario(
         seed=cfg.seed,
         replicates=cfg.replicates,
@@ -377,7 +385,9 @@ def validate(cfg: Config) -> Scenario:
         horizon_s=cfg.horizon_days * DAY,
         work_s=None if cfg.work_hours is None else cfg.work_hours * HOUR,
         max_horizon_s=cfg.max_horizon_days * DAY,
-        step_s=profile.step_s if step_s is None else step_s,
+        step_s=step_s,
+        step_level=cfg.mode == "steps",
+        jitter=jitter,
         cluster=cluster,
         failures=failures,
         checkpoint=_checkpoint(cfg.checkpoint, failures, cluster,
@@ -402,6 +412,12 @@ def _step_profile(workload: Workload | None, fabric: FabricSpec, cluster: Cluste
                                  cfg.efficiency.compute)
     except ValueError as exc:  # the topology cannot be built or routed as configured
         raise ConfigError("topology", cfg.topology.kind, str(exc)) from None
+
+
+def _jitter(cv: float, gpus: int) -> StepJitter | None:
+    if not (math.isfinite(cv) and 0 <= cv <= 1):
+        raise ConfigError("workload.jitter_cv", cv, "must be in [0, 1] (0: no jitter)")
+    return StepJitter(cv, gpus) if cv > 0 else None
 
 
 def _with_domains(failures: FailureModel, fabric: FabricSpec, workload: Workload | None,

@@ -41,11 +41,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import simpy
 
 from simulator.cluster import Cluster, FailureRecord, Node
 from simulator.domains import GROUP_SCOPES
 from simulator.failures import SCOPES
+from simulator.jitter import StepJitter
 from simulator.metrics import Ledger, Phase
 from simulator.policies import young_daly_interval
 from simulator.scenario import CheckpointSpec, RestartSpec
@@ -64,13 +66,15 @@ class JobPlan:
     restart: RestartSpec
     nodes: int = 1  # the job's full width, in nodes
     work_steps: int | None = None  # None: run until the horizon
+    step_level: bool = False  # one event per step (with per-GPU jitter, if any)
+    jitter: StepJitter | None = None  # step_s is the mean step; steps vary around it
 
 
 class TrainingJob:
     """Runs the plan on `cluster`, recording every phase in `ledger`."""
 
     def __init__(self, env: simpy.Environment, cluster: Cluster, ledger: Ledger,
-                 plan: JobPlan) -> None:
+                 plan: JobPlan, rng: np.random.Generator | None = None) -> None:
         self.env = env
         self.cluster = cluster
         self.ledger = ledger
@@ -91,6 +95,9 @@ class TrainingJob:
         self._load_s = plan.checkpoint.load_s  # what the coming recovery loads from
         self._width = plan.nodes  # nodes the job runs on (fewer while elastic and short)
         self.log: list[tuple[float, str]] = []  # (time_s, "recovered" | "planned")
+        self._rng = rng or np.random.default_rng(0)
+        self._step_times: list[float] = []  # step-level: pre-drawn step durations
+        self._speed_changed = False
         cluster.on_failure = self._on_failure
         cluster.on_planned = self._on_planned
         cluster.on_speed = self._on_speed
@@ -120,6 +127,7 @@ class TrainingJob:
 
     def _on_speed(self) -> None:
         """The cluster's slowdown changed: re-plan the compute in progress, if any."""
+        self._speed_changed = True  # step-level mode looks before each step
         if self._computing and self.process.is_alive:
             self._computing = False
             self.process.interrupt(SPEED_CHANGE)
@@ -171,7 +179,10 @@ class TrainingJob:
         steps = self.interval_steps
         if plan.work_steps is not None:
             steps = min(steps, plan.work_steps - self.committed_steps - self._in_flight)
-        yield from self._compute(steps * plan.step_s)
+        if plan.step_level:
+            yield from self._compute_steps(steps)
+        else:
+            yield from self._compute(steps * plan.step_s)
         ledger.enter(Phase.CHECKPOINT, env.now)
         if plan.checkpoint.memory_write_s is not None:
             yield from self._memory_checkpoint(steps)
@@ -220,6 +231,31 @@ class TrainingJob:
                 work_s = max(0.0, work_s - (env.now - started) / factor)
             finally:
                 self._computing = False
+
+    def _compute_steps(self, steps: int):
+        """Step-level mode: one SimPy event per step, each as long as its slowest GPU
+        (jitter) at the slowdown of the moment it starts."""
+        env, ledger, timeout = self.env, self.ledger, self.env.timeout
+        factor = self._slowdown
+        ledger.enter(Phase.COMPUTE, env.now, slowdown=factor)
+        self._speed_changed = False
+        times = self._step_times
+        for _ in range(steps):
+            if not times:
+                times.extend(self._draw_steps(4096))
+            if self._speed_changed:
+                self._speed_changed = False
+                factor = self._slowdown
+                ledger.enter(Phase.COMPUTE, env.now, slowdown=factor)
+            yield timeout(times.pop() * factor)
+
+    def _draw_steps(self, count: int) -> list[float]:
+        """Step durations at full speed: mean plan.step_s, spread by the jitter."""
+        jitter = self.plan.jitter
+        if jitter is None:
+            return [self.plan.step_s] * count
+        scale = self.plan.step_s / jitter.expected_max
+        return (scale * jitter.sample_max(self._rng, count)).tolist()
 
     def _memory_checkpoint(self, steps: int):
         """A copy to the peer's memory, or, every durable_every-th (and the last, and

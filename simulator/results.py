@@ -1,27 +1,42 @@
-"""Results on disk: atomic CSV writes, gathering a sweep, and the printed summary.
+"""Results on disk: atomic writes, resumable sweeps, gathering a sweep, and printed digests.
 
-A run writes `summary.csv` in its own directory; a Hydra multirun gathers every run's
-rows into `results/<name>/runs.csv` when it ends (the `GatherRuns` callback), so a sweep
-killed midway leaves every finished run's file intact and no half-written table.
+A run writes `summary.csv` in its own directory, last and atomically, next to
+`config.sha256` (the digest of the configuration that produced it): a summary whose
+digest matches the run's configuration is complete. A Hydra multirun gathers every
+run's rows into `results/<name>/runs.csv` when it ends (the `GatherRuns` callback), so
+a sweep killed midway leaves every finished run's file intact and no half-written
+table; running the same command again reuses those runs and simulates the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import math
 import os
-import tempfile
+import secrets
+import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from scipy import stats
+from tqdm import tqdm
 
 SUMMARY_FILE = "summary.csv"
 EVENTS_FILE = "events.csv"
 RUNS_FILE = "runs.csv"
+#: The SHA-256 of the resolved configuration (without `name`) that produced summary.csv.
+DIGEST_FILE = "config.sha256"
 #: Metrics shown in the printed summary, with their display format.
 HEADLINE = {
     "goodput": "{:.4f}",
@@ -36,16 +51,27 @@ HEADLINE = {
     "planned": "{:.1f}",
     "checkpoints": "{:.1f}",
 }
+_BASIC_SWEEPER = f"{BasicSweeper.__module__}.{BasicSweeper.__name__}"
+_BASIC_LAUNCHER = f"{BasicLauncher.__module__}.{BasicLauncher.__name__}"
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write `frame` to `path` so that readers see the old file or the new, never half."""
+# ---- atomic writes -------------------------------------------------------------------
+
+
+def _write_atomic(path: str | os.PathLike, write: Callable[[IO[str]], object]) -> Path:
+    """Write through `write(handle)` to a temporary file, then rename it over `path`.
+
+    A reader (or a sweep killed midway) sees the old file or the new, never half of
+    one; the temporary file is `.<name>.<random>.tmp` in the same directory.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    # os.open, not mkstemp: the file gets the permissions open() gives (umask), not 0o600
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", newline="") as handle:
-            frame.to_csv(handle, index=False)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -53,6 +79,77 @@ def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write `frame` to `path` so that readers see the old file or the new, never half."""
+    return _write_atomic(path, lambda handle: frame.to_csv(handle, index=False))
+
+
+def _remove_temp_files(directory: Path) -> None:
+    """Delete the temporary files a killed write of ours left in `directory`."""
+    for name in (SUMMARY_FILE, EVENTS_FILE, DIGEST_FILE, RUNS_FILE):
+        for tmp in directory.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+# ---- one run's files: complete or not ------------------------------------------------
+
+
+def config_digest(cfg: DictConfig) -> str:
+    """SHA-256 of a run's resolved configuration, leaving out `name` (where results go).
+
+    Equal digests mean equal simulations (with the same code): a summary is reused only
+    under its digest.
+    """
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    if not isinstance(resolved, dict):
+        raise TypeError(f"expected a mapping configuration, got {type(resolved).__name__}")
+    resolved.pop("name", None)
+    text = json.dumps(resolved, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_complete_summary(run_dir: str | os.PathLike, digest: str,
+                          events: bool = False) -> pd.DataFrame | None:
+    """The summary in `run_dir` if it is complete for the configuration `digest`, else None.
+
+    Complete: `config.sha256` holds `digest`, summary.csv parses with at least one row
+    (and events.csv exists when `events`).
+    """
+    run_dir = Path(run_dir)
+    try:
+        if (run_dir / DIGEST_FILE).read_text().strip() != digest:
+            return None
+        if events and not (run_dir / EVENTS_FILE).is_file():
+            return None
+        frame = pd.read_csv(run_dir / SUMMARY_FILE)
+    except (OSError, ValueError):  # missing, unreadable, empty or malformed
+        return None
+    return frame if len(frame) and "goodput" in frame.columns else None
+
+
+def clear_run(run_dir: str | os.PathLike) -> None:
+    """Remove an earlier attempt's results from `run_dir`, the summary first.
+
+    Then no summary can sit next to a digest it does not belong to while the run is redone.
+    """
+    for name in (SUMMARY_FILE, DIGEST_FILE, EVENTS_FILE):
+        (Path(run_dir) / name).unlink(missing_ok=True)
+
+
+def save_run(run_dir: str | os.PathLike, frame: pd.DataFrame, digest: str,
+             events: pd.DataFrame | None = None) -> Path:
+    """Write a run's events, its configuration digest and, last, its summary; return the
+    summary's path. Only a finished run has a summary.csv (call `clear_run` first)."""
+    run_dir = Path(run_dir)
+    if events is not None:
+        write_csv_atomic(events, run_dir / EVENTS_FILE)
+    _write_atomic(run_dir / DIGEST_FILE, lambda handle: handle.write(digest + "\n"))
+    return write_csv_atomic(frame, run_dir / SUMMARY_FILE)
+
+
+# ---- a sweep's table -----------------------------------------------------------------
 
 
 def gather_runs(sweep_dir: str | os.PathLike) -> pd.DataFrame:
@@ -119,28 +216,216 @@ def format_sweep(frame: pd.DataFrame, swept: list[str]) -> str:
     return "\n".join(rows)
 
 
-class GatherRuns(Callback):
-    """Hydra callback: at the end of a multirun, write `runs.csv` and print a digest.
+# ---- which runs a sweep launches; resuming ------------------------------------------
 
-    Job folders left in `results/<name>/` by an earlier sweep of the same name are moved
-    to `results/<name>/previous-<time>/` first, so `runs.csv` holds this sweep only.
+
+def sweep_jobs(config: DictConfig) -> list[list[str]] | None:
+    """Every job's overrides, in Hydra's job-number order, as Hydra's basic sweeper will
+    launch them (the cartesian product of `hydra.sweeper.params` and the command line's
+    overrides); None when that cannot be known (another sweeper, a `glob` sweep)."""
+    sweeper = OmegaConf.select(config, "hydra.sweeper")
+    if sweeper is None or OmegaConf.select(sweeper, "_target_") != _BASIC_SWEEPER:
+        return None
+    try:  # as the sweeper sees them: params resolved, the command line's overrides not
+        params = OmegaConf.to_container(sweeper, resolve=True).get("params") or {}
+        task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+        arguments = [f"{key}={value}" for key, value in params.items()] + list(task)
+        overrides = OverridesParser.create().parse_overrides(arguments)
+        return [list(job) for job in BasicSweeper.split_arguments(overrides, None)[0]]
+    except Exception:  # Hydra rejects it later with its own message, or sweeps another way
+        return None
+
+
+def _job_dirs(sweep_dir: Path) -> list[Path]:
+    return sorted((d for d in sweep_dir.glob("*") if d.is_dir() and d.name.isdigit()),
+                  key=lambda d: int(d.name))
+
+
+def _saved_overrides(job_dir: Path) -> list[str] | None:
+    """The overrides Hydra saved for a job, or None if unreadable (killed at its start)."""
+    try:
+        saved = OmegaConf.to_container(OmegaConf.load(job_dir / ".hydra" / "overrides.yaml"))
+    except Exception:
+        return None
+    return [str(o) for o in saved] if isinstance(saved, list) else None
+
+
+def _belongs_to(job_dir: Path, jobs: list[list[str]]) -> bool:
+    """Whether `job_dir` was launched as the job of the same number in `jobs`."""
+    number = int(job_dir.name)
+    if number >= len(jobs):
+        return False
+    saved = _saved_overrides(job_dir)
+    return saved is None or saved == jobs[number]
+
+
+def _move_aside(sweep_dir: Path, job_dirs: list[Path]) -> None:
+    stamp = f"previous-{time.strftime('%Y%m%d-%H%M%S')}"
+    keep, n = sweep_dir / stamp, 1
+    while keep.exists():  # two sweeps set aside within one second
+        n += 1
+        keep = sweep_dir / f"{stamp}-{n}"
+    keep.mkdir()
+    for job_dir in job_dirs:
+        job_dir.rename(keep / job_dir.name)
+    runs = sweep_dir / RUNS_FILE
+    if runs.exists():
+        runs.rename(keep / RUNS_FILE)
+    print(f"{sweep_dir} held {len(job_dirs)} runs of an earlier sweep: moved to {keep}")
+
+
+def _resume(sweep_dir: Path, job_dirs: list[Path], jobs: int) -> None:
+    for directory in (sweep_dir, *job_dirs):
+        _remove_temp_files(directory)
+    done = sum((d / SUMMARY_FILE).is_file() for d in job_dirs)
+    print(f"{sweep_dir} holds {done} of this sweep's {jobs} runs: resuming (a run is reused "
+          f"if its configuration is unchanged, else simulated again)")
+
+
+# ---- progress ------------------------------------------------------------------------
+
+
+def progress_enabled(stream: IO[str] | None = None,
+                     environ: Mapping[str, str] | None = None) -> bool:
+    """Draw progress bars only on a terminal, and never when the environment says CI."""
+    stream = sys.stderr if stream is None else stream
+    environ = os.environ if environ is None else environ
+    if environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+class _LinesAboveBars:
+    """Stands in for sys.stdout while a bar is drawn: each complete line is written with
+    the bars cleared and then redrawn (tqdm.external_write_mode), so Hydra's log lines
+    and the runs' lines scroll above the bar instead of running into it."""
+
+    def __init__(self, stream: IO[str], bars: IO[str]) -> None:
+        self._stream, self._bars, self._pending = stream, bars, ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        lines, newline, self._pending = self._pending.rpartition("\n")
+        if newline:
+            with tqdm.external_write_mode(file=self._bars):
+                self._stream.write(lines + newline)
+                self._stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            with tqdm.external_write_mode(file=self._bars):
+                self._stream.write(self._pending)
+            self._pending = ""
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding, ...
+        return getattr(self._stream, name)
+
+
+class SweepProgress:
+    """A bar counting a sweep's finished runs (reused ones too), in the launching process.
+
+    While it is open, sys.stdout is replaced so that printed lines go above the bar;
+    `close` restores it. Every method swallows its own errors: progress never breaks a sweep.
+    """
+
+    def __init__(self, total: int, desc: str, file: IO[str] | None = None) -> None:
+        self._file = sys.stderr if file is None else file
+        self._bar = tqdm(total=total, desc=desc, unit="run", file=self._file,
+                         dynamic_ncols=True, leave=True)
+        self._failed = 0
+        self._stdout: IO[str] | None = None
+        if progress_enabled(sys.stdout, {}) and sys.stdout is sys.__stdout__:
+            self._stdout = sys.stdout
+            sys.stdout = _LinesAboveBars(sys.stdout, self._file)  # type: ignore[assignment]
+
+    @property
+    def n(self) -> int:
+        return int(self._bar.n)
+
+    def advance(self, failed: bool = False) -> None:
+        try:
+            self._bar.update(1)
+            self._failed += failed
+            if failed:
+                self._bar.set_postfix(failed=self._failed)
+            if self._bar.total is not None and self._bar.n >= self._bar.total:
+                self.close()  # done: Hydra's report of a failed job starts on a new line
+        except Exception:
+            self.close()
+
+    def close(self) -> None:
+        if self._stdout is not None:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+            sys.stdout, self._stdout = self._stdout, None
+        with contextlib.suppress(Exception):
+            self._bar.close()
+
+
+_progress: SweepProgress | None = None  # the bar of the sweep this process launches
+
+
+def start_progress(config: DictConfig, jobs: list[list[str]] | None) -> SweepProgress | None:
+    """Open the sweep's bar if jobs run in this process (Hydra's basic launcher), their
+    number is known and stderr is a terminal (not CI). Other launchers run jobs in other
+    processes, whose `on_job_end` cannot reach this bar: none is drawn."""
+    global _progress
+    close_progress()
+    launcher = OmegaConf.select(config, "hydra.launcher._target_")
+    if jobs is None or launcher != _BASIC_LAUNCHER or not progress_enabled():
+        return None
+    try:
+        _progress = SweepProgress(len(jobs), f"sweep {OmegaConf.select(config, 'name')}")
+    except Exception:
+        _progress = None
+    return _progress
+
+
+def advance_progress(failed: bool = False) -> None:
+    """One more run of the sweep finished (no-op without a bar, e.g. in a worker process)."""
+    if _progress is not None:
+        _progress.advance(failed)
+
+
+def close_progress() -> None:
+    """Close the sweep's bar, if any, and give sys.stdout back (before printing an error)."""
+    global _progress
+    progress, _progress = _progress, None
+    if progress is not None:
+        progress.close()
+
+
+class GatherRuns(Callback):
+    """Hydra callback: resume or set aside an earlier sweep's runs, show progress, and at
+    the end of a multirun write `runs.csv` and print a digest.
+
+    Job folders in `results/<name>/` that were launched with the same overrides under the
+    same job numbers as this sweep are kept (the task reuses each complete run whose
+    configuration digest matches); any other folder means a different sweep of the same
+    name, and all are moved to `results/<name>/previous-<time>/`, so `runs.csv` holds this
+    sweep only.
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        stale = [d for d in sweep_dir.glob("*") if d.is_dir() and d.name.isdigit()]
-        if not stale:
-            return
-        keep = sweep_dir / f"previous-{time.strftime('%Y%m%d-%H%M%S')}"
-        keep.mkdir()
-        for job_dir in stale:
-            job_dir.rename(keep / job_dir.name)
-        runs = sweep_dir / RUNS_FILE
-        if runs.exists():
-            runs.rename(keep / RUNS_FILE)
-        print(f"{sweep_dir} held {len(stale)} runs of an earlier sweep: moved to {keep}")
+        jobs = sweep_jobs(config)
+        existing = _job_dirs(sweep_dir)
+        if existing and jobs is not None and all(_belongs_to(d, jobs) for d in existing):
+            _resume(sweep_dir, existing, len(jobs))
+        elif existing:
+            _move_aside(sweep_dir, existing)
+        start_progress(config, jobs)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        advance_progress(failed=job_return.status == JobStatus.FAILED)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        close_progress()
         sweep_dir = Path(str(config.hydra.sweep.dir))
         frame = gather_runs(sweep_dir)
         if frame.empty:

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from simulator.failures import NO_FAILURES, FailureModel
+from simulator.jitter import StepJitter
 from simulator.workload import StepProfile, Workload
 
 
@@ -89,6 +90,8 @@ class Scenario:
     work_s: float | None = None
     max_horizon_s: float = 3650 * 86400.0
     step_s: float = 10.0
+    step_level: bool = False  # one SimPy event per step instead of per segment
+    jitter: StepJitter | None = None  # per-GPU step noise (step_s is its mean step)
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     failures: FailureModel = NO_FAILURES
     checkpoint: CheckpointSpec = field(default_factory=CheckpointSpec)
