@@ -54,6 +54,9 @@ def with_config_columns(frame: pd.DataFrame, cfg: DictConfig, hydra_cfg) -> pd.D
         key = override.split("=", 1)[0].lstrip("+~")
         if key in GROUPS or key in frame.columns or key == "name" or key.startswith("hydra"):
             continue
+        if key in choices:  # another config group, e.g. +experiment=llama3_54d
+            columns[f"{key}_config"] = choices.get(key)
+            continue
         columns[key] = OmegaConf.select(cfg, key)
     front = pd.DataFrame({k: [v] * len(frame) for k, v in columns.items()}, index=frame.index)
     return pd.concat([front, frame], axis=1)

@@ -7,8 +7,6 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 from simulator.domains import GROUP_SCOPES, domains_from_graph
 from simulator.errors import ConfigError, require_non_negative, require_one_of, require_positive
 from simulator.failures import (
@@ -25,6 +23,8 @@ from simulator.scenario import ClusterSpec
 from simulator.trace import read_trace
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from simulator.config import FailuresConfig
 
 HOUR, DAY = 3600.0, 86400.0

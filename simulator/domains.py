@@ -15,8 +15,10 @@ the spare pool is assumed to sit in racks of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import networkx as nx
+if TYPE_CHECKING:  # only graphs' methods are used: no networkx import at run time
+    import networkx as nx
 
 #: Scopes whose units are groups of nodes taken down at once.
 GROUP_SCOPES = ("switch", "rack", "scaleup")

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy import integrate, special, stats
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,8 @@ class StepJitter:
         """E[max of `gpus` factors] = integral of 1 - F(x)^gpus over x >= 0."""
         if self.cv == 0:
             return 1.0
+        from scipy import integrate, stats  # only when a scenario has jitter
+
         dist = stats.lognorm(self.sigma, scale=math.exp(self.mu))
         hi = float(dist.ppf(1 - 1e-12 / self.gpus))
 
@@ -56,5 +57,7 @@ class StepJitter:
         """`steps` draws of the slowest GPU's factor, one uniform each."""
         if self.cv == 0:
             return np.ones(steps)
+        from scipy import special
+
         u = rng.random(steps)
         return np.exp(self.mu + self.sigma * special.ndtri(u ** (1.0 / self.gpus)))

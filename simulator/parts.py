@@ -5,9 +5,10 @@ keeps its age when its node is taken out for another part's failure, and gets a 
 lifetime when it is itself repaired. Instead of one SimPy process per part (20,000 at
 Llama 3's scale, 250,000 at 220,000 GPUs), the table keeps, per part, the in-service
 time it has left, and per node the moment it entered service: a node's next failure is
-`since + min(remaining)`, and the cluster's is the earliest over nodes in service. One
-process sleeps until that moment (`Cluster._hardware`), so the events scale with
-failures, not with parts.
+`since + min(remaining)`, and the cluster's is the earliest over nodes in service (a
+heap with lazy deletion: a node's entry is stale once it left service). One process
+sleeps until that moment (`Cluster._hardware`), so the events scale with failures, not
+with parts.
 
 Parts are stored node-major: row n holds node n's parts, column j is "slot" j, the same
 (bundle, index-in-node) for every node.
@@ -15,6 +16,7 @@ Parts are stored node-major: row n holds node n's parts, column j is "slot" j, t
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,6 +67,8 @@ class PartTable:
         self.age = np.zeros_like(self.remaining)
         self.since = np.zeros(nodes)
         self.next_at = np.full(nodes, np.inf)  # absolute time of the next failure if serving
+        self._stamp = [0] * nodes  # bumped whenever a node's entry in the heap goes stale
+        self._heap: list[tuple[float, int, int]] = []  # (next failure, node, stamp)
 
     @property
     def empty(self) -> bool:
@@ -73,7 +77,10 @@ class PartTable:
     def start(self, node: int, now: float) -> None:
         """The node enters service: its parts' clocks run from `now`."""
         self.since[node] = now
-        self.next_at[node] = now + self.remaining[node].min()
+        at = now + float(self.remaining[node].min())
+        self.next_at[node] = at
+        self._stamp[node] += 1
+        heapq.heappush(self._heap, (at, node, self._stamp[node]))
 
     def stop(self, node: int, now: float) -> None:
         """The node leaves service: bank the time its parts aged."""
@@ -83,11 +90,17 @@ class PartTable:
         self.remaining[node] -= elapsed
         self.age[node] += elapsed
         self.next_at[node] = np.inf
+        self._stamp[node] += 1
 
     def earliest(self) -> tuple[float, int]:
-        """(time, node) of the next part failure among nodes in service."""
-        node = int(np.argmin(self.next_at))
-        return float(self.next_at[node]), node
+        """(time, node) of the next part failure among nodes in service; (inf, -1) if
+        none is in service."""
+        heap, stamp = self._heap, self._stamp
+        while heap and heap[0][2] != stamp[heap[0][1]]:
+            heapq.heappop(heap)
+        if not heap:
+            return math.inf, -1
+        return heap[0][0], heap[0][1]
 
     def failing(self, node: int, now: float) -> PartRef:
         """The part of `node` whose lifetime runs out at `now` (the node is still in
