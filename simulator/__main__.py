@@ -21,14 +21,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from simulator.config import config_dir, explain, to_scenario
 from simulator.errors import ConfigError
+from simulator.progress import close_progress, progress_enabled
 from simulator.results import (
     SUMMARY_FILE,
     clear_run,
-    close_progress,
     config_digest,
     format_profile,
     format_summary,
-    progress_enabled,
     read_complete_summary,
     save_run,
 )

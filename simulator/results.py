@@ -10,27 +10,25 @@ table; running the same command again reuses those runs and simulates the rest.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import secrets
-import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
-from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from scipy import stats
-from tqdm import tqdm
+
+from simulator.progress import advance_progress, close_progress, start_progress
 
 SUMMARY_FILE = "summary.csv"
 EVENTS_FILE = "events.csv"
@@ -52,7 +50,6 @@ HEADLINE = {
     "checkpoints": "{:.1f}",
 }
 _BASIC_SWEEPER = f"{BasicSweeper.__module__}.{BasicSweeper.__name__}"
-_BASIC_LAUNCHER = f"{BasicLauncher.__module__}.{BasicLauncher.__name__}"
 
 
 # ---- atomic writes -------------------------------------------------------------------
@@ -280,124 +277,6 @@ def _resume(sweep_dir: Path, job_dirs: list[Path], jobs: int) -> None:
     done = sum((d / SUMMARY_FILE).is_file() for d in job_dirs)
     print(f"{sweep_dir} holds {done} of this sweep's {jobs} runs: resuming (a run is reused "
           f"if its configuration is unchanged, else simulated again)")
-
-
-# ---- progress ------------------------------------------------------------------------
-
-
-def progress_enabled(stream: IO[str] | None = None,
-                     environ: Mapping[str, str] | None = None) -> bool:
-    """Draw progress bars only on a terminal, and never when the environment says CI."""
-    stream = sys.stderr if stream is None else stream
-    environ = os.environ if environ is None else environ
-    if environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
-        return False
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
-
-
-class _LinesAboveBars:
-    """Stands in for sys.stdout while a bar is drawn: each complete line is written with
-    the bars cleared and then redrawn (tqdm.external_write_mode), so Hydra's log lines
-    and the runs' lines scroll above the bar instead of running into it."""
-
-    def __init__(self, stream: IO[str], bars: IO[str]) -> None:
-        self._stream, self._bars, self._pending = stream, bars, ""
-
-    def write(self, text: str) -> int:
-        self._pending += text
-        lines, newline, self._pending = self._pending.rpartition("\n")
-        if newline:
-            with tqdm.external_write_mode(file=self._bars):
-                self._stream.write(lines + newline)
-                self._stream.flush()
-        return len(text)
-
-    def flush(self) -> None:
-        if self._pending:
-            with tqdm.external_write_mode(file=self._bars):
-                self._stream.write(self._pending)
-            self._pending = ""
-        self._stream.flush()
-
-    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding, ...
-        return getattr(self._stream, name)
-
-
-class SweepProgress:
-    """A bar counting a sweep's finished runs (reused ones too), in the launching process.
-
-    While it is open, sys.stdout is replaced so that printed lines go above the bar;
-    `close` restores it. Every method swallows its own errors: progress never breaks a sweep.
-    """
-
-    def __init__(self, total: int, desc: str, file: IO[str] | None = None) -> None:
-        self._file = sys.stderr if file is None else file
-        self._bar = tqdm(total=total, desc=desc, unit="run", file=self._file,
-                         dynamic_ncols=True, leave=True)
-        self._failed = 0
-        self._stdout: IO[str] | None = None
-        if progress_enabled(sys.stdout, {}) and sys.stdout is sys.__stdout__:
-            self._stdout = sys.stdout
-            sys.stdout = _LinesAboveBars(sys.stdout, self._file)  # type: ignore[assignment]
-
-    @property
-    def n(self) -> int:
-        return int(self._bar.n)
-
-    def advance(self, failed: bool = False) -> None:
-        try:
-            self._bar.update(1)
-            self._failed += failed
-            if failed:
-                self._bar.set_postfix(failed=self._failed)
-            if self._bar.total is not None and self._bar.n >= self._bar.total:
-                self.close()  # done: Hydra's report of a failed job starts on a new line
-        except Exception:
-            self.close()
-
-    def close(self) -> None:
-        if self._stdout is not None:
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-            sys.stdout, self._stdout = self._stdout, None
-        with contextlib.suppress(Exception):
-            self._bar.close()
-
-
-_progress: SweepProgress | None = None  # the bar of the sweep this process launches
-
-
-def start_progress(config: DictConfig, jobs: list[list[str]] | None) -> SweepProgress | None:
-    """Open the sweep's bar if jobs run in this process (Hydra's basic launcher), their
-    number is known and stderr is a terminal (not CI). Other launchers run jobs in other
-    processes, whose `on_job_end` cannot reach this bar: none is drawn."""
-    global _progress
-    close_progress()
-    launcher = OmegaConf.select(config, "hydra.launcher._target_")
-    if jobs is None or launcher != _BASIC_LAUNCHER or not progress_enabled():
-        return None
-    try:
-        _progress = SweepProgress(len(jobs), f"sweep {OmegaConf.select(config, 'name')}")
-    except Exception:
-        _progress = None
-    return _progress
-
-
-def advance_progress(failed: bool = False) -> None:
-    """One more run of the sweep finished (no-op without a bar, e.g. in a worker process)."""
-    if _progress is not None:
-        _progress.advance(failed)
-
-
-def close_progress() -> None:
-    """Close the sweep's bar, if any, and give sys.stdout back (before printing an error)."""
-    global _progress
-    progress, _progress = _progress, None
-    if progress is not None:
-        progress.close()
 
 
 class GatherRuns(Callback):

@@ -31,18 +31,16 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from simulator.config import config_dir
+from simulator.progress import SweepProgress, _LinesAboveBars, progress_enabled
 from simulator.results import (
     DIGEST_FILE,
     EVENTS_FILE,
     RUNS_FILE,
     SUMMARY_FILE,
     GatherRuns,
-    SweepProgress,
-    _LinesAboveBars,
     clear_run,
     config_digest,
     gather_runs,
-    progress_enabled,
     read_complete_summary,
     save_run,
     sweep_jobs,
