@@ -32,8 +32,9 @@ restart at its next checkpoint.
 Asynchronous checkpoints (`checkpoint.snapshot_s` set): the job blocks only for the snapshot to
 host memory, then computes on while background writes make it durable. Writes in
 flight share the storage bandwidth (processor sharing: with n writing, each goes at
-1/n of the speed). A failure loses every write not yet finished and rolls back to the
-last durable checkpoint.
+1/n of the speed); with MAX_WRITES_IN_FLIGHT writing, the next snapshot waits. A
+failure loses every write not yet finished and rolls back to the last durable
+checkpoint.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ from simulator.scenario import CheckpointSpec, RestartSpec
 
 #: The interrupt cause that tells computing job its speed changed (not a failure).
 SPEED_CHANGE = "speed change"
+#: Asynchronous checkpoints: writes in flight at most; the next snapshot waits (blocked,
+#: as checkpoint time) for the oldest to finish, as checkpoint libraries make a save
+#: wait for the one before it. Without a bound, intervals shorter than the write would
+#: pile up writes that share the bandwidth ever more thinly.
+MAX_WRITES_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,7 @@ class TrainingJob:
         if plan.checkpoint.snapshot_s is not None:
             self._writes: list[list[float]] = []  # [steps, seconds of writing left] each
             self._arrived: simpy.Event = env.event()  # a snapshot joined the writes
+            self._write_done: simpy.Event = env.event()  # a write finished
             self._idle: simpy.Event | None = None
             self._writer = env.process(self._write_in_background())
 
@@ -191,6 +198,9 @@ class TrainingJob:
             ledger.commit(env.now)
             self._made_durable(steps)
         else:
+            while len(self._writes) >= MAX_WRITES_IN_FLIGHT:  # storage is behind: wait
+                self._write_done = env.event()
+                yield self._write_done
             yield env.timeout(plan.checkpoint.snapshot_s)
             ledger.seal(env.now)
             self._start_write(steps)
@@ -321,6 +331,8 @@ class TrainingJob:
             self.ledger.commit_oldest()
             self._queued_steps -= steps
             self._made_durable(int(steps))
+            if not self._write_done.triggered:
+                self._write_done.succeed()
             if self._queued_steps == 0 and self._idle is not None and not self._idle.triggered:
                 self._idle.succeed()
 

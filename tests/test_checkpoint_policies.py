@@ -85,6 +85,17 @@ def test_shared_bandwidth_delays_the_first_write_past_a_failure_fifo_would_survi
     assert row["lost_checkpoints"] == 2 and row["checkpoints"] == 0
 
 
+def test_a_third_snapshot_waits_for_a_write_slot():
+    # W = 130: write 1 runs alone 61-122 (61 done, 69 left), shares with write 2 from 122
+    # (half speed): durable at 122 + 2 x 69 = 260. Segment 3's compute ends at 182 with
+    # two writes in flight: the job blocks until 260, snapshots 260-261, computes on.
+    # Blocked: snapshots 3 x 1 min + the 78-min wait; useful 60 + 60 + 60 + 4.
+    row = async_run(265, [], write_min=130)
+    assert row["checkpoint_h"] == pytest.approx(3 + (260 - 182))
+    assert row["useful_h"] == pytest.approx(184)
+    assert row["checkpoints"] == 1
+
+
 def test_work_mode_waits_for_the_last_write():
     # 120 min of work: snapshots at 60-61 and 121-122; the last write (10 min) ends at
     # 132, and the job is done only once it is durable.

@@ -9,22 +9,19 @@ and are then asserted one by one.
 from __future__ import annotations
 
 import math
-import os
 import re
-import shutil
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from clirun import describe, run_cli
 
 from simulator.config import config_dir
 from simulator.hardware import ACCELERATORS
 
-TIMEOUT_S = 120
 ERROR_PREFIX = "trainsim: config error: "
 #: `trainsim: config error: <key>=<value>: <what is allowed>`
 ERROR_LINE = re.compile(
@@ -37,31 +34,6 @@ DESIGN_COLUMNS = [
     "interval_min", "step_s",
 ]
 CATEGORY_COLUMNS = ["useful_h", "checkpoint_h", "rework_h", "restart_h", "wait_h", "degraded_h"]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("TRAINSIM_DEBUG", None)  # it turns config errors back into tracebacks
-    env.pop("HYDRA_FULL_ERROR", None)
-    return env
-
-
-def run_cli(args: list[str], cwd: Path, *, console_script: bool = False
-            ) -> subprocess.CompletedProcess[str]:
-    """Run trainsim with `args` in `cwd`; capture text output."""
-    if console_script:
-        exe = shutil.which("trainsim")
-        assert exe is not None, "the `trainsim` console script is not on PATH"
-        command = [exe, *args]
-    else:
-        command = [sys.executable, "-m", "simulator", *args]
-    return subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True,
-                          timeout=TIMEOUT_S, check=False)
-
-
-def describe(proc: subprocess.CompletedProcess[str]) -> str:
-    return (f"command: {' '.join(proc.args)}\nexit status: {proc.returncode}\n"
-            f"--- stdout ---\n{proc.stdout[-2000:]}\n--- stderr ---\n{proc.stderr[-4000:]}")
 
 
 def group_options(group: str) -> list[str]:
@@ -260,20 +232,6 @@ def test_multirun_gathers_runs_csv(basic_sweep) -> None:
         assert len(pd.read_csv(path)) == SWEEP_REPLICATES, path
     gathered = pd.concat([pd.read_csv(p) for p in job_files], ignore_index=True)
     pd.testing.assert_frame_equal(_canonical(gathered), _canonical(runs))
-
-
-def test_joblib_launcher_matches_basic_launcher(basic_sweep, tmp_path: Path) -> None:
-    basic_dir, basic_proc = basic_sweep
-    assert basic_proc.returncode == 0, describe(basic_proc)
-    proc = run_cli(["-m", "name=sweep", *SWEEP, "hydra/launcher=joblib",
-                    "hydra.launcher.n_jobs=2"], tmp_path)
-    info = describe(proc)
-    assert proc.returncode == 0, info
-    parallel_csv = tmp_path / "results" / "sweep" / "runs.csv"
-    assert parallel_csv.is_file(), f"no {parallel_csv}\n{info}"
-    basic = _canonical(pd.read_csv(basic_dir / "runs.csv"))
-    parallel = _canonical(pd.read_csv(parallel_csv))
-    pd.testing.assert_frame_equal(parallel, basic)
 
 
 @pytest.mark.parametrize("launcher", [

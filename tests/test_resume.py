@@ -25,8 +25,10 @@ import termios
 import time
 from pathlib import Path
 
+import clirun
 import pandas as pd
 import pytest
+from clirun import TIMEOUT_S, cli_env, describe
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -46,25 +48,14 @@ from simulator.results import (
     sweep_jobs,
 )
 
-TIMEOUT_S = 600  # one CLI process; generous for a loaded 2-core machine
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("TRAINSIM_DEBUG", "HYDRA_FULL_ERROR", "CI")}
-    return {**env, **extra}
+#: These tests decide themselves whether progress bars are drawn: not CI's business.
+KEEP_TTY_CHECKS = ("CI",)
 
 
 def run_cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "simulator", *args], cwd=cwd, env=_env(**env),
-                          capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
-
-
-def describe(proc: subprocess.CompletedProcess[str]) -> str:
-    return (f"command: {' '.join(map(str, proc.args))}\nexit status: {proc.returncode}\n"
-            f"--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-3000:]}")
+    return clirun.run_cli(args, cwd, drop=KEEP_TTY_CHECKS, **env)
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
 
 
 def reused_lines(stdout: str) -> list[str]:
@@ -106,7 +97,7 @@ def kill_midway(cwd: Path) -> Path:
     sweep_dir = cwd / "results" / "resume"
     with open(cwd / "killed.out", "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "simulator", *SWEEP], cwd=cwd,
-                                env=_env(), stdout=out, stderr=subprocess.STDOUT,
+                                env=cli_env(KEEP_TTY_CHECKS), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # its own group: kill it whole
         try:
             deadline = time.monotonic() + TIMEOUT_S
@@ -322,7 +313,8 @@ def run_on_terminal(args: list[str], cwd: Path, **env: str) -> tuple[int, str]:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     proc = subprocess.Popen([sys.executable, "-m", "simulator", *args], cwd=cwd,
-                            env=_env(**env), stdin=slave, stdout=slave, stderr=slave)
+                            env=cli_env(KEEP_TTY_CHECKS, **env), stdin=slave, stdout=slave,
+                            stderr=slave)
     os.close(slave)
     chunks, deadline = [], time.monotonic() + TIMEOUT_S
     try:
