@@ -3,12 +3,12 @@
 A part (an accelerator, a node's host parts) ages only while its node is in service,
 keeps its age when its node is taken out for another part's failure, and gets a fresh
 lifetime when it is itself repaired. Instead of one SimPy process per part (20,000 at
-Llama 3's scale, 250,000 at 220,000 GPUs), the table keeps, per part, the in-service
-time it has left, and per node the moment it entered service: a node's next failure is
-`since + min(remaining)`, and the cluster's is the earliest over nodes in service (a
-heap with lazy deletion: a node's entry is stale once it left service). One process
-sleeps until that moment (`Cluster._hardware`), so the events scale with failures, not
-with parts.
+Llama 3's scale, 250,000 at 220,000 GPUs), the table keeps, per part, the point of its
+node's service clock at which it fails: a node's next failure is when its clock reaches
+its earliest part's, and the cluster's is the earliest over nodes in service (a heap
+with lazy deletion: a node's entry is stale once it left service). One process sleeps
+until that moment (`Cluster._hardware`), so the events scale with failures, not with
+parts.
 
 Parts are stored node-major: row n holds node n's parts, column j is "slot" j, the same
 (bundle, index-in-node) for every node.
@@ -42,7 +42,13 @@ class PartRef:
 
 
 class PartTable:
-    """Remaining in-service lifetimes of all parts, with per-node service clocks."""
+    """Every part's lifetime on its node's service clock.
+
+    A node's service clock is the in-service time it has accumulated: banked when it
+    leaves service, running while it serves. A part fails when its node's clock reaches
+    the part's `deadline`; its age is the clock minus its `birth`. Leaving and entering
+    service touch one number per node, not one per part.
+    """
 
     def __init__(self, nodes: int, node_bundles: Sequence[Bundle],
                  gpu_bundles: Sequence[Bundle], gpus_per_node: int,
@@ -53,20 +59,25 @@ class PartTable:
         self._rngs = {id(b): rng_of(b) for b in (*node_bundles, *gpu_bundles)}
         self.speed = speed
         self.infant = infant
-        self.remaining = np.empty((nodes, len(self.slots)))
+        self.deadline = np.empty((nodes, len(self.slots)))
         column = 0
         for bundle in node_bundles:  # first lifetimes drawn per bundle, in node order
-            self.remaining[:, column] = bundle.lifetime.sample(self._rngs[id(bundle)], nodes)
+            self.deadline[:, column] = bundle.lifetime.sample(self._rngs[id(bundle)], nodes)
             column += 1
         for bundle in gpu_bundles:
             lives = bundle.lifetime.sample(self._rngs[id(bundle)], nodes * gpus_per_node)
-            self.remaining[:, column:column + gpus_per_node] = lives.reshape(nodes,
-                                                                            gpus_per_node)
+            self.deadline[:, column:column + gpus_per_node] = lives.reshape(nodes,
+                                                                           gpus_per_node)
             column += gpus_per_node
-        self.remaining /= speed[:, None]
-        self.age = np.zeros_like(self.remaining)
-        self.since = np.zeros(nodes)
-        self.next_at = np.full(nodes, np.inf)  # absolute time of the next failure if serving
+        self.deadline /= speed[:, None]  # a lemon's parts age `speed` times as fast
+        self.birth = np.zeros_like(self.deadline)
+        first = self.deadline.argmin(axis=1) if self.slots else np.zeros(nodes, dtype=int)
+        self._min_slot: list[int] = first.tolist()  # each node's first part to fail
+        self._min_deadline: list[float] = (
+            self.deadline[np.arange(nodes), first].tolist() if self.slots else [])
+        self._service = [0.0] * nodes  # banked in-service time
+        self._since = [0.0] * nodes  # when the node last entered service
+        self.next_at = [math.inf] * nodes  # absolute time of its next failure if serving
         self._stamp = [0] * nodes  # bumped whenever a node's entry in the heap goes stale
         self._heap: list[tuple[float, int, int]] = []  # (next failure, node, stamp)
 
@@ -76,20 +87,18 @@ class PartTable:
 
     def start(self, node: int, now: float) -> None:
         """The node enters service: its parts' clocks run from `now`."""
-        self.since[node] = now
-        at = now + float(self.remaining[node].min())
+        self._since[node] = now
+        at = now + self._min_deadline[node] - self._service[node]
         self.next_at[node] = at
         self._stamp[node] += 1
         heapq.heappush(self._heap, (at, node, self._stamp[node]))
 
     def stop(self, node: int, now: float) -> None:
         """The node leaves service: bank the time its parts aged."""
-        if math.isinf(self.next_at[node]):
+        if self.next_at[node] == math.inf:
             return
-        elapsed = now - self.since[node]
-        self.remaining[node] -= elapsed
-        self.age[node] += elapsed
-        self.next_at[node] = np.inf
+        self._service[node] += now - self._since[node]
+        self.next_at[node] = math.inf
         self._stamp[node] += 1
 
     def earliest(self) -> tuple[float, int]:
@@ -105,21 +114,26 @@ class PartTable:
     def failing(self, node: int, now: float) -> PartRef:
         """The part of `node` whose lifetime runs out at `now` (the node is still in
         service: the caller takes it out)."""
-        slot = int(np.argmin(self.remaining[node]))
+        slot = self._min_slot[node]
         bundle, index = self.slots[slot]
-        age = float(self.age[node, slot] + now - self.since[node])
-        return PartRef(node, slot, bundle.scope, index, age)
+        clock = self._service[node] + now - self._since[node]
+        return PartRef(node, slot, bundle.scope, index, clock - float(self.birth[node, slot]))
 
     def cause(self, part: PartRef) -> str:
         bundle, _ = self.slots[part.slot]
         return bundle.cause(self._rngs[id(bundle)])
 
     def renew(self, part: PartRef) -> None:
-        """Repaired: as good as new, with a fresh lifetime from its bundle's stream."""
+        """Repaired (out of service): as good as new, with a fresh lifetime from its
+        bundle's stream, counted from the node's clock now."""
         bundle, _ = self.slots[part.slot]
         rng = self._rngs[id(bundle)]
         life = float(bundle.lifetime.sample(rng, 1)[0])
         if self.infant is not None:
             life = self.infant.lifetime(life, bundle.lifetime.mean_s, rng)
-        self.remaining[part.node, part.slot] = life / self.speed[part.node]
-        self.age[part.node, part.slot] = 0.0
+        node, clock = part.node, self._service[part.node]
+        row = self.deadline[node]
+        row[part.slot] = clock + life / self.speed[node]
+        self.birth[node, part.slot] = clock
+        first = int(row.argmin())
+        self._min_slot[node], self._min_deadline[node] = first, float(row[first])
