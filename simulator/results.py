@@ -279,6 +279,18 @@ def _resume(sweep_dir: Path, job_dirs: list[Path], jobs: int) -> None:
           f"if its configuration is unchanged, else simulated again)")
 
 
+def swept_keys(config: DictConfig) -> list[str]:
+    """The keys a sweep varies: command-line sweeps (`a,b`, `range(...)`, `choice(...)`,
+    `interval(...)`) and a search sweeper's own `params` (e.g. the Optuna preset's)."""
+    keys = []
+    for override in config.hydra.overrides.task:
+        key, _, value = override.partition("=")
+        if "," in value or value.startswith(("range(", "choice(", "interval(", "tag(")):
+            keys.append(key.lstrip("+~"))
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    return keys + [k for k in params if k not in keys]
+
+
 class GatherRuns(Callback):
     """Hydra callback: resume or set aside an earlier sweep's runs, show progress, and at
     the end of a multirun write `runs.csv` and print a digest.
@@ -310,8 +322,5 @@ class GatherRuns(Callback):
         if frame.empty:
             return
         path = write_csv_atomic(frame, sweep_dir / RUNS_FILE)
-        swept = [o.split("=", 1)[0].lstrip("+~") for o in config.hydra.overrides.task
-                 if "," in o.split("=", 1)[-1] or o.split("=", 1)[-1].startswith(("range(",
-                                                                                  "choice("))]
-        print(format_sweep(frame, swept))
+        print(format_sweep(frame, swept_keys(config)))
         print(f"{len(frame)} rows -> {path}")

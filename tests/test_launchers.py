@@ -335,3 +335,19 @@ def test_optuna_preset_finds_optimal_interval_in_a_quarter_of_a_grids_runs(tmp_p
     assert abs(found / optimum - 1) <= 0.10, (
         f"found {found:.1f} min, exact optimum {optimum:.1f} min; trials:\n"
         f"{mean_goodput.to_string()}")
+
+
+def test_the_sweep_digest_groups_by_the_search_parameters_too() -> None:
+    # The end-of-sweep digest groups rows by the swept keys: command-line sweeps and a
+    # search sweeper's own params (otherwise every Optuna trial lands in one line).
+    from simulator.results import swept_keys
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("config", overrides=["hydra/sweeper=optimize_interval"],
+                      return_hydra_config=True)
+    assert "checkpoint.interval_minutes" in swept_keys(cfg)
+    by_hand = OmegaConf.create({"hydra": {"overrides": {"task": [
+        "checkpoint=fixed,async", "replicates=5", "checkpoint.interval_minutes=range(10,30,10)",
+        "+failures.lemon_fraction=interval(0,1)"]}}})
+    assert swept_keys(by_hand) == ["checkpoint", "checkpoint.interval_minutes",
+                                   "failures.lemon_fraction"]
