@@ -86,11 +86,12 @@ def bundles(components: tuple[Component, ...], scope: str) -> list[Bundle]:
 
 
 class Node:
-    """A server: its parts, and whether it is in service (allocated to the job)."""
+    """A server: whether it is in service (allocated to the job), how fast its parts
+    age (a lemon's faster), and its recent failures (for lemon detection). Its parts'
+    lifetimes are in the cluster's PartTable, row `index`."""
 
     def __init__(self, cluster: Cluster, index: int) -> None:
         self.cluster = cluster
-        self.env = cluster.env
         self.index = index
         self.serving = False
         self.speed = 1.0  # a lemon's parts age `factor` times as fast
@@ -127,7 +128,6 @@ class Cluster:
         self.on_found: Callable[[Node], None] = lambda node: None  # a straggler was found
         self.records: list[FailureRecord] = []
         self.failures = failures
-        self.infant = failures.infant
         self.lemons = failures.lemons
         self.retired = 0
         self.short = 0  # job slots without a node
