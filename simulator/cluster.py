@@ -178,7 +178,7 @@ class Cluster:
         for scope in GROUP_SCOPES:
             for bundle in bundles(components, scope):
                 rng = streams(f"{bundle.name}_failures")
-                units += [(bundle, group, rng) for group in failures.groups(scope, total)]
+                units += [(bundle, group, rng) for group in failures.groups(scope)]
         if units:
             self.env.process(self._domains(units))
         for bundle in bundles(components, "job"):
@@ -342,7 +342,7 @@ class Cluster:
             if event.part == "job":
                 self._fail_job(cause)
             elif event.part in GROUP_SCOPES:
-                group = next(g for g in self.failures.groups(event.part, len(self.nodes))
+                group = next(g for g in self.failures.groups(event.part)
                              if event.node in g)
                 self._fail_group([self.nodes[i] for i in group], cause, event.part,
                                  event.repair_s)

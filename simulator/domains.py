@@ -43,13 +43,6 @@ class FailureDomains:
         rail leaves of one scalable unit take down the same 32 nodes)."""
         return dict(self.groups).get(scope, ())
 
-    def containing(self, scope: str, node: int) -> tuple[int, ...]:
-        """The first unit of `scope` that takes `node` down (for trace replay)."""
-        for group in self.of(scope):
-            if node in group:
-                return group
-        raise ValueError(f"node {node} is behind no {scope}")
-
     def units(self, scope: str, job_nodes: int) -> int:
         """Units of `scope` in front of the job's nodes (0 .. job_nodes - 1)."""
         return sum(1 for group in self.of(scope) if group[0] < job_nodes)

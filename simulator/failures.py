@@ -204,7 +204,6 @@ class FailureModel:
     node: Lifetime | None = None
     trace: tuple[TraceFailure, ...] | None = None
     catalog: tuple[Component, ...] = ()
-    switch_nodes: int = 2  # without `domains`: consecutive nodes behind one switch
     planned_gap_s: float | None = None
     lemons: Lemons | None = None
     infant: InfantMortality | None = None
@@ -223,23 +222,15 @@ class FailureModel:
             return nodes * gpus_per_node
         if scope == "node":
             return nodes
-        if self.domains is not None:
-            if scope == "link":
-                return self.domains.link_cables
-            return self.domains.units(scope, nodes)
-        if scope == "switch":
-            return math.ceil(nodes / self.switch_nodes)
-        return 0
+        if self.domains is None:  # switch, rack, scaleup and link units need the graph
+            return 0
+        if scope == "link":
+            return self.domains.link_cables
+        return self.domains.units(scope, nodes)
 
-    def groups(self, scope: str, total_nodes: int) -> tuple[tuple[int, ...], ...]:
+    def groups(self, scope: str) -> tuple[tuple[int, ...], ...]:
         """The physical nodes each unit of `scope` takes down (switch, rack, scaleup)."""
-        if self.domains is not None:
-            return self.domains.of(scope)
-        if scope != "switch":
-            return ()
-        k = self.switch_nodes
-        return tuple(tuple(range(first, min(first + k, total_nodes)))
-                     for first in range(0, total_nodes, k))
+        return () if self.domains is None else self.domains.of(scope)
 
     def job_rate_per_s(self, nodes: int, gpus_per_node: int) -> float:
         """Long-run rate of failures hitting a job that holds `nodes` nodes.

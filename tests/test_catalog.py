@@ -14,10 +14,16 @@ from scipy import stats
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, load_scenario
 from simulator.cluster import bundles
+from simulator.domains import FailureDomains, rack_groups
 from simulator.failures import Component, Exponential, FailureModel, LogNormal, Weibull
 from simulator.runner import run_replicate
 
 HOUR = 3600.0
+
+
+def switch_pairs(total_nodes: int) -> FailureDomains:
+    """Switches in front of consecutive pairs of physical nodes (0-1, 2-3, ...)."""
+    return FailureDomains((("switch", tuple(rack_groups(total_nodes, 2))),))
 
 #: Llama 3 Table 5 (REFERENCE.md): root cause -> count of the 419 unexpected interruptions.
 TABLE5 = {
@@ -101,7 +107,7 @@ def scoped(component: Component, *, spares: int, horizon_h: float = 20.0) -> dic
     scenario = Scenario(
         horizon_s=horizon_h * HOUR, step_s=60.0,
         cluster=ClusterSpec(gpus=32, gpus_per_node=8, spare_nodes=spares),
-        failures=FailureModel(kind="test", catalog=(component,), switch_nodes=2),
+        failures=FailureModel(kind="test", catalog=(component,), domains=switch_pairs(4 + spares)),
         checkpoint=CheckpointSpec(interval_s=HOUR, write_s=0.0, load_s=0.0),
         restart=RestartSpec(detect_s=300.0, restart_s=600.0, repair_s=5 * HOUR),
     )

@@ -13,11 +13,17 @@ import pytest
 from scipy import optimize
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, load_scenario
+from simulator.domains import FailureDomains, rack_groups
 from simulator.failures import Exponential, FailureModel, TraceFailure
 from simulator.policies import daly_interval, young_daly_interval
 from simulator.runner import run_replicate
 
 MIN = 60.0
+
+
+def switch_pairs(total_nodes: int) -> FailureDomains:
+    """Switches in front of consecutive pairs of physical nodes (0-1, 2-3, ...)."""
+    return FailureDomains((("switch", tuple(rack_groups(total_nodes, 2))),))
 
 
 def async_run(horizon_min: float, fail_at: list[float], write_min: float = 10.0,
@@ -198,7 +204,7 @@ def in_memory_run(horizon_min: float, failures: list[TraceFailure]) -> dict:
     scenario = Scenario(
         horizon_s=horizon_min * MIN, step_s=MIN,
         cluster=ClusterSpec(gpus=16, gpus_per_node=8, spare_nodes=4),
-        failures=FailureModel(kind="trace", trace=tuple(failures), switch_nodes=2),
+        failures=FailureModel(kind="trace", trace=tuple(failures), domains=switch_pairs(6)),
         checkpoint=CheckpointSpec(policy="in_memory", interval_s=10 * MIN, write_s=5 * MIN,
                                   load_s=5 * MIN, memory_write_s=0.5 * MIN,
                                   memory_load_s=1 * MIN, durable_every=3),
