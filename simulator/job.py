@@ -94,7 +94,7 @@ class TrainingJob:
         self._drain = False  # planned maintenance waits for the next checkpoint
         self._swap: list[Node] = []  # found stragglers, swapped at the next checkpoint
         self._computing = False  # in a compute timeout that a speed change may re-plan
-        self._queued_steps = 0  # steps snapshotted, not yet durable (async)
+        self._writes: list[list[float]] = []  # async: [steps, seconds of writing left]
         self._since_durable = 0  # in-memory checkpoints since the last durable one
         self._memory_steps = 0  # steps held only in memory copies
         self._hit_since_checkpoint = False  # a failure since the last checkpoint
@@ -110,7 +110,6 @@ class TrainingJob:
         cluster.on_found = self._on_found
         self.process = env.process(self._run())
         if plan.checkpoint.snapshot_s is not None:
-            self._writes: list[list[float]] = []  # [steps, seconds of writing left] each
             self._arrived: simpy.Event = env.event()  # a snapshot joined the writes
             self._write_done: simpy.Event = env.event()  # a write finished
             self._idle: simpy.Event | None = None
@@ -300,6 +299,11 @@ class TrainingJob:
         self._load_s = plan.checkpoint.load_s
 
     @property
+    def _queued_steps(self) -> int:
+        """Steps snapshotted whose asynchronous write has not finished."""
+        return int(sum(steps for steps, _ in self._writes))
+
+    @property
     def _in_flight(self) -> int:
         """Steps saved but not yet durable (async writes queued, in-memory copies)."""
         return self._queued_steps + self._memory_steps
@@ -329,7 +333,6 @@ class TrainingJob:
                 write[1] -= (env.now - started) / sharing
             steps, _ = self._writes.pop(0)
             self.ledger.commit_oldest()
-            self._queued_steps -= steps
             self._made_durable(int(steps))
             if not self._write_done.triggered:
                 self._write_done.succeed()
@@ -339,7 +342,6 @@ class TrainingJob:
     def _start_write(self, steps: int) -> None:
         """A snapshot was taken: its write joins the ones in flight."""
         self._writes.append([steps, self.plan.checkpoint.write_s])
-        self._queued_steps += steps
         if len(self._writes) == 1:
             if not self._arrived.triggered:
                 self._arrived.succeed()
@@ -360,7 +362,6 @@ class TrainingJob:
         if self._writes:
             self._writes.clear()
             self._writer.interrupt("failure")
-        self._queued_steps = 0
 
     def _await_hardware(self):
         """Wait (as wait time) until the job has nodes to restart on: all of them, or,
