@@ -107,7 +107,8 @@ def _measure_fabric(case: Case, queue) -> None:
     stepmodel.clear_caches()
     base_rss = _peak_rss_mb()
     peak = peak_flops(plain.cluster.accelerator, plain.workload.precision)
-    args = (plain.workload, plain.fabric, plain.cluster.gpus_per_node, peak, 0.6)
+    args = (plain.workload, plain.fabric, plain.cluster.gpus_per_node, peak, 0.6,
+            peak_flops(plain.cluster.accelerator, "bf16"))
     start = time.perf_counter()
     stepmodel.profile(*args)
     wall = time.perf_counter() - start

@@ -420,7 +420,7 @@ def _step_profile(workload: Workload | None, fabric: FabricSpec, cluster: Cluste
     peak = peak_of(cluster.accelerator, workload.precision)
     try:
         return stepmodel.profile(workload, fabric, cluster.gpus_per_node, peak,
-                                 cfg.efficiency.compute)
+                                 cfg.efficiency.compute, peak_of(cluster.accelerator, "bf16"))
     except ValueError as exc:  # the topology cannot be built or routed as configured
         raise ConfigError("topology", cfg.topology.kind, str(exc)) from None
 
@@ -444,7 +444,7 @@ def _with_domains(failures: FailureModel, fabric: FabricSpec, workload: Workload
     if workload is not None:
         peak = peak_of(cluster.accelerator, workload.precision)
         slowdown = partial(stepmodel.link_slowdown, workload, fabric, cluster.gpus_per_node,
-                           peak, cfg.efficiency.compute)
+                           peak, cfg.efficiency.compute, peak_of(cluster.accelerator, "bf16"))
     return with_domains(failures, graph, cfg.topology.nodes_per_rack,
                         cluster.nodes + cluster.spare_nodes, slowdown, cfg.topology.kind)
 

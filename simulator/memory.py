@@ -10,7 +10,8 @@ The busiest GPU is the first pipeline stage's: it holds the most activations. It
   (TP x PP) and the expert parameters / (TP x PP x EP). ZeRO shards over the data-parallel
   ranks (DP x CP; expert parameters over DP x CP / EP): stage 1 the optimizer state,
   stage 2 the gradients too, stage 3 the weights too. FP8 training keeps these states in
-  the same precisions (Transformer Engine, DeepSeek-V3), so precision does not change them.
+  the same precisions (Transformer Engine, DeepSeek-V3), so precision does not change them
+  (Transformer Engine's transient FP8 weight copies are left to the reserve).
 - **activations** (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
   Transformer Models", sec. 4): one layer of one microbatch stores s b h (34 + 5 a s / h)
   bytes (s sequence, b microbatch, h hidden, a heads), of which 5 a s^2 b are the
@@ -21,7 +22,10 @@ The busiest GPU is the first pipeline stage's: it holds the most activations. It
   activations while it is recomputed. Context parallelism splits s over CP ranks (each
   rank's queries see the whole sequence's keys). MoE: the MLP's 19 s b h of the 34 are
   stored once per routed expert (top_k times); the other 15 (attention 11, layer norms 4)
-  once.
+  once. FP8 training keeps the inputs of its FP8 GEMMs for the backward pass as FP8
+  copies (NVIDIA Transformer Engine; DeepSeek-V3 sec. 3.3 caches activations in FP8):
+  14 of the 34 bytes are such inputs (QKV and projection inputs 2 + 2, the MLP's two
+  linear inputs 2 + 8), so a layer stores 27 s b h / t.
   The first stage holds several microbatches at once. 1F1B: min(M, PP) microbatches of
   its L / PP layers. Interleaved, V model chunks per rank: Megatron-LM's first rank runs
   (PP - 1) x 2 + (V - 1) x PP warm-up chunks, so it holds that + 1 chunks of L / (PP V)
@@ -49,6 +53,9 @@ ADAM_BYTES = 12  # FP32 master weights + momentum + variance (ZeRO's K)
 RESERVE_GIB = 2.0  # CUDA context, cuBLAS workspaces, NCCL buffers (assumption)
 FRAGMENTATION = 0.05  # allocator fragmentation, share of the tensors (assumption)
 ATTENTION_OTHER, MLP = 15, 19  # Korthikanti's 34 = attention 11 + layer norms 4 + MLP 19
+# of which inputs of linear layers (QKV 2, projection 2; MLP first 2, second 8): FP8
+# training stores these as FP8 copies, half the bytes
+ATTENTION_LINEAR_INPUTS, MLP_LINEAR_INPUTS = 4, 10
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,11 @@ def layer_activation_bytes(work: Workload) -> float:
     s = m.seq_len / p.cp  # this CP rank's share of the sequence
     sbh = s * p.microbatch_size * m.hidden
     routed = m.top_k if m.experts > 1 else 1
-    stored = sbh * (ATTENTION_OTHER + MLP * routed) / p.tp
+    attention, mlp = ATTENTION_OTHER, MLP
+    if work.precision == "fp8":
+        attention -= ATTENTION_LINEAR_INPUTS / 2
+        mlp -= MLP_LINEAR_INPUTS / 2
+    stored = sbh * (attention + mlp * routed) / p.tp
     if p.recompute == "none":  # attention scores, softmax output and dropout mask: 5 bytes
         stored += 5 * m.heads * s * m.seq_len * p.microbatch_size / p.tp
     return stored

@@ -18,8 +18,12 @@ The model is a standard analytical one (Megatron-LM / Narayanan et al. 2021 styl
   all-to-all of routed tokens per MoE layer and microbatch.
 
 Precision (`Workload.precision`): the compute peak is the caller's (the accelerator's
-dense BF16 or FP8 peak, `simulator.hardware.peak_flops`). FP8 training also narrows some
-collectives, as the published FP8 recipes do, and only those:
+dense BF16 or FP8 peak, `simulator.hardware.peak_flops`). FP8 recipes run the weight
+GEMMs (the 6 N_active FLOPs) in FP8 and keep the attention core (the 12 L h s) in BF16
+(DeepSeek-V3 sec. 3.3.1 keeps "attention operators" in their original precision;
+Transformer Engine's FP8 dot-product attention is opt-in): the caller passes both peaks.
+FP8 training also narrows some collectives, as the published FP8 recipes do, and only
+those:
 
 - TP: the sequence-parallel all-gather in front of each column-parallel GEMM moves the
   FP8-cast input (1 byte per value; NVIDIA Transformer Engine casts before the gather when
@@ -167,14 +171,19 @@ class StepProfile:
 
 
 def step_profile(work: Workload, peak_flops: float, compute_efficiency: float,
-                 comm: CommModel) -> StepProfile:
+                 comm: CommModel, attention_peak_flops: float | None = None) -> StepProfile:
     """The StepProfile of `work` on GPUs of `peak_flops` (FLOP/s, dense, at
-    `work.precision`)."""
+    `work.precision`; MFU is counted against it). The attention core (12 L h s FLOPs per
+    token) runs at `attention_peak_flops` (None: `peak_flops`): FP8 recipes keep it in
+    BF16."""
     m, p = work.model, work.parallel
     tokens = work.global_batch_tokens
     model_flops = m.flops_per_token * tokens
-    executed = model_flops * (4 / 3 if p.recompute == "full" else 1.0)  # + one forward
-    compute_s = executed / p.gpus / (peak_flops * compute_efficiency)
+    attention = 12 * m.layers * m.hidden * m.seq_len * tokens
+    repeat = 4 / 3 if p.recompute == "full" else 1.0  # full recomputation: + one forward
+    seconds = ((model_flops - attention) / peak_flops
+               + attention / (attention_peak_flops or peak_flops))
+    compute_s = repeat * seconds / p.gpus / compute_efficiency
     micro = work.microbatches
     bubble_s = compute_s * (p.pp - 1) / (p.virtual_stages * micro)
 
