@@ -34,8 +34,9 @@ The busiest GPU is the first pipeline stage's: it holds the most activations. It
   Llama-style block (SwiGLU of 3.5h, no dropout, grouped-query attention) stores about
   10% more. Embedding and output layers (vocabulary) are not modelled.
 - a **reserve**: the CUDA context, cuBLAS workspaces and NCCL's buffers (RESERVE_GIB) and
-  the caching allocator's fragmentation (FRAGMENTATION of the tensors): an assumption,
-  of the order PyTorch reports between memory reserved and allocated in large runs.
+  the caching allocator's fragmentation (FRAGMENTATION of the tensors): assumptions, not
+  measurements; change them here if your stack's `torch.cuda.memory_reserved()` says
+  otherwise.
 
 HBM capacity is compared in GiB (2^30 bytes): vendors' "80 GB" is what nvidia-smi counts
 as about 80 GiB (81,559 MiB on an H100 SXM).
