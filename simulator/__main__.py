@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from simulator.config import config_dir, explain, to_scenario
 from simulator.errors import ConfigError
+from simulator.memory import memory_line
 from simulator.progress import close_progress, progress_enabled
 from simulator.results import (
     SUMMARY_FILE,
@@ -114,7 +115,8 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
               f"every {frame['interval_min'].iloc[0]:.1f} min, "
               f"{scenario.replicates} replicate(s), seed {scenario.seed}")
         if scenario.profile is not None:
-            print(format_profile(scenario.profile, scenario.step_s))
+            print(format_profile(scenario.profile, scenario.step_s,
+                                 memory_line(scenario.workload, c.accelerator)))
         ckpt = scenario.checkpoint
         if ckpt.size_bytes is not None:
             print(f"checkpoint {ckpt.size_bytes / 1e12:.2f} TB (the model's weights and "

@@ -101,13 +101,14 @@ def _measure_fabric(case: Case, queue) -> None:
     """Runs in a child process: the step profile from a cold start, then a cached lookup."""
     from simulator import stepmodel
     from simulator.api import load_scenario
-    from simulator.hardware import ACCELERATORS
+    from simulator.hardware import peak_flops
 
     plain = load_scenario(list(case.overrides))
     stepmodel.clear_caches()
     base_rss = _peak_rss_mb()
-    peak = ACCELERATORS[plain.cluster.accelerator].bf16_tflops * 1e12
-    args = (plain.workload, plain.fabric, plain.cluster.gpus_per_node, peak, 0.6)
+    peak = peak_flops(plain.cluster.accelerator, plain.workload.precision)
+    args = (plain.workload, plain.fabric, plain.cluster.gpus_per_node, peak, 0.6,
+            peak_flops(plain.cluster.accelerator, "bf16"))
     start = time.perf_counter()
     stepmodel.profile(*args)
     wall = time.perf_counter() - start

@@ -19,7 +19,13 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from simulator.config_failures import failures_from, needs_topology, with_domains
-from simulator.config_workload import fabric_from, workload_from
+from simulator.config_workload import (
+    check_memory,
+    check_precision_without_model,
+    fabric_from,
+    peak_of,
+    workload_from,
+)
 from simulator.errors import (
     ConfigError,
     blame_override,
@@ -170,6 +176,10 @@ class ParallelConfig:
     virtual_stages: int = 1
     microbatch_size: int = 1
     zero_stage: int = 1
+    # activation recomputation: none | selective | full. selective is FlashAttention's
+    # (attention scores recomputed, not stored); Llama 3 trained at 8K tokens without
+    # activation checkpointing (sec. 3.3.2), i.e. selective in Korthikanti et al.'s terms
+    recompute: str = "selective"
     allow_tp_across_domains: bool = False
 
 
@@ -190,6 +200,7 @@ class WorkloadConfig:
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     overlap: OverlapConfig = field(default_factory=OverlapConfig)
     global_batch_tokens: float | None = None
+    precision: str = "bf16"  # bf16 | fp8: the accelerator's peak and narrower collectives
 
 
 @dataclass
@@ -370,6 +381,9 @@ def validate(cfg: Config) -> Scenario:
     workload = None
     if cfg.workload.model is not None:
         workload = workload_from(cfg.workload, cluster, accelerator.scaleup_domain)
+        check_memory(workload, accelerator)
+    else:
+        check_precision_without_model(cfg.workload)
     profile = _step_profile(workload, fabric, cluster, cfg)
     require_one_of("mode", cfg.mode, MODES)
     jitter = _jitter(cfg.workload.jitter_cv, cluster.gpus)
@@ -406,10 +420,10 @@ def _step_profile(workload: Workload | None, fabric: FabricSpec, cluster: Cluste
         return None
     from simulator import stepmodel  # the fabric machinery, only when a workload needs it
 
-    peak = ACCELERATORS[cluster.accelerator].bf16_tflops * 1e12
+    peak = peak_of(cluster.accelerator, workload.precision)
     try:
         return stepmodel.profile(workload, fabric, cluster.gpus_per_node, peak,
-                                 cfg.efficiency.compute)
+                                 cfg.efficiency.compute, peak_of(cluster.accelerator, "bf16"))
     except ValueError as exc:  # the topology cannot be built or routed as configured
         raise ConfigError("topology", cfg.topology.kind, str(exc)) from None
 
@@ -431,9 +445,9 @@ def _with_domains(failures: FailureModel, fabric: FabricSpec, workload: Workload
         raise ConfigError("topology", cfg.topology.kind, str(exc)) from None
     slowdown = None
     if workload is not None:
-        peak = ACCELERATORS[cluster.accelerator].bf16_tflops * 1e12
+        peak = peak_of(cluster.accelerator, workload.precision)
         slowdown = partial(stepmodel.link_slowdown, workload, fabric, cluster.gpus_per_node,
-                           peak, cfg.efficiency.compute)
+                           peak, cfg.efficiency.compute, peak_of(cluster.accelerator, "bf16"))
     return with_domains(failures, graph, cfg.topology.nodes_per_rack,
                         cluster.nodes + cluster.spare_nodes, slowdown, cfg.topology.kind)
 

@@ -7,10 +7,11 @@ import inspect
 from typing import TYPE_CHECKING
 
 from simulator.errors import ConfigError, require_non_negative, require_one_of, require_positive
-from simulator.hardware import Accelerator
+from simulator.hardware import PRECISIONS, Accelerator, peak_flops
+from simulator.memory import GIB, per_gpu
 from simulator.scenario import ClusterSpec, FabricSpec
 from simulator.topology import BUILDERS
-from simulator.workload import Overlap, Parallelism, Transformer, Workload
+from simulator.workload import RECOMPUTE, Overlap, Parallelism, Transformer, Workload
 
 if TYPE_CHECKING:
     from simulator.config import EfficiencyConfig, TopologyConfig, WorkloadConfig
@@ -70,6 +71,8 @@ def workload_from(w: WorkloadConfig, cluster: ClusterSpec, domain_size: int) -> 
     for key in ("tp", "pp", "cp", "ep", "virtual_stages", "microbatch_size"):
         require_positive(f"workload.parallel.{key}", getattr(p, key))
     require_one_of("workload.parallel.zero_stage", p.zero_stage, (0, 1, 2, 3))
+    require_one_of("workload.parallel.recompute", p.recompute, RECOMPUTE)
+    require_one_of("workload.precision", w.precision, PRECISIONS)
     for key in ("tp", "cp", "pp", "dp", "ep"):
         value = getattr(o, key)
         if not 0 <= value <= 1:
@@ -101,5 +104,50 @@ def workload_from(w: WorkloadConfig, cluster: ClusterSpec, domain_size: int) -> 
     model = Transformer(m.params_billion * 1e9, m.layers, m.hidden, m.heads, m.kv_heads,
                         m.seq_len, m.experts, m.top_k, m.expert_fraction)
     parallel = Parallelism(p.tp, p.pp, dp, p.cp, p.ep, p.virtual_stages, p.microbatch_size,
-                           p.zero_stage)
-    return Workload(model, parallel, float(tokens), Overlap(o.tp, o.cp, o.pp, o.dp, o.ep))
+                           p.zero_stage, p.recompute)
+    return Workload(model, parallel, float(tokens), Overlap(o.tp, o.cp, o.pp, o.dp, o.ep),
+                    precision=w.precision)
+
+
+def peak_of(accelerator: str, precision: str) -> float:
+    """The accelerator's dense peak FLOP/s at `precision`, or a ConfigError naming
+    `workload.precision` (e.g. fp8 on an A100)."""
+    try:
+        return peak_flops(accelerator, precision)
+    except ValueError as exc:
+        raise ConfigError("workload.precision", precision, str(exc)) from None
+
+
+def check_precision_without_model(w: WorkloadConfig) -> None:
+    """A fixed-step workload has no GEMMs: a precision other than the default would be
+    silently ignored."""
+    require_one_of("workload.precision", w.precision, PRECISIONS)
+    if w.precision != "bf16":
+        raise ConfigError("workload.precision", w.precision,
+                          "needs a workload with a model (e.g. workload=llama3_70b); "
+                          "a fixed step time has no precision")
+
+
+def check_memory(work: Workload, accelerator: Accelerator) -> None:
+    """A ConfigError naming the parallelism keys if `work` does not fit in one GPU's HBM."""
+    memory = per_gpu(work)
+    if memory.total <= accelerator.hbm_gb * GIB:
+        return
+    p = work.parallel
+    parts = ", ".join(f"{k} {v / GIB:.1f}" for k, v in memory.parts().items())
+    raise_ = ["workload.parallel.tp (within a scale-up domain)", ".pp"]
+    if p.zero_stage < 3:
+        raise_.append(f".zero_stage (now {p.zero_stage})")
+    levers = [f"raise {', '.join(raise_[:-1])} or {raise_[-1]}"]
+    if p.recompute != "full":
+        levers.append(f"set .recompute=full (now {p.recompute})")
+    if p.microbatch_size > 1:
+        levers.append(f"lower .microbatch_size (now {p.microbatch_size})")
+    levers.append("use an accelerator with more HBM")
+    layout = (f"tp={p.tp} pp={p.pp} dp={p.dp} cp={p.cp} ep={p.ep} "
+              f"virtual_stages={p.virtual_stages} microbatch_size={p.microbatch_size} "
+              f"zero_stage={p.zero_stage} recompute={p.recompute}")
+    raise ConfigError("workload.parallel", layout,
+                      f"needs {memory.total / GIB:.1f} GiB per GPU ({parts}) but "
+                      f"{accelerator.name} has {accelerator.hbm_gb:g} GiB; to fit, "
+                      f"{'; '.join(levers[:-1])}; or {levers[-1]}")

@@ -183,14 +183,18 @@ def format_summary(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def format_profile(profile, step_s: float) -> str:
-    """One training step: where its time goes, throughput and MFU."""
+def format_profile(profile, step_s: float, memory: str | None = None) -> str:
+    """One training step: where its time goes, throughput and MFU (against the dense peak
+    of the workload's precision); then `memory`, the per-GPU memory line, if given."""
     parts = "  ".join(f"{name} {seconds:.3f}" for name, seconds in profile.breakdown().items())
     note = "" if abs(step_s - profile.step_s) < 1e-12 else \
         f"  (workload.step_seconds={step_s:g} overrides the model's {profile.step_s:.3f} s)"
-    return (f"step {profile.step_s:.3f} s = {parts}\n"
-            f"{profile.tokens_per_s:,.0f} tokens/s, MFU {profile.mfu:.1%} of dense BF16 peak"
-            f"{note}")
+    peak = f"dense {profile.precision.upper()} peak ({profile.peak_flops / 1e12:,.0f} TFLOP/s)"
+    lines = [f"step {profile.step_s:.3f} s = {parts}",
+             f"{profile.tokens_per_s:,.0f} tokens/s, MFU {profile.mfu:.1%} of {peak}{note}"]
+    if memory is not None:
+        lines.append(memory)
+    return "\n".join(lines)
 
 
 def format_sweep(frame: pd.DataFrame, swept: list[str]) -> str:

@@ -55,7 +55,8 @@ def layout_of(work: Workload, gpus_per_node: int) -> Layout:
 
 @lru_cache(maxsize=64)
 def profile(work: Workload, fabric: FabricSpec, gpus_per_node: int, peak_flops: float,
-            compute_efficiency: float) -> StepProfile:
+            compute_efficiency: float, attention_peak_flops: float | None = None
+            ) -> StepProfile:
     """The StepProfile of `work` on this fabric (cached). Building a large fabric takes
     seconds (about 30 at 131,072 GPUs): a progress bar shows its stages on a terminal."""
     gpus = work.parallel.gpus
@@ -69,19 +70,21 @@ def profile(work: Workload, fabric: FabricSpec, gpus_per_node: int, peak_flops: 
         bar.update()
         bar.set_postfix_str("collectives")
         comm = collective_model(fabric, gpus, layout_of(work, gpus_per_node))
-        result = step_profile(work, peak_flops, compute_efficiency, comm)
+        result = step_profile(work, peak_flops, compute_efficiency, comm,
+                              attention_peak_flops)
         bar.update()
     return result
 
 
 def link_slowdown(work: Workload, fabric: FabricSpec, gpus_per_node: int,
-                  peak_flops: float, compute_efficiency: float) -> float:
+                  peak_flops: float, compute_efficiency: float,
+                  attention_peak_flops: float | None = None) -> float:
     """Step time with one redundant cable down (the first uplink in front of GPU 0)
     over the healthy step time; 1.0 if the fabric has no such cable."""
     cable = representative_uplink(fabric_graph(fabric, work.parallel.gpus))
     if cable is None:
         return 1.0
-    args = (gpus_per_node, peak_flops, compute_efficiency)
+    args = (gpus_per_node, peak_flops, compute_efficiency, attention_peak_flops)
     healthy = profile(work, fabric, *args)
     degraded = profile(work, dataclasses.replace(fabric, failed_cable=cable), *args)
     return degraded.step_s / healthy.step_s
