@@ -147,6 +147,22 @@ def test_spare_pool_running_dry_names_the_numbers():
     assert f"cluster.spare_fraction={math.ceil(need / 512 * 1e4) / 1e4:g}" in text
 
 
+@pytest.mark.parametrize(("overrides", "nodes", "spares"), [
+    (["cluster.gpus=4096", "cluster.spare_nodes=4"], 512, 4),  # 24%
+    (["cluster.gpus=4096", "cluster.spare_nodes=6"], 512, 6),  # 5%, the threshold
+    (["cluster=gb200_nvl72_4k"], 1008, 8),  # 21%
+])
+def test_predicted_short_share_matches_the_simulated_wait(overrides, nodes, spares):
+    # The warning's share (Poisson tail of nodes x 24 h / MTBF) against the share of
+    # the wall clock the simulated job waits for repaired nodes: 4 x 180 days.
+    predicted = poisson_tail(nodes * 24 / NODE_MTBF_H, spares)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainsimWarning)
+        frame = simulate([*overrides, "horizon_days=180", "replicates=4"])
+    waited = (frame.wait_h / frame.horizon_h).mean()
+    assert waited == pytest.approx(predicted, abs=0.03)
+
+
 def test_spare_pool_tail_against_hand_sum():
     for mean, spares in ((0.832, 4), (3.328, 4), (6.55, 8), (178.75, 150)):
         assert short_share(mean, spares) == pytest.approx(poisson_tail(mean, spares), abs=1e-9)
