@@ -15,7 +15,8 @@ Thresholds, and why:
   mean L = (node-taking failure rate) x (mean repair time) (Little's law); the job is
   short of nodes while more than `spares` are in repair. Warn when that happens more
   than 5% of the time (waiting then costs more than a well-tuned checkpoint policy);
-  this includes every pool smaller than L, the expected count within one repair time.
+  this includes every pool smaller than L, the expected count within one repair time
+  (for L > 0.05; with fewer nodes in repair, no pool waits 5% of the time).
 - goodput below 0.2 (mean over replicates): the issue's line; under a fifth of the
   wall clock trains, so the configuration is a recovery loop rather than a plan.
 - checkpoint interval < the write that blocks after it: the job then spends at least
@@ -37,6 +38,7 @@ from scipy.stats import poisson
 from simulator.domains import GROUP_SCOPES
 from simulator.errors import TrainsimWarning
 from simulator.metrics import CATEGORIES
+from simulator.policies import MODEL_DRIVEN
 from simulator.scenario import Scenario
 
 HOUR = 3600.0
@@ -171,7 +173,7 @@ def check_interval(scenario: Scenario) -> str | None:
     interval = scenario.interval_steps * scenario.step_s
     chosen = (f"checkpoint={ckpt.policy} chose it from the job MTBI "
               f"{_duration(scenario.job_mtbi_s)}: the job fails too often for its write; "
-              if ckpt.policy in ("young_daly", "daly", "adaptive") else "")
+              if ckpt.policy in MODEL_DRIVEN else "")
     if ckpt.snapshot_s is not None:  # async: the writes run behind, sharing the storage
         if not interval + ckpt.snapshot_s < ckpt.write_s:
             return None
