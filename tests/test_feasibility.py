@@ -329,16 +329,18 @@ def test_cli_prints_one_line_per_warning_and_runs(tmp_path):
 
 
 def test_cli_multirun_warns_once_per_job(tmp_path):
+    # jobs (interval, seed): #0 (1, 0) and #1 (1, 1) warn of the interval and of goodput
+    # 1/6, with the same words (each job again, in one process); #2 (2, 0) and #3 (2, 1)
+    # of the interval only (goodput 2/7 = 0.29)
     proc = run_cli(["-m", "name=sweep", "failures=none", "horizon_days=1",
-                    "checkpoint.interval_minutes=1,2,60"], tmp_path, CI="true")
+                    "checkpoint.interval_minutes=1,2", "seed=0,1"], tmp_path, CI="true")
     assert proc.returncode == 0, describe(proc)
     lines = [line for line in proc.stderr.splitlines() if line.startswith("trainsim: warning")]
-    # jobs 0 and 1: interval and goodput (2/7 = 0.29 > 0.2 for job 1: interval only);
-    # job 2 is silent
     jobs = [line.split(": ")[2] for line in lines]
-    assert jobs == ["job #0", "job #0", "job #1"], describe(proc)
+    assert jobs == ["job #0", "job #0", "job #1", "job #1", "job #2", "job #3"], describe(proc)
     assert [line.split(": ")[3].split(" ")[0] for line in lines] == [
-        "checkpoint", "goodput", "checkpoint"]
+        "checkpoint", "goodput", "checkpoint", "goodput", "checkpoint", "checkpoint"]
+    assert lines[0].split(": ", 3)[3] == lines[2].split(": ", 3)[3]
 
 
 # ---- spare_fraction -----------------------------------------------------------------------
