@@ -6,7 +6,7 @@ degraded running. See README.md for the tour.
 """
 
 from simulator.api import load_scenario, simulate
-from simulator.errors import ConfigError
+from simulator.errors import ConfigError, TrainsimWarning
 from simulator.runner import run_replicate, run_scenario
 from simulator.scenario import CheckpointSpec, ClusterSpec, RestartSpec, Scenario
 
@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "RestartSpec",
     "Scenario",
+    "TrainsimWarning",
     "load_scenario",
     "run_replicate",
     "run_scenario",

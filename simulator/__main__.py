@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -20,7 +21,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from simulator.config import config_dir, explain, to_scenario
-from simulator.errors import ConfigError
+from simulator.errors import ConfigError, TrainsimWarning
+from simulator.feasibility import result_warnings, scenario_warnings
+from simulator.feasibility import warn as feasibility_warn
 from simulator.memory import memory_line
 from simulator.progress import close_progress, progress_enabled
 from simulator.results import (
@@ -93,6 +96,8 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
         if multirun:
             raise  # Hydra names the failing job; main() prints the error
         _exit_with(error)
+    job = f"job #{hydra_cfg.job.num}: " if multirun else ""  # the number Hydra's log shows
+    print_warnings(scenario_warnings(scenario), job)
     clear_run(run_dir)
     events: list[pd.DataFrame] | None = [] if cfg.events else None
     # replicate bars on a terminal outside CI, from the process that owns it (not joblib's
@@ -105,11 +110,13 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
     goodput = float(frame["goodput"].mean())
     if multirun:
         print(f"  goodput {goodput:.4f}  ({len(frame)} replicates) -> {out}")
+        print_warnings(result_warnings(frame), job)
     else:
         c = scenario.cluster
         length = (f"{scenario.horizon_s / 86400:g} days" if scenario.work_s is None
                   else f"until {scenario.work_s / 3600:g} useful hours")
-        print(f"trainsim: {c.gpus:,} {c.accelerator} ({c.nodes:,} nodes), {length}, "
+        print(f"trainsim: {c.gpus:,} {c.accelerator} ({c.nodes:,} nodes + {c.spares_note()}), "
+              f"{length}, "
               f"failures={choices(hydra_cfg, 'failures')}, "
               f"checkpoint={choices(hydra_cfg, 'checkpoint')} "
               f"every {frame['interval_min'].iloc[0]:.1f} min, "
@@ -123,7 +130,25 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
                   f"optimizer state): write {ckpt.write_s:.1f} s, load {ckpt.load_s:.1f} s")
         print(format_summary(frame))
         print(f"-> {out}")
+        print_warnings(result_warnings(frame))
     return goodput  # the objective for sweepers that optimise
+
+
+def print_warnings(messages: list[str], job: str = "") -> None:
+    """Issue each message as a TrainsimWarning and print it as one line on stderr.
+
+    Goes through `warnings` so that filters (`-W ignore::UserWarning`) apply; a fresh
+    catch_warnings per call shows a message again in the next job of a sweep.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        feasibility_warn(messages)
+    sys.stdout.flush()  # keep the order of stdout and stderr on a terminal
+    for record in caught:
+        if issubclass(record.category, TrainsimWarning):
+            print(f"trainsim: warning: {job}{record.message}", file=sys.stderr, flush=True)
+        else:
+            warnings.showwarning(record.message, record.category, record.filename,
+                                 record.lineno)
 
 
 def _finished_run(cfg: DictConfig, run_dir: Path) -> pd.DataFrame | None:

@@ -6,6 +6,7 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 
 from simulator.config import config_dir, explain, to_scenario
+from simulator.feasibility import result_warnings, scenario_warnings, warn
 from simulator.runner import run_scenario
 from simulator.scenario import Scenario
 
@@ -28,6 +29,13 @@ def simulate(overrides: list[str] | None = None, config_name: str = "config",
              progress: bool | None = None) -> pd.DataFrame:
     """Run a scenario with Hydra-style overrides; one summary row per replicate.
 
+    Configurations that run but cannot work (simulator/feasibility.py) raise a
+    `TrainsimWarning` each; the run still runs.
+
     >>> simulate(["cluster.gpus=4096", "replicates=20"])  # doctest: +SKIP
     """
-    return run_scenario(load_scenario(overrides, config_name), progress=progress)
+    scenario = load_scenario(overrides, config_name)
+    warn(scenario_warnings(scenario))  # TrainsimWarning: filter with the warnings module
+    frame = run_scenario(scenario, progress=progress)
+    warn(result_warnings(frame))
+    return frame

@@ -63,7 +63,8 @@ class ClusterConfig:
     accelerator: str = "H100"
     gpus: int = 1024
     gpus_per_node: int = 8
-    spare_nodes: int = 4
+    spare_nodes: int | None = None  # set: the spare pool, in nodes (wins over the fraction)
+    spare_fraction: float | None = 0.03125  # else: ceil(this x the job's nodes) spare nodes
     gpu_hour_usd: float | None = None  # what one GPU-hour costs (null: no cost columns)
     pue: float = 1.0  # power usage effectiveness: facility energy / IT energy
 
@@ -242,13 +243,30 @@ def _cluster(c: ClusterConfig) -> ClusterSpec:
     if c.gpus % c.gpus_per_node:
         raise ConfigError("cluster.gpus", c.gpus,
                           f"must be a multiple of cluster.gpus_per_node={c.gpus_per_node}")
-    if c.spare_nodes < 0:
-        raise ConfigError("cluster.spare_nodes", c.spare_nodes, "must be zero or more")
+    spare_nodes, spare_fraction = _spares(c, c.gpus // c.gpus_per_node)
     require_non_negative("cluster.gpu_hour_usd", c.gpu_hour_usd, optional=True)
     if not c.pue >= 1.0:
         raise ConfigError("cluster.pue", c.pue, "must be 1.0 or more (facility / IT energy)")
-    return ClusterSpec(c.accelerator, c.gpus, c.gpus_per_node, c.spare_nodes,
-                       c.gpu_hour_usd, c.pue)
+    return ClusterSpec(c.accelerator, c.gpus, c.gpus_per_node, spare_nodes,
+                       c.gpu_hour_usd, c.pue, spare_fraction)
+
+
+def _spares(c: ClusterConfig, nodes: int) -> tuple[int, float | None]:
+    """(spare nodes, the fraction they came from or None): an explicit
+    `cluster.spare_nodes` wins; else ceil(`cluster.spare_fraction` x the job's nodes)."""
+    if c.spare_nodes is not None:
+        if c.spare_nodes < 0:
+            raise ConfigError("cluster.spare_nodes", c.spare_nodes, "must be zero or more")
+        return c.spare_nodes, None
+    if c.spare_fraction is None:
+        raise ConfigError("cluster.spare_nodes", None, "set cluster.spare_nodes (a count) or "
+                          "cluster.spare_fraction (a share of the job's nodes); 0 for no spares")
+    if not (math.isfinite(c.spare_fraction) and 0 <= c.spare_fraction <= 1):
+        raise ConfigError("cluster.spare_fraction", c.spare_fraction,
+                          "must be in [0, 1] (a share of the job's nodes), or null to give "
+                          "cluster.spare_nodes")
+    # the tolerance keeps an exact share (4 of 128 = 0.03125) from rounding up to 5
+    return math.ceil(nodes * c.spare_fraction - 1e-9), c.spare_fraction
 
 
 def _checkpoint_bytes(workload: Workload | None, storage: StorageConfig) -> float | None:

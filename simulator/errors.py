@@ -1,5 +1,7 @@
 """Configuration errors: one line naming the key, the bad value and what is allowed.
 
+Also the warning category of configurations that run but cannot work (TrainsimWarning).
+
 `config_error_from` turns Hydra's and OmegaConf's composition errors (unknown option,
 unknown key, wrong type, missing value, bad override syntax) into the same one-line
 `ConfigError` that trainsim's own validation raises.
@@ -22,6 +24,13 @@ class ConfigError(ValueError):
 
     def __reduce__(self):  # picklable across joblib / submitit workers
         return (type(self), (self.key, self.value, self.allowed))
+
+
+class TrainsimWarning(UserWarning):
+    """A configuration that runs but cannot give a useful answer (simulator/feasibility.py).
+
+    Filter it like any warning: `warnings.simplefilter("ignore", TrainsimWarning)`.
+    """
 
 
 def _show(value: Any) -> str:

@@ -17,7 +17,11 @@ from simulator.workload import StepProfile, Workload
 
 @dataclass(frozen=True)
 class ClusterSpec:
-    """The hardware the job runs on: `gpus` in nodes of `gpus_per_node`, plus spares."""
+    """The hardware the job runs on: `gpus` in nodes of `gpus_per_node`, plus spares.
+
+    `spare_fraction`: the share of the job's nodes `spare_nodes` was derived from
+    (ceil), or None when the count was given as such.
+    """
 
     accelerator: str = "H100"
     gpus: int = 1024
@@ -25,10 +29,18 @@ class ClusterSpec:
     spare_nodes: int = 4
     gpu_hour_usd: float | None = None  # None: cost columns are nan
     pue: float = 1.0  # facility energy / IT energy
+    spare_fraction: float | None = None
 
     @property
     def nodes(self) -> int:
         return self.gpus // self.gpus_per_node
+
+    def spares_note(self) -> str:
+        """Where the spare pool's size came from: '4 spares by cluster.spare_fraction=0.03125'
+        (ceil of that share of the job's nodes) or '4 spares by cluster.spare_nodes'."""
+        source = ("cluster.spare_nodes" if self.spare_fraction is None
+                  else f"cluster.spare_fraction={self.spare_fraction:g}")
+        return f"{self.spare_nodes:,} spares by {source}"
 
 
 @dataclass(frozen=True)
