@@ -64,6 +64,7 @@ def _figure(cols: int = 1, height: float = 4.5, width: float = 7.5):
     axes = fig.subplots(1, cols, squeeze=False, sharey=True)[0]
     for ax in axes:
         ax.grid(True, alpha=0.3)
+        ax.margins(y=0.02)
     return fig, axes
 
 
@@ -192,10 +193,9 @@ def plot_paired(decision: Decision) -> Figure:
     ax.axvline(0, color="k", lw=1)
     best = float(decision.ranking.iloc[0])
     for row, d in zip(rows, diffs["diff"], strict=True):
-        if best:
-            ax.annotate(f"{d / abs(best):+.1%}", (0, row), xytext=(-4 if d < 0 else 4, 0),
-                        textcoords="offset points", va="center", fontsize="small",
-                        ha="right" if d < 0 else "left")
+        if best:  # a column of relative differences right of the axes
+            ax.annotate(f"{d / abs(best):+.2%}", (1.01, row), xycoords=("axes fraction", "data"),
+                        va="center", ha="left", fontsize="small")
     ax.set_yticks(rows, names, fontsize="small")
     ax.invert_yaxis()
     if o.column == "effective_tokens_per_s":

@@ -295,7 +295,7 @@ def _decision(d: Decision, reason: str, table: pd.DataFrame) -> list[str]:
         tied = ", ".join(f"**{c}**" for c in d.tied)
         out.append(f"No winner: tied within the CI: {tied} (their paired 95% CI against "
                    f"the best by mean, {d.best} at {value}, includes zero). More replicates "
-                   "narrow the CI; a real difference smaller than it does not matter here.")
+                   "narrow the CI.")
     runner = d.runner_up
     if runner is not None:
         out += ["", f"Runner-up: {runner['configuration']} {_verdict(d, runner)}."]
@@ -312,8 +312,9 @@ def _decision(d: Decision, reason: str, table: pd.DataFrame) -> list[str]:
             else "tied"
         out.append(f"| {r.configuration} | "
                    f"{_mean_ci(row[f'{o.column}_mean'], row[f'{o.column}_ci'], o.fmt)} | "
-                   f"{_signed(r.diff, o.fmt)} | {pct:+.1%} | ± {o.fmt.format(r.paired_ci)} | "
-                   f"± {o.fmt.format(r.unpaired_ci)} | {r.n} | {verdict} |")
+                   f"{_signed(r.diff, o.fmt)} | {_percent(pct, sign=True)} | "
+                   f"± {o.fmt.format(r.paired_ci)} | ± {o.fmt.format(r.unpaired_ci)} | "
+                   f"{r.n} | {verdict} |")
     return out
 
 
@@ -325,11 +326,19 @@ def _verdict(d: Decision, row: pd.Series) -> str:
     best = float(d.ranking.iloc[0])
     size = o.fmt.format(abs(row["diff"])) + (f" {o.unit}" if o.column != "goodput" else "")
     if best:
-        size += f" ({abs(row['diff'] / best):.1%})"
+        size += f" ({_percent(abs(row['diff'] / best))})"
     ci = f"± {o.fmt.format(row['paired_ci'])} (paired 95% CI)"
     if row["worse"]:
         return f"is worse by {size} {ci}"
     return f"is behind by {size} {ci}: the CI includes zero"
+
+
+def _percent(share: float, sign: bool = False) -> str:
+    """A share as a percentage with one decimal, two significant digits below 0.1%."""
+    text = f"{share:{'+' if sign else ''}.1%}"
+    if share and abs(share) < 0.001:
+        text = f"{share * 100:{'+' if sign else ''}.2g}%"
+    return text
 
 
 def _identical(diff: float, ci: float) -> bool:
