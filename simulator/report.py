@@ -279,6 +279,7 @@ def _decision(d: Decision, reason: str, table: pd.DataFrame) -> list[str]:
     means = table.set_index("configuration")
     top = means.loc[d.best]
     value = _mean_ci(top[f"{o.column}_mean"], top[f"{o.column}_ci"], o.fmt)
+    value += f" {o.unit}" if o.column != "goodput" else ""
     out = ["", "## Decision", "",
            f"Objective: **{o.title}** (`{o.column}`, {o.direction}); {reason}. "
            f"`--objective {{{','.join(OBJECTIVES)}}}` decides by another.", ""]
