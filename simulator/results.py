@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import pandas as pd
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
@@ -245,7 +246,9 @@ def format_sweep(frame: pd.DataFrame, swept: list[str]) -> str:
 def sweep_jobs(config: DictConfig) -> list[list[str]] | None:
     """Every job's overrides, in Hydra's job-number order, as Hydra's basic sweeper will
     launch them (the cartesian product of `hydra.sweeper.params` and the command line's
-    overrides); None when that cannot be known (another sweeper, a `glob` sweep)."""
+    overrides); None when that cannot be known (another sweeper). A `glob` over a config
+    group's options is expanded with the running Hydra's config loader, as the sweeper
+    does."""
     sweeper = OmegaConf.select(config, "hydra.sweeper")
     if sweeper is None or OmegaConf.select(sweeper, "_target_") != _BASIC_SWEEPER:
         return None
@@ -253,7 +256,9 @@ def sweep_jobs(config: DictConfig) -> list[list[str]] | None:
         params = OmegaConf.to_container(sweeper, resolve=True).get("params") or {}
         task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
         arguments = [f"{key}={value}" for key, value in params.items()] + list(task)
-        overrides = OverridesParser.create().parse_overrides(arguments)
+        loader = GlobalHydra.instance().config_loader() \
+            if GlobalHydra.instance().is_initialized() else None
+        overrides = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
         return [list(job) for job in BasicSweeper.split_arguments(overrides, None)[0]]
     except Exception:  # Hydra rejects it later with its own message, or sweeps another way
         return None

@@ -375,7 +375,7 @@ def test_the_default_objective_follows_what_changes_the_step():
 # ---- sweep folders and the digest ----------------------------------------------------------
 
 
-def test_a_glob_sweep_is_grouped_and_a_new_sweep_moves_the_old_report_aside(tmp_path):
+def test_a_glob_sweep_is_grouped_resumed_and_moved_aside_with_its_report(tmp_path):
     sweep = tmp_path / "sweep"
     first = run("simulator", ["-m", f"hydra.sweep.dir={sweep}", "topology=glob(fat_tree_*)",
                               "cluster.gpus=64", "horizon_days=2", "replicates=2"], tmp_path)
@@ -384,6 +384,11 @@ def test_a_glob_sweep_is_grouped_and_a_new_sweep_moves_the_old_report_aside(tmp_
     assert [x.split()[0] for x in digest] == [f"topology_config=fat_tree_{r}"
                                              for r in ("1to1", "2to1", "4to1")]
     assert all("(n=2)" in x for x in digest)
+    again = run("simulator", ["-m", f"hydra.sweep.dir={sweep}", "topology=glob(fat_tree_*)",
+                              "cluster.gpus=64", "horizon_days=2", "replicates=2"], tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "holds 3 of this sweep's 3 runs: resuming" in again.stdout  # glob expanded
+    assert again.stdout.count("replicates, reused)") == 3
     assert main([str(sweep)]) == 0
     second = run("simulator", ["-m", f"hydra.sweep.dir={sweep}",
                                "checkpoint.interval_minutes=30,60", "cluster.gpus=64",
