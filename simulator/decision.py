@@ -16,7 +16,7 @@ the configurations it cannot be told apart from are "tied within the CI".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -120,6 +120,7 @@ class Decision:
     winner: str | None  # `best` when it beats every other one, else None
     tied: list[str]  # configurations not told apart from the best (best first)
     problem: str | None = None  # why no paired comparison could be made
+    missing: list[str] = field(default_factory=list)  # configurations without the objective
 
     @property
     def runner_up(self) -> pd.Series | None:
@@ -133,22 +134,29 @@ def decide(frame: pd.DataFrame, objective: Objective) -> Decision:
     """Compare every configuration (the `configuration` column) with the best by mean.
 
     A configuration is `worse` when its paired 95% CI of the difference excludes zero;
-    `best` is the winner when every other configuration is worse.
+    `best` is the winner when every other configuration is worse. Configurations whose
+    objective is nan (e.g. no tokens in a fixed-step workload) are left out, as
+    `missing`. Raises ValueError when no configuration has the objective.
     """
     rows = frame[["configuration", "seed", "replicate", objective.column]]
-    ranking = objective.better(rows.groupby("configuration", sort=False)[objective.column]
-                               .mean())
+    means = rows.groupby("configuration", sort=False)[objective.column].mean()
+    ranking = objective.better(means.dropna())
+    if ranking.empty:
+        raise ValueError(f"no configuration has {objective.column}; it needs "
+                         f"{objective.needs}")
+    missing = [str(c) for c in means.index if c not in ranking.index]
+    rows = rows[rows["configuration"].isin(ranking.index)]
     best = str(ranking.index[0])
     empty = pd.DataFrame(columns=["configuration", "diff", "paired_ci", "unpaired_ci", "n",
                                   "worse"])
     if len(ranking) < 2:
-        return Decision(objective, best, ranking, empty, None, [best])
+        return Decision(objective, best, ranking, empty, None, [best], missing=missing)
     try:
         diffs = paired_differences(rows, "configuration", best, metric=objective.column,
                                    by=[])
     except ValueError as error:
         return Decision(objective, best, ranking, empty, None, list(ranking.index),
-                        problem=str(error))
+                        problem=str(error), missing=missing)
     diffs["configuration"] = diffs["configuration"].astype(str)
     diffs = diffs.set_index("configuration").loc[ranking.index[1:]].reset_index()
     scale = NOISE * abs(float(ranking.iloc[0]))
@@ -160,4 +168,4 @@ def decide(frame: pd.DataFrame, objective: Objective) -> Decision:
     if diffs["paired_ci"].isna().all():
         problem = ("one replicate per configuration gives no confidence interval: run "
                    "replicates=2 or more")
-    return Decision(objective, best, ranking, diffs, winner, tied, problem)
+    return Decision(objective, best, ranking, diffs, winner, tied, problem, missing)

@@ -283,6 +283,9 @@ def _decision(d: Decision, reason: str, table: pd.DataFrame) -> list[str]:
     out = ["", "## Decision", "",
            f"Objective: **{o.title}** (`{o.column}`, {o.direction}); {reason}. "
            f"`--objective {{{','.join(OBJECTIVES)}}}` decides by another.", ""]
+    if d.missing:
+        out += [f"Not compared: {', '.join(d.missing)} (no {o.column}; it needs "
+                f"{o.needs}).", ""]
     if d.problem is not None:
         out += [f"No winner: {d.problem}.", "",
                 f"Best by mean: {d.best}, {value} (n={top['n']})."]

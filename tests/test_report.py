@@ -409,3 +409,12 @@ def test_swept_keys_reads_overrides_with_hydras_parser():
     assert swept_keys(config) == ["topology", "checkpoint", "seed",
                                   "checkpoint.interval_minutes", "failures.lemon_fraction",
                                   "horizon_days"]
+
+
+def test_configurations_without_the_objective_are_left_out_not_tied():
+    # a fixed-step configuration has no tokens: it cannot tie on effective tokens/s
+    frame = decision_frame({"fast": [3.0, 3.1, 3.2], "slow": [2.0, 2.2, 2.1],
+                            "fixed_step": [math.nan] * 3}, "effective_tokens_per_s")
+    decision = decide(frame, OBJECTIVES["effective_tokens_per_s"])
+    assert decision.winner == "fast" and decision.missing == ["fixed_step"]
+    assert list(decision.diffs["configuration"]) == ["slow"]
