@@ -202,6 +202,8 @@ class WorkloadConfig:
     overlap: OverlapConfig = field(default_factory=OverlapConfig)
     global_batch_tokens: float | None = None
     precision: str = "bf16"  # bf16 | fp8: the accelerator's peak and narrower collectives
+    train_tokens: float | None = None  # the training budget in tokens (needs a model)
+    train_steps: float | None = None  # or in steps (any workload)
 
 
 @dataclass
@@ -408,6 +410,7 @@ def validate(cfg: Config) -> Scenario:
     if needs_topology(failures):
         failures = _with_domains(failures, fabric, workload, cluster, cfg)
     step_s = profile.step_s if cfg.workload.step_seconds is None else cfg.workload.step_seconds
+    train_tokens, train_steps = _train_budget(cfg.workload)
     if jitter is not None:  # the mean step waits for the slowest GPU
         step_s *= jitter.expected_max
     return Scenario(
@@ -428,7 +431,24 @@ def validate(cfg: Config) -> Scenario:
         fabric=fabric,
         workload=workload,
         profile=profile,
+        train_tokens=train_tokens,
+        train_steps=train_steps,
     )
+
+
+def _train_budget(w: WorkloadConfig) -> tuple[float | None, float | None]:
+    """The training budget: tokens (a model workload) or steps (any), at most one."""
+    require_positive("workload.train_tokens", w.train_tokens, optional=True)
+    require_positive("workload.train_steps", w.train_steps, optional=True)
+    if w.train_tokens is not None and w.train_steps is not None:
+        raise ConfigError("workload.train_steps", w.train_steps,
+                          f"set either workload.train_tokens={w.train_tokens:g} or "
+                          "workload.train_steps, not both (null the other)")
+    if w.train_tokens is not None and w.model is None:
+        raise ConfigError("workload.train_tokens", w.train_tokens,
+                          "needs a model workload (tokens per step); for a fixed-step "
+                          "workload give the budget as workload.train_steps")
+    return w.train_tokens, w.train_steps
 
 
 def _step_profile(workload: Workload | None, fabric: FabricSpec, cluster: ClusterSpec,

@@ -152,5 +152,9 @@ SUMMARY_COLUMNS = (
     "lost_mwh",
     "cost_usd",
     "lost_usd",
+    "effective_tokens_per_s",
+    "time_to_train_days",
+    "usd_per_mtoken",
+    "mwh_per_mtoken",
     "completed",
 )

@@ -1,13 +1,18 @@
-"""`python -m simulator.report results/<sweep> [--out DIR]`: figures and a markdown
-summary of a sweep, chosen by what the sweep varied.
+"""`python -m simulator.report results/<sweep> [--objective O] [--out DIR]`: the
+decision a sweep supports, with figures chosen by what it varied.
 
-- goodput against the checkpoint interval, with 95% CI bands and Young's and Daly's
-  optimum intervals (when the interval varies);
-- where the lost GPU-hours went, per configuration (always);
-- step time, goodput, cost and energy per useful GPU-hour (when the cluster or the
-  topology varies);
-- `report.md`: what was swept, mean ± CI of the headline metrics per configuration, the
-  best configuration and the paired (CRN) differences of the others against it.
+- `report.md`: what was swept, mean ± CI per configuration, and the decision: the
+  objective (`--objective`, by default effective tokens/s when the step time differs
+  between configurations, goodput otherwise; simulator/decision.py), the winner only
+  when its paired difference against every other configuration says so (else the
+  configurations tied within the CI), the runner-up's loss with its paired CI;
+- `goodput_vs_interval.png`: goodput against the checkpoint interval, 95% CI bands,
+  Young's and Daly's optimum intervals for blocking checkpoint policies (when
+  `checkpoint.interval_minutes` is swept);
+- `lost_gpu_hours.png`: where the lost GPU-hours went, per configuration (always);
+- `comparison.png`: step time, effective throughput, goodput, $ per million tokens and
+  time to train, with error bars (when the step time differs or the rows have them);
+- `paired_differences.png`: each configuration minus the best, with its paired CI.
 
 Everything is written atomically into `results/<sweep>/report/` by default.
 """
@@ -18,54 +23,66 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import yaml
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, StrMethodFormatter
 
 from simulator.analysis import (
     NoRunsError,
     config_columns,
     format_value,
     load_sweep,
-    paired_differences,
     summarize,
     with_efficiency,
 )
 from simulator.api import load_scenario
+from simulator.decision import (
+    OBJECTIVES,
+    Decision,
+    Objective,
+    available,
+    choose_objective,
+    decide,
+    varies,
+)
+from simulator.figures import (
+    LOST,
+    Optimum,
+    display,
+    plot_comparison,
+    plot_interval,
+    plot_lost,
+    plot_paired,
+)
 from simulator.policies import daly_interval, young_daly_interval
-from simulator.results import SUMMARY_FILE
+from simulator.results import REPORT_DIR, SUMMARY_FILE
 
 INTERVAL_KEY = "checkpoint.interval_minutes"
-LOST = ("checkpoint", "rework", "restart", "wait", "degraded")  # ledger categories
+#: Checkpoint policies that write in the background (async) or mostly to memory
+#: (in_memory): Young's and Daly's optimum (blocking write time C) is not theirs.
+NON_BLOCKING = ("async", "in_memory")
 #: Headline metrics of the results table: column, heading, format.
 HEADLINE = [("goodput", "goodput", "{:.4f}"), ("interval_min", "interval (min)", "{:.1f}"),
             ("lost_gpu_h", "lost GPU-h", "{:,.0f}"), ("failures", "failures", "{:.1f}")]
+#: Decision metrics of the results table, shown when the rows have them.
+DECISION = [("step_s", "step (s)", "{:.3f}"), ("tokens_per_s", "tokens/s", "{:,.0f}"),
+            ("effective_tokens_per_s", "effective tokens/s", "{:,.0f}"),
+            ("usd_per_mtoken", "$ / Mtoken", "{:.4f}"),
+            ("mwh_per_mtoken", "MWh / Mtoken", "{:.3g}"),
+            ("time_to_train_days", "time to train (days)", "{:,.2f}")]
+#: Without tokens (a fixed-step workload), cost and energy per useful GPU-hour compare
+#: hardware (they ignore the step time: prefer $ / Mtoken when there is a model).
+PER_GPU_HOUR = [("usd_per_useful_gpu_h", "$ / useful GPU-h", "{:.3f}"),
+                ("kwh_per_useful_gpu_h", "kWh / useful GPU-h", "{:.3f}")]
 REQUIRED = ["seed", "replicate", "gpus", "goodput", "interval_min", "lost_gpu_h", "failures",
             "step_s", "useful_h", *(f"{c}_h" for c in LOST)]
-FIGURES = ("goodput_vs_interval.png", "lost_gpu_hours.png", "cluster_comparison.png")
-HARDWARE = [("step_s", "step (s)", "{:.3f}"),
-            ("usd_per_useful_gpu_h", "$ / useful GPU-h", "{:.3f}"),
-            ("kwh_per_useful_gpu_h", "kWh / useful GPU-h", "{:.3f}")]
-
-
-@dataclass(frozen=True)
-class Optimum:
-    """Young's and Daly's optimum intervals (minutes) for write time C and job MTBI M."""
-
-    young_min: float
-    daly_min: float
-    write_min: float
-    mtbi_h: float
-
-
-def display(column: str) -> str:
-    """A configuration column as its override key: `checkpoint_config` -> `checkpoint`."""
-    return column.removesuffix("_config")
+#: Every figure the report writes (and, last, names of earlier versions): an earlier
+#: report's figure that this one does not draw is removed.
+FIGURES = ("goodput_vs_interval.png", "lost_gpu_hours.png", "comparison.png",
+           "paired_differences.png", "cluster_comparison.png")
+HARDWARE = ("topology_config", "cluster_config")
 
 
 def labels(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -76,161 +93,116 @@ def labels(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
         f"{display(c)}={format_value(row[c])}" for c in columns), axis=1)
 
 
-def write_report(path: str | Path, out: str | Path | None = None) -> list[Path]:
+def write_report(path: str | Path, out: str | Path | None = None,
+                 objective: str | None = None) -> list[Path]:
     """Write the figures and `report.md` for the sweep at `path`; return the paths
-    written, report.md first."""
+    written, report.md first. `objective`: a key of `simulator.decision.OBJECTIVES`
+    (None: the default for what the sweep varies). Raises ValueError on a table that
+    is not trainsim's or an objective the rows do not have."""
     path = Path(path)
     frame = load_sweep(path)
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise ValueError(f"{path} is not a trainsim summary table: no {', '.join(missing)}")
+    chosen, reason = choose_objective(frame, objective)
     frame = with_efficiency(frame)
     sweep_dir = path if path.is_dir() else path.parent
-    out = Path(out) if out is not None else sweep_dir / "report"
+    out = Path(out) if out is not None else sweep_dir / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     configs = config_columns(frame, drop_constant=True)
     frame = frame.assign(configuration=labels(frame, configs))
-    metrics = [m for m, _, _ in HEADLINE + HARDWARE]
-    table = summarize(frame, by=configs, metrics=metrics)  # one row per configuration
+    shown = _shown_metrics(frame, configs, chosen)
+    table = summarize(frame, by=configs, metrics=list(dict.fromkeys(
+        [m for m, _, _ in shown] + [c for c in ["tokens_per_s"] if c in frame])))
     table.insert(0, "configuration", labels(table, configs))
+    decision = decide(frame, chosen) if len(table) > 1 else None
     figures: dict[str, str] = {}  # file name -> caption
     notes: dict[str, list[str]] = {}  # file name -> lines under it
-    if frame["interval_min"].nunique() > 1:
+    if INTERVAL_KEY in configs:
         lines_by = [c for c in configs if c != INTERVAL_KEY]
-        optima = optimum_intervals(sweep_dir, lines_by)
-        notes["goodput_vs_interval.png"] = _optima_text(optima, lines_by) or [
-            "- Young/Daly marks omitted: no run directory (.hydra/config.yaml) to read the "
-            "checkpoint write time from."]
+        optima, skipped = optimum_intervals(sweep_dir, lines_by)
+        notes["goodput_vs_interval.png"] = _optima_text(optima, skipped, lines_by)
         _save(plot_interval(table, lines_by, optima), out / "goodput_vs_interval.png")
         figures["goodput_vs_interval.png"] = "Goodput against the checkpoint interval"
     _save(plot_lost(frame, table["configuration"]), out / "lost_gpu_hours.png")
     figures["lost_gpu_hours.png"] = "Where the lost GPU-hours went"
-    hardware = any(c in configs for c in ("topology_config", "cluster_config"))
-    if hardware:
-        _save(plot_hardware(table), out / "cluster_comparison.png")
-        figures["cluster_comparison.png"] = "Clusters and topologies compared"
+    panels = _comparison_panels(frame, configs, chosen)
+    if decision is not None and panels:
+        _save(plot_comparison(table, panels, decision), out / "comparison.png")
+        figures["comparison.png"] = "The configurations compared"
+    if decision is not None and not decision.diffs.empty:
+        _save(plot_paired(decision), out / "paired_differences.png")
+        figures["paired_differences.png"] = (f"Each configuration against the best, in "
+                                             f"{chosen.title} (paired differences)")
     for stale in set(FIGURES) - set(figures):  # from an earlier report of this sweep
         (out / stale).unlink(missing_ok=True)
-    text = markdown(frame, table, path, configs, hardware, figures, notes)
+    text = markdown(frame, table, path, configs, shown, decision, reason, figures, notes)
     report = out / "report.md"
     _atomic(report, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return [report, *(out / name for name in figures)]
 
 
-# ---- figures -----------------------------------------------------------------------------
+def _shown_metrics(frame: pd.DataFrame, configs: list[str],
+                   objective: Objective) -> list[tuple[str, str, str]]:
+    """The results table's metrics: the objective first, then goodput and the decision
+    metrics the rows have, then the rest of the headline."""
+    first = [m for m in HEADLINE + DECISION if m[0] == objective.column]
+    decision = [m for m in DECISION if available(frame, m[0])]
+    if not (varies(frame["step_s"]) or available(frame, "tokens_per_s")):
+        decision = [m for m in decision if m[0] != "step_s"]
+    if any(c in configs for c in HARDWARE) and not available(frame, "usd_per_mtoken"):
+        decision += [m for m in PER_GPU_HOUR if available(frame, m[0])]
+    rest = [HEADLINE[0], *decision, *HEADLINE[1:]]
+    return first + [m for m in rest if m not in first]
 
 
-def _figure(cols: int = 1, height: float = 4.5, width: float = 7.5):
-    fig = Figure(figsize=(width, height), dpi=120, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, cols, squeeze=False, sharey=True)[0]
-    for ax in axes:
-        ax.grid(True, alpha=0.3)
-    return fig, axes
+def _comparison_panels(frame: pd.DataFrame, configs: list[str],
+                       objective: Objective) -> list[str]:
+    """The comparison figure's panels, or none when it would only repeat goodput."""
+    tokens = [c for c in ("effective_tokens_per_s", "usd_per_mtoken", "time_to_train_days")
+              if available(frame, c)]
+    hardware = any(c in configs for c in HARDWARE)
+    if not (tokens or varies(frame["step_s"]) or hardware or objective.column != "goodput"):
+        return []
+    panels = ["step_s"] if varies(frame["step_s"]) else []
+    panels += [tokens[0]] if tokens[:1] == ["effective_tokens_per_s"] else []
+    panels += ["goodput", *(c for c in tokens if c != "effective_tokens_per_s")]
+    if not tokens and hardware and available(frame, "usd_per_useful_gpu_h"):
+        panels.append("usd_per_useful_gpu_h")
+    return panels
 
 
-def plot_interval(table: pd.DataFrame, lines_by: list[str],
-                  optima: dict[tuple, Optimum]) -> Figure:
-    """Goodput (mean, 95% CI band) against the interval, one line per other setting,
-    with Young's (dashed) and Daly's (dotted) optimum intervals."""
-    fig, (ax,) = _figure()
-    groups = table.groupby(lines_by, sort=False, dropna=False) if lines_by else [((), table)]
-    shared = len(set(optima.values())) == 1
-    for key, group in groups:
-        g = group.sort_values("interval_min_mean")
-        x, y, ci = g["interval_min_mean"], g["goodput_mean"], g["goodput_ci"].fillna(0)
-        label = ", ".join(f"{display(c)}={format_value(v)}"
-                          for c, v in zip(lines_by, key, strict=True))
-        (line,) = ax.plot(x, y, marker="o", label=label or "goodput")
-        ax.fill_between(x, y - ci, y + ci, color=line.get_color(), alpha=0.2, lw=0)
-        mark = optima.get(tuple(format_value(v) for v in key))
-        if mark and not shared:
-            ax.axvline(mark.young_min, color=line.get_color(), ls="--", lw=1)
-            ax.axvline(mark.daly_min, color=line.get_color(), ls=":", lw=1)
-    if shared:
-        mark = next(iter(optima.values()))
-        ax.axvline(mark.young_min, color="0.3", ls="--", lw=1,
-                   label=f"Young's optimum {mark.young_min:.0f} min")
-        ax.axvline(mark.daly_min, color="0.3", ls=":", lw=1,
-                   label=f"Daly's optimum {mark.daly_min:.0f} min")
-    elif optima:
-        ax.plot([], [], color="0.3", ls="--", label="Young's optimum")
-        ax.plot([], [], color="0.3", ls=":", label="Daly's optimum")
-    xs = sorted(table["interval_min_mean"].round(1).unique())
-    if xs[-1] / xs[0] >= 4:  # a geometric sweep: equal steps on a log axis
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xticks(xs, [f"{x:g}" for x in xs])
-    ax.set_xlabel("checkpoint interval (minutes of compute)")
-    ax.set_ylabel("goodput (useful / wall-clock time)")
-    ax.set_title("Goodput against checkpoint interval (mean, 95% CI)")
-    ax.legend(fontsize="small")
-    return fig
-
-
-def plot_lost(frame: pd.DataFrame, order: pd.Series) -> Figure:
-    """Stacked bars: mean lost GPU-hours per run by category, per configuration."""
-    lost = pd.DataFrame({c: frame[f"{c}_h"] * frame["gpus"] for c in LOST})
-    means = lost.groupby(frame["configuration"]).mean().reindex(order)
-    fig, (ax,) = _figure(height=1.8 + 0.35 * len(means), width=9)
-    left = pd.Series(0.0, index=means.index)
-    for category in LOST:
-        ax.barh(means.index, means[category], left=left, label=category)
-        left += means[category]
-    ax.invert_yaxis()
-    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-    ax.set_xlabel("lost GPU-hours per run (mean over replicates)")
-    ax.set_title("Where the lost GPU-hours went")
-    fig.legend(fontsize="small", ncols=len(LOST), loc="outside lower center", frameon=False)
-    return fig
-
-
-def plot_hardware(table: pd.DataFrame) -> Figure:
-    """Per configuration: step time, goodput, $ and kWh per useful GPU-hour."""
-    panels = [("step_s", "step time", "seconds"),
-              ("goodput", "goodput", "useful / wall-clock time"),
-              ("usd_per_useful_gpu_h", "cost per useful GPU-hour", "$"),
-              ("kwh_per_useful_gpu_h", "energy per useful GPU-hour", "kWh")]
-    fig, axes = _figure(len(panels), height=1.8 + 0.35 * len(table), width=14)
-    rows = range(len(table))
-    for ax, (metric, title, unit) in zip(axes, panels, strict=True):
-        mean, ci = table[f"{metric}_mean"], table[f"{metric}_ci"].fillna(0)
-        ax.barh(rows, mean.fillna(0), xerr=ci, capsize=3, color="C0")
-        if mean.isna().all():
-            ax.text(0.5, 0.5, "not available", transform=ax.transAxes, ha="center")
-        ax.set_title(title, fontsize="medium")
-        ax.set_xlabel(unit)
-    axes[0].set_yticks(rows, table["configuration"])
-    axes[0].invert_yaxis()  # shared: all panels
-    fig.suptitle("Clusters and topologies compared (mean, 95% CI)")
-    return fig
-
-
-def optimum_intervals(sweep_dir: Path, lines_by: list[str]) -> dict[tuple, Optimum]:
+def optimum_intervals(sweep_dir: Path, lines_by: list[str]
+                      ) -> tuple[dict[tuple, Optimum], set[tuple]]:
     """Young's and Daly's intervals per line (as policies.py computes them), from one run
     of that line: the job's MTBI M from its summary, the write time C from its config
-    (or, when the model's size sets C, from its scenario)."""
+    (or, when the model's size sets C, from its scenario). Lines of a non-blocking
+    checkpoint policy (async, in_memory) get none: they are returned as skipped."""
     found: dict[tuple, Optimum] = {}
+    skipped: set[tuple] = set()
     for run in [sweep_dir, *sorted(p for p in sweep_dir.iterdir() if p.is_dir())]:
         hydra_dir = run / ".hydra"
         if not ((run / SUMMARY_FILE).is_file() and (hydra_dir / "config.yaml").is_file()):
             continue
         row = pd.read_csv(run / SUMMARY_FILE, nrows=1).iloc[0]
         key = tuple(format_value(row.get(c)) for c in lines_by)
-        if key in found:
+        if key in found or key in skipped:
             continue
         try:
-            c = _write_s(hydra_dir)
+            config = yaml.safe_load((hydra_dir / "config.yaml").read_text())
+            if config["checkpoint"]["policy"] in NON_BLOCKING:
+                skipped.add(key)
+                continue
+            c = _write_s(config, hydra_dir)
             m = float(row["job_mtbi_h"]) * 3600
             found[key] = Optimum(young_daly_interval(None, c, m) / 60,
                                  daly_interval(None, c, m) / 60, c / 60, m / 3600)
         except (ValueError, KeyError, TypeError):  # no finite MTBI, or an unreadable run
             continue
-    return found
+    return found, skipped
 
 
-def _write_s(hydra_dir: Path) -> float:
-    config = yaml.safe_load((hydra_dir / "config.yaml").read_text())
+def _write_s(config: dict, hydra_dir: Path) -> float:
     minutes = config["checkpoint"]["write_minutes"]
     if minutes is not None:
         return float(minutes) * 60
@@ -239,8 +211,10 @@ def _write_s(hydra_dir: Path) -> float:
     return scenario.checkpoint.write_s
 
 
-def _optima_text(optima: dict[tuple, Optimum], lines_by: list[str]) -> list[str]:
-    """One line per distinct optimum (one for all lines when they share it)."""
+def _optima_text(optima: dict[tuple, Optimum], skipped: set[tuple],
+                 lines_by: list[str]) -> list[str]:
+    """One line per distinct optimum (one for all lines when they share it), and why
+    lines have none."""
     shared = len(set(optima.values())) == 1
     lines = []
     for key, o in sorted(optima.items()):
@@ -248,15 +222,24 @@ def _optima_text(optima: dict[tuple, Optimum], lines_by: list[str]) -> list[str]
         lines.append(f"- Optimum interval: Young {o.young_min:.1f} min, Daly {o.daly_min:.1f}"
                      f" min (write time C = {o.write_min:g} min, job MTBI M = {o.mtbi_h:.1f} h)"
                      + ("" if shared or not where else f" for {where}") + ".")
-    return lines[:1] if shared else lines
+    lines = lines[:1] if shared else lines
+    if skipped:
+        lines.append("- No Young/Daly marks for non-blocking checkpoint policies (async, "
+                     "in_memory): they do not stop the job for the write time C that the "
+                     "optimum trades against.")
+    if not optima and not skipped:
+        lines.append("- Young/Daly marks omitted: no run directory (.hydra/config.yaml) to "
+                     "read the checkpoint write time from.")
+    return lines
 
 
 # ---- markdown ----------------------------------------------------------------------------
 
 
 def markdown(frame: pd.DataFrame, table: pd.DataFrame, path: Path, configs: list[str],
-             hardware: bool, figures: dict[str, str], notes: dict[str, list[str]]) -> str:
-    """The report: what was swept, the results table, the best configuration, figures."""
+             metrics: list[tuple[str, str, str]], decision: Decision | None, reason: str,
+             figures: dict[str, str], notes: dict[str, list[str]]) -> str:
+    """The report: what was swept, the results table, the decision, the figures."""
     fixed = [c for c in config_columns(frame.drop(columns="configuration"))
              if c not in configs]
     n = frame.groupby("configuration").size()
@@ -273,8 +256,6 @@ def markdown(frame: pd.DataFrame, table: pd.DataFrame, path: Path, configs: list
     if fixed:
         out += ["", "Held fixed: " + ", ".join(
             f"{display(c)}={format_value(frame[c].iloc[0])}" for c in fixed) + "."]
-    metrics = HEADLINE + ([m for m in HARDWARE if frame[m[0]].notna().any()] if hardware
-                          else [])
     out += ["", "## Results", "",
             "Mean ± 95% confidence half-width (Student t) over replicates.", "",
             "| " + " | ".join([*map(display, configs), "n", *(h for _, h, _ in metrics)])
@@ -283,7 +264,8 @@ def markdown(frame: pd.DataFrame, table: pd.DataFrame, path: Path, configs: list
         cells = [format_value(row[c]) for c in configs] + [str(row["n"])]
         cells += [_mean_ci(row[f"{m}_mean"], row[f"{m}_ci"], f) for m, _, f in metrics]
         out.append("| " + " | ".join(cells) + " |")
-    out += _best(frame, table)
+    if decision is not None:
+        out += _decision(decision, reason, table)
     out += ["", "## Figures", ""]
     for name, caption in figures.items():
         out += [f"![{caption}]({name})", "", *notes.get(name, [])]
@@ -291,29 +273,85 @@ def markdown(frame: pd.DataFrame, table: pd.DataFrame, path: Path, configs: list
     return "\n".join(out).rstrip() + "\n"
 
 
-def _best(frame: pd.DataFrame, table: pd.DataFrame) -> list[str]:
-    """The best configuration by goodput, and the paired differences of the others."""
-    if len(table) < 2:
-        return []
-    top = table.loc[table["goodput_mean"].idxmax()]
-    goodput = _mean_ci(top["goodput_mean"], top["goodput_ci"], "{:.4f}")
-    out = ["", "## Best configuration", "",
-           f"By goodput: **{top['configuration']}**, {goodput} (n={top['n']}).", ""]
-    try:
-        diffs = paired_differences(frame[["configuration", "seed", "replicate", "goodput"]],
-                                   "configuration", top["configuration"], by=[])
-    except ValueError as error:
-        return [*out, f"No paired differences: {error}."]
-    diffs = diffs.sort_values("diff", ascending=False)
-    out += ["The others against it, replicate by replicate: every configuration ran the "
-            "same seeds, so replicate r saw the same failures in all of them (common random "
-            "numbers) and much of the noise cancels in the difference. The unpaired "
-            "(Welch) interval of the same difference is for comparison.", "",
-            "| configuration | Δ goodput | paired 95% CI | unpaired 95% CI | n |",
-            "|---|---|---|---|---|"]
-    out += [f"| {r.configuration} | {r.diff:+.4f} | ± {r.paired_ci:.4f} | "
-            f"± {r.unpaired_ci:.4f} | {r.n} |" for r in diffs.itertuples()]
+def _decision(d: Decision, reason: str, table: pd.DataFrame) -> list[str]:
+    """The objective, the winner or the tie, the runner-up's loss, the paired table."""
+    o = d.objective
+    means = table.set_index("configuration")
+    top = means.loc[d.best]
+    value = _mean_ci(top[f"{o.column}_mean"], top[f"{o.column}_ci"], o.fmt)
+    value += f" {o.unit}" if o.column != "goodput" else ""
+    out = ["", "## Decision", "",
+           f"Objective: **{o.title}** (`{o.column}`, {o.direction}); {reason}. "
+           f"`--objective {{{','.join(OBJECTIVES)}}}` decides by another.", ""]
+    if d.missing:
+        out += [f"Not compared: {', '.join(d.missing)} (no {o.column}; it needs "
+                f"{o.needs}).", ""]
+    if d.problem is not None:
+        out += [f"No winner: {d.problem}.", "",
+                f"Best by mean: {d.best}, {value} (n={top['n']})."]
+        if d.diffs.empty:
+            return out
+    elif d.winner is not None:
+        out.append(f"Winner: **{d.winner}**, {value} (n={top['n']}): better than every "
+                   "other configuration, the paired 95% CI of each difference excluding "
+                   "zero.")
+    else:
+        tied = ", ".join(f"**{c}**" for c in d.tied)
+        out.append(f"No winner: tied within the CI: {tied} (their paired 95% CI against "
+                   f"the best by mean, {d.best} at {value}, includes zero). More replicates "
+                   "narrow the CI.")
+    runner = d.runner_up
+    if runner is not None:
+        out += ["", f"Runner-up: {runner['configuration']} {_verdict(d, runner)}."]
+    out += ["", "Every configuration against the best by mean, replicate by replicate: all "
+            "ran the same seeds, so replicate r saw the same failures in all of them "
+            "(common random numbers) and much of the noise cancels in the difference. The "
+            "unpaired (Welch) interval of the same difference is for comparison.", "",
+            f"| configuration | {o.title} | Δ {o.title} | Δ % | paired 95% CI | "
+            "unpaired 95% CI | n | verdict |", "|---|---|---|---|---|---|---|---|"]
+    for r in d.diffs.itertuples():
+        row = means.loc[r.configuration]
+        pct = r.diff / abs(d.ranking.iloc[0]) if d.ranking.iloc[0] else float("nan")
+        verdict = "worse" if r.worse else "identical" if _identical(r.diff, r.paired_ci) \
+            else "tied"
+        out.append(f"| {r.configuration} | "
+                   f"{_mean_ci(row[f'{o.column}_mean'], row[f'{o.column}_ci'], o.fmt)} | "
+                   f"{_signed(r.diff, o.fmt)} | {_percent(pct, sign=True)} | "
+                   f"± {o.fmt.format(r.paired_ci)} | ± {o.fmt.format(r.unpaired_ci)} | "
+                   f"{r.n} | {verdict} |")
     return out
+
+
+def _verdict(d: Decision, row: pd.Series) -> str:
+    """How `row` (a configuration's paired difference) compares with the best."""
+    o = d.objective
+    if _identical(row["diff"], row["paired_ci"]):
+        return f"is identical to {d.best} in every replicate (a difference of exactly zero)"
+    best = float(d.ranking.iloc[0])
+    size = o.fmt.format(abs(row["diff"])) + (f" {o.unit}" if o.column != "goodput" else "")
+    if best:
+        size += f" ({_percent(abs(row['diff'] / best))})"
+    ci = f"± {o.fmt.format(row['paired_ci'])} (paired 95% CI)"
+    if row["worse"]:
+        return f"is worse by {size} {ci}"
+    return f"is behind by {size} {ci}: the CI includes zero"
+
+
+def _percent(share: float, sign: bool = False) -> str:
+    """A share as a percentage with one decimal, two significant digits below 0.1%."""
+    text = f"{share:{'+' if sign else ''}.1%}"
+    if share and abs(share) < 0.001:
+        text = f"{share * 100:{'+' if sign else ''}.2g}%"
+    return text
+
+
+def _identical(diff: float, ci: float) -> bool:
+    return diff == 0 and (ci == 0 or pd.isna(ci))
+
+
+def _signed(value: float, fmt: str) -> str:
+    text = fmt.format(abs(value))
+    return ("-" if value < 0 else "+") + text
 
 
 def _mean_ci(mean: float, ci: float, fmt: str) -> str:
@@ -353,12 +391,16 @@ def _save(fig: Figure, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulator.report",
-                                     description="Figures and a markdown summary of a sweep.")
+                                     description="The decision a sweep supports: figures "
+                                                 "and a markdown summary.")
     parser.add_argument("sweep", help="results/<sweep> (runs.csv or */summary.csv), or a CSV")
+    parser.add_argument("--objective", choices=list(OBJECTIVES),
+                        help="what decides (default: effective_tokens_per_s when the step "
+                             "time differs between configurations, else goodput)")
     parser.add_argument("--out", help="output directory (default: <sweep>/report)")
     args = parser.parse_args(argv)
     try:
-        report, *figures = write_report(args.sweep, args.out)
+        report, *figures = write_report(args.sweep, args.out, args.objective)
     except (NoRunsError, ValueError) as error:
         print(f"trainsim report: {error}", file=sys.stderr)
         return 2

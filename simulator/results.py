@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import pandas as pd
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
@@ -33,6 +34,7 @@ from simulator.progress import advance_progress, close_progress, start_progress
 SUMMARY_FILE = "summary.csv"
 EVENTS_FILE = "events.csv"
 RUNS_FILE = "runs.csv"
+REPORT_DIR = "report"  # python -m simulator.report writes here by default
 #: The SHA-256 of the resolved configuration (without `name`) that produced summary.csv.
 DIGEST_FILE = "config.sha256"
 #: Metrics shown in the printed summary, with their display format.
@@ -48,6 +50,15 @@ HEADLINE = {
     "failures": "{:.1f}",
     "planned": "{:.1f}",
     "checkpoints": "{:.1f}",
+}
+#: Decision metrics shown under the headline ones when the run has them (a model
+#: workload, a training budget, a price), with their display format.
+DECISION = {
+    "tokens_per_s": "{:,.0f}",
+    "effective_tokens_per_s": "{:,.0f}",
+    "time_to_train_days": "{:,.2f}",
+    "usd_per_mtoken": "{:.4f}",
+    "mwh_per_mtoken": "{:.3g}",
 }
 _BASIC_SWEEPER = f"{BasicSweeper.__module__}.{BasicSweeper.__name__}"
 
@@ -174,13 +185,24 @@ def mean_ci(values: pd.Series, level: float = 0.95) -> tuple[float, float]:
 
 
 def format_summary(frame: pd.DataFrame) -> str:
-    """Mean and 95% confidence half-width of the headline metrics across replicates."""
-    lines = [f"{'metric':<14}{'mean':>14}{'± 95% CI':>14}"]
-    for column, fmt in HEADLINE.items():
+    """Mean and 95% confidence half-width of the headline metrics across replicates, and
+    below them the decision metrics the rows have (not all nan)."""
+    lines = _metric_table(frame, HEADLINE, "metric")
+    decision = {c: f for c, f in DECISION.items()
+                if c in frame.columns and frame[c].notna().any()}
+    if decision:
+        lines += ["", *_metric_table(frame, decision, "decision metric")]
+    return "\n".join(lines)
+
+
+def _metric_table(frame: pd.DataFrame, formats: dict[str, str], title: str) -> list[str]:
+    width = max(14, *(len(c) + 2 for c in formats))
+    lines = [f"{title:<{width}}{'mean':>14}{'± 95% CI':>14}"]
+    for column, fmt in formats.items():
         mean, half = mean_ci(frame[column])
         half_text = "" if math.isnan(half) else fmt.format(half)
-        lines.append(f"{column:<14}{fmt.format(mean):>14}{half_text:>14}")
-    return "\n".join(lines)
+        lines.append(f"{column:<{width}}{fmt.format(mean):>14}{half_text:>14}")
+    return lines
 
 
 def format_profile(profile, step_s: float, memory: str | None = None) -> str:
@@ -198,7 +220,8 @@ def format_profile(profile, step_s: float, memory: str | None = None) -> str:
 
 
 def format_sweep(frame: pd.DataFrame, swept: list[str]) -> str:
-    """Step time, goodput (mean ± 95% CI) and lost GPU-hours per swept configuration."""
+    """Step time, goodput (mean ± 95% CI), effective tokens/s (with a model workload)
+    and lost GPU-hours per swept configuration."""
     if frame.empty:
         return "(no runs)"
     columns = [f"{c}_config" if f"{c}_config" in frame.columns else c for c in swept]
@@ -212,8 +235,12 @@ def format_sweep(frame: pd.DataFrame, swept: list[str]) -> str:
         label = "  ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
         mfu = group["mfu"].mean() if "mfu" in group else math.nan
         mfu_text = "" if math.isnan(mfu) else f"  MFU {mfu:.1%}"
+        tokens = (group["effective_tokens_per_s"].mean()
+                  if "effective_tokens_per_s" in group else math.nan)
+        tokens_text = "" if math.isnan(tokens) else f"  eff. tokens/s {tokens:,.0f}"
         rows.append(f"{label:<48} step {group['step_s'].mean():8.3f} s{mfu_text}  goodput "
-                    f"{mean:.4f}{ci:<10}  lost GPU-h {lost:,.0f}  (n={len(group)})")
+                    f"{mean:.4f}{ci:<10}{tokens_text}  lost GPU-h {lost:,.0f}  "
+                    f"(n={len(group)})")
     return "\n".join(rows)
 
 
@@ -223,7 +250,9 @@ def format_sweep(frame: pd.DataFrame, swept: list[str]) -> str:
 def sweep_jobs(config: DictConfig) -> list[list[str]] | None:
     """Every job's overrides, in Hydra's job-number order, as Hydra's basic sweeper will
     launch them (the cartesian product of `hydra.sweeper.params` and the command line's
-    overrides); None when that cannot be known (another sweeper, a `glob` sweep)."""
+    overrides); None when that cannot be known (another sweeper). A `glob` over a config
+    group's options is expanded with the running Hydra's config loader, as the sweeper
+    does."""
     sweeper = OmegaConf.select(config, "hydra.sweeper")
     if sweeper is None or OmegaConf.select(sweeper, "_target_") != _BASIC_SWEEPER:
         return None
@@ -231,7 +260,9 @@ def sweep_jobs(config: DictConfig) -> list[list[str]] | None:
         params = OmegaConf.to_container(sweeper, resolve=True).get("params") or {}
         task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
         arguments = [f"{key}={value}" for key, value in params.items()] + list(task)
-        overrides = OverridesParser.create().parse_overrides(arguments)
+        loader = GlobalHydra.instance().config_loader() \
+            if GlobalHydra.instance().is_initialized() else None
+        overrides = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
         return [list(job) for job in BasicSweeper.split_arguments(overrides, None)[0]]
     except Exception:  # Hydra rejects it later with its own message, or sweeps another way
         return None
@@ -269,9 +300,9 @@ def _move_aside(sweep_dir: Path, job_dirs: list[Path]) -> None:
     keep.mkdir()
     for job_dir in job_dirs:
         job_dir.rename(keep / job_dir.name)
-    runs = sweep_dir / RUNS_FILE
-    if runs.exists():
-        runs.rename(keep / RUNS_FILE)
+    for name in (RUNS_FILE, REPORT_DIR):  # the old sweep's table and report go with it
+        if (sweep_dir / name).exists():
+            (sweep_dir / name).rename(keep / name)
     print(f"{sweep_dir} held {len(job_dirs)} runs of an earlier sweep: moved to {keep}")
 
 
@@ -284,13 +315,19 @@ def _resume(sweep_dir: Path, job_dirs: list[Path], jobs: int) -> None:
 
 
 def swept_keys(config: DictConfig) -> list[str]:
-    """The keys a sweep varies: command-line sweeps (`a,b`, `range(...)`, `choice(...)`,
-    `interval(...)`) and a search sweeper's own `params` (e.g. the Optuna preset's)."""
-    keys = []
-    for override in config.hydra.overrides.task:
-        key, _, value = override.partition("=")
-        if "," in value or value.startswith(("range(", "choice(", "interval(", "tag(")):
-            keys.append(key.lstrip("+~"))
+    """The keys a sweep varies: command-line sweeps as Hydra's own override parser reads
+    them (`a,b`, `range(...)`, `choice(...)`, `glob(...)`, `interval(...)`, `tag(...)`;
+    not a quoted `'a,b'` nor a list `[a,b]`) and a search sweeper's own `params` (e.g.
+    the Optuna preset's)."""
+    parser = OverridesParser.create()
+    keys: list[str] = []
+    for text in config.hydra.overrides.task:
+        try:
+            (override,) = parser.parse_overrides([str(text)])
+        except Exception:  # Hydra itself rejected or will reject it, with its own message
+            continue
+        if override.is_sweep_override() and override.key_or_group not in keys:
+            keys.append(override.key_or_group)
     params = OmegaConf.select(config, "hydra.sweeper.params") or {}
     return keys + [k for k in params if k not in keys]
 
@@ -302,8 +339,8 @@ class GatherRuns(Callback):
     Job folders in `results/<name>/` that were launched with the same overrides under the
     same job numbers as this sweep are kept (the task reuses each complete run whose
     configuration digest matches); any other folder means a different sweep of the same
-    name, and all are moved to `results/<name>/previous-<time>/`, so `runs.csv` holds this
-    sweep only.
+    name, and all are moved to `results/<name>/previous-<time>/` with that sweep's
+    `runs.csv` and `report/`, so `runs.csv` and the report hold this sweep only.
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:

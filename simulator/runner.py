@@ -18,6 +18,7 @@ from simulator.scenario import Scenario
 from simulator.streams import stream
 
 HOUR = 3600.0
+DAY = 86400.0
 FAILURE_COLUMNS = ["time_s", "node", "part", "index", "age_s", "scope"]
 EVENT_COLUMNS = ["replicate", "time_hours", "event", "kind", "node", "gpu", "component",
                  "age_hours"]
@@ -131,27 +132,59 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
 
 
 def _throughput(scenario: Scenario, horizon_h: float, useful_h: float) -> dict:
-    """Nominal tokens/s and MFU while running (nan without a model); energy and cost.
+    """Throughput, MFU, energy, cost and the decision metrics of one replicate.
 
     The cluster is reserved for the job over the whole horizon, so it draws board power
     (times the facility's PUE) and is paid for whether or not the time was useful; the
     lost share is the time that was not useful. Nan where the catalog has no power or
     `cluster.gpu_hour_usd` is not set.
+
+    `tokens_per_s` is the nominal rate while computing; `effective_tokens_per_s` what the
+    job delivered over the horizon: useful (never rolled back) compute at the nominal
+    rate. The ledger counts compute at a slowdown f as 1/f useful, so useful time x the
+    nominal rate is the tokens actually produced, degraded running included. Nan without
+    a model (a fixed-step workload has no tokens).
     """
     profile, step_s, c = scenario.profile, scenario.step_s, scenario.cluster
     power_w = ACCELERATORS[c.accelerator].power_w
-    lost = 1.0 - useful_h / horizon_h if horizon_h > 0 else 0.0
+    share = useful_h / horizon_h if horizon_h > 0 else 0.0  # goodput
     energy_mwh = math.nan if power_w is None else power_w * c.pue * c.gpus * horizon_h / 1e6
     cost_usd = math.nan if c.gpu_hour_usd is None else c.gpu_hour_usd * c.gpus * horizon_h
+    tokens_per_s = math.nan if profile is None else profile.tokens / step_s
+    effective = tokens_per_s * share
+    mtokens = effective * horizon_h * HOUR / 1e6  # useful tokens, millions
     return {
-        "tokens_per_s": math.nan if profile is None else profile.tokens / step_s,
+        "tokens_per_s": tokens_per_s,
         "mfu": math.nan if profile is None
         else profile.model_flops / (step_s * profile.gpus * profile.peak_flops),
         "energy_mwh": energy_mwh,
-        "lost_mwh": energy_mwh * lost,
+        "lost_mwh": energy_mwh * (1.0 - share),
         "cost_usd": cost_usd,
-        "lost_usd": cost_usd * lost,
+        "lost_usd": cost_usd * (1.0 - share),
+        "effective_tokens_per_s": effective,
+        "time_to_train_days": _time_to_train_days(scenario, share),
+        "usd_per_mtoken": _per(cost_usd, mtokens),
+        "mwh_per_mtoken": _per(energy_mwh, mtokens),
     }
+
+
+def _time_to_train_days(scenario: Scenario, goodput: float) -> float:
+    """Days to train the budget at this replicate's effective rate (an extrapolation of
+    the horizon's goodput; `work_hours` simulates a budget directly): the budget's steps
+    x the step time / goodput. Nan without a budget, inf if nothing useful was done."""
+    steps = scenario.train_steps
+    if scenario.train_tokens is not None and scenario.profile is not None:
+        steps = scenario.train_tokens / scenario.profile.tokens
+    if steps is None:
+        return math.nan
+    return _per(steps * scenario.step_s / DAY, goodput)
+
+
+def _per(amount: float, units: float) -> float:
+    """amount / units; inf when nothing was produced (nan stays nan)."""
+    if math.isnan(amount) or math.isnan(units):
+        return math.nan
+    return amount / units if units > 0 else math.inf
 
 
 def run_scenario(scenario: Scenario, progress: bool | None = None,

@@ -111,6 +111,8 @@ class Scenario:
     fabric: FabricSpec | None = None  # the network, for fabric-driven step times
     workload: Workload | None = None  # the model and its parallelism, if any
     profile: StepProfile | None = None  # the fabric-driven step, when there is a workload
+    train_tokens: float | None = None  # the training budget (time_to_train_days), in
+    train_steps: float | None = None  # tokens or in steps; None: no budget
 
     @property
     def interval_steps(self) -> int:
