@@ -385,16 +385,6 @@ class CollectiveModel:
             return ring_phases(op, groups, size)
         return channel_ring_phases(op, local, size, self.channels or local.shape[2])
 
-    def run(self, phases: Sequence[Phase]) -> float:
-        """Each phase: its slowest flow (max-min rates, path latency) + step latency."""
-        total = 0.0
-        for phase in phases:
-            pairs = list(zip(phase.src.tolist(), phase.dst.tolist(), strict=True))
-            sizes = np.broadcast_to(phase.size, (len(pairs),))
-            slowest = float(np.max(self.network.transfer_times(pairs, sizes)))
-            total += phase.repeat * (slowest + self.step_latency_s)
-        return total
-
     # -- pricing --
 
     def _protocols(self, name: str) -> tuple[Protocol, ...]:
@@ -425,7 +415,7 @@ class CollectiveModel:
     def _solved(self, what: tuple, groups: np.ndarray,
                 make: Callable[[], list[Phase]]) -> list[_Timed]:
         """The phases of `what` on `groups`, solved once at the reference size."""
-        key = (*what, groups.shape, hash(groups.tobytes()), self.channels)
+        key = (*what, groups.shape, groups.tobytes())
         if key not in self._timed:
             timed = []
             for ph in make():

@@ -7,7 +7,8 @@ of `simulator.topology` (edge bandwidths and latencies) and the routing rules of
 
 Per-step latency ``a`` of a ring step = latency of the flow's path (sum of its edges'
 ``latency``, counted once per step, as `Network.transfer_times` does) +
-``CollectiveModel.step_latency_s`` (added once per phase step by `CollectiveModel.run`).
+``CollectiveModel.step_latency_s`` (added once per step; the default protocol of a
+`CollectiveModel` is the pure flow model, `simulator.protocols.FLOW`).
 """
 
 from __future__ import annotations
