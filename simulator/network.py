@@ -552,6 +552,16 @@ class Network:
         ValueError
             No route for a pair, a negative or non-finite size, a non-positive capacity.
         """
+        latency, transfer = self.transfer_parts(pairs, sizes)
+        return latency + transfer
+
+    def transfer_parts(self, pairs: Sequence[tuple[int, int]],
+                       sizes) -> tuple[np.ndarray, np.ndarray]:
+        """`transfer_times` in its two parts: (path latency, time moving the bytes).
+
+        The second part is linear in the sizes: all sizes x k gives every flow the same
+        rates between the same events, so every transfer time x k.
+        """
         check_capacity(self.capacity)
         inc = Incidence.from_paths(self.paths(pairs), self.n_links)
         n = inc.n_flows
@@ -563,7 +573,7 @@ class Network:
         latency = np.bincount(owner, weights=inc.f_weight * self.latency[inc.f_link],
                               minlength=n)
         finish = finish_times(inc, self.capacity, remaining, routed & (remaining > 0), RTOL)
-        return np.where(routed, latency + finish, 0.0)
+        return np.where(routed, latency, 0.0), np.where(routed, finish, 0.0)
 
 
 def _known(node, index: dict) -> bool:

@@ -17,6 +17,7 @@ from simulator.collectives import CollectiveModel, Layout
 from simulator.domains import representative_uplink, without_cable
 from simulator.network import Network
 from simulator.progress import progress_enabled
+from simulator.protocols import NCCL_PROTOCOLS
 from simulator.scenario import FabricSpec
 from simulator.topology import build, check_topology
 from simulator.workload import StepProfile, Workload, step_profile
@@ -43,9 +44,13 @@ def fabric_network(fabric: FabricSpec, gpus: int) -> Network:
 
 @lru_cache(maxsize=16)
 def collective_model(fabric: FabricSpec, gpus: int, layout: Layout) -> CollectiveModel:
+    """Collectives as NCCL runs them by default: channels over every NIC, LL / LL128 /
+    Simple, NVLS and NVLS-tree where the NVSwitches reduce; CollNet (SHARP) off, as
+    NCCL_COLLNET_ENABLE defaults to 0."""
     return CollectiveModel(fabric_network(fabric, gpus), layout,
                            step_latency_s=fabric.step_latency_s,
-                           nvls_efficiency=fabric.nvls_efficiency)
+                           nvls_efficiency=fabric.nvls_efficiency,
+                           protocols=NCCL_PROTOCOLS)
 
 
 def layout_of(work: Workload, gpus_per_node: int) -> Layout:

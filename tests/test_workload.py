@@ -326,17 +326,24 @@ def test_superpod_any_node_count(gpus):
     nodes = gpus // 8
     model = stepmodel.collective_model(s.fabric, gpus, Layout(tp=8, dp=nodes))
     n = 64 * MiB
-    # TP: ring over the NVSwitch, 450 GB/s x 0.82, a = 2 x 0.5 us + 1 us step
-    tp = 2 * 7 * (2e-6 + n / 8 / (450e9 * 0.82))
-    assert model.time("all_reduce", "tp", n) == pytest.approx(tp, rel=1e-12)
-    # DP: 8 rail rings of `nodes` ranks, one flow per NIC at 50 GB/s x 0.9. Inside one
-    # 32-node SU a hop is GPU-leaf-GPU (2 us); beyond, the slowest hop crosses a spine
-    # (2 x 1 + 2 x 0.6 = 3.2 us); + 1 us step.
-    a = (2e-6 if nodes <= 32 else 3.2e-6) + 1e-6
-    dp = 2 * (nodes - 1) * (a + n / nodes / (NIC * 0.9)) if nodes > 1 else 0.0
-    assert model.time("all_reduce", "dp", n) == pytest.approx(dp, rel=1e-12)
+    # NCCL's protocols (simulator/protocols.py, from NCCL's src/graph/tuning.cc).
+    # TP, ring, Simple: 8.4 us once, then per step max(3.4 us, wire 2 x 0.5 us + 1 us
+    # step) + S/8 at 450 GB/s x 0.82.
+    tp_group, dp_group = model.layout.groups("tp"), model.layout.groups("dp")
+    tp = 8.4e-6 + 2 * 7 * (3.4e-6 + n / 8 / (450e9 * 0.82))
+    assert model.time_groups("all_reduce", tp_group, n, "ring", "simple") == pytest.approx(
+        tp, rel=1e-12)
+    # the default on an NVSwitch node is NVLS: max(25 us, 2 us) + S / (450 GB/s x 0.61)
+    assert model.time("all_reduce", "tp", n) == pytest.approx(25e-6 + n / (450e9 * 0.61),
+                                                              rel=1e-12)
+    # DP: 8 rail rings of `nodes` ranks, one flow per NIC at 50 GB/s x 0.9; every hop
+    # crosses nodes: Simple's max(14 us, wire <= 3.2 us + 1 us) = 14 us per step.
+    a = 14e-6
+    dp = 8.4e-6 + 2 * (nodes - 1) * (a + n / nodes / (NIC * 0.9)) if nodes > 1 else 0.0
+    assert model.time_groups("all_reduce", dp_group, n, "ring", "simple") == pytest.approx(
+        dp, rel=1e-12)
     if nodes > 1:
-        busbw = bandwidths("all_reduce", nodes, n, dp - 2 * (nodes - 1) * a)[1]
+        busbw = bandwidths("all_reduce", nodes, n, dp - 8.4e-6 - 2 * (nodes - 1) * a)[1]
         assert busbw == pytest.approx(NIC * 0.9, rel=1e-12)
 
 
