@@ -19,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from simulator.api import GROUPS, with_choices
 from simulator.config import config_dir, explain, to_scenario
 from simulator.errors import ConfigError
 from simulator.progress import close_progress, progress_enabled
@@ -32,9 +33,8 @@ from simulator.results import (
     save_run,
 )
 from simulator.runner import run_scenario
+from simulator.scenario import Scenario
 
-#: Config groups a user swaps; their chosen option becomes a column of every row.
-GROUPS = ("cluster", "topology", "failures", "checkpoint", "restart", "workload")
 EXIT_CONFIG_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
@@ -47,8 +47,6 @@ def with_config_columns(frame: pd.DataFrame, cfg: DictConfig, hydra_cfg) -> pd.D
     """
     columns: dict[str, object] = {}
     choices = hydra_cfg.runtime.choices
-    for group in GROUPS:
-        columns[f"{group}_config"] = choices.get(group)
     for override in hydra_cfg.overrides.task:
         key = override.split("=", 1)[0].lstrip("+~")
         if key in GROUPS or key in frame.columns or key == "name" or key.startswith("hydra"):
@@ -58,7 +56,7 @@ def with_config_columns(frame: pd.DataFrame, cfg: DictConfig, hydra_cfg) -> pd.D
             continue
         columns[key] = OmegaConf.select(cfg, key)
     front = pd.DataFrame({k: [v] * len(frame) for k, v in columns.items()}, index=frame.index)
-    return pd.concat([front, frame], axis=1)
+    return with_choices(pd.concat([front, frame], axis=1), choices)
 
 
 _task_started = False  # set once Hydra has composed a config and called the task
@@ -108,7 +106,10 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
         c = scenario.cluster
         length = (f"{scenario.horizon_s / 86400:g} days" if scenario.work_s is None
                   else f"until {scenario.work_s / 3600:g} useful hours")
-        print(f"trainsim: {c.gpus:,} {c.accelerator} ({c.nodes:,} nodes), {length}, "
+        fabric = (f" on topology={choices(hydra_cfg, 'topology')} ({scenario.fabric.builder})"
+                  if uses_fabric(scenario) else "")
+        print(f"trainsim: {c.gpus:,} {c.accelerator} ({c.nodes:,} node{'s' * (c.nodes != 1)})"
+              f"{fabric}, {length}, "
               f"failures={choices(hydra_cfg, 'failures')}, "
               f"checkpoint={choices(hydra_cfg, 'checkpoint')} "
               f"every {frame['interval_min'].iloc[0]:.1f} min, "
@@ -131,6 +132,12 @@ def _finished_run(cfg: DictConfig, run_dir: Path) -> pd.DataFrame | None:
     except Exception:  # unresolvable: to_scenario will say what is wrong
         return None
     return read_complete_summary(run_dir, digest, events=bool(cfg.events))
+
+
+def uses_fabric(scenario: Scenario) -> bool:
+    """Whether the topology matters to this run: a model's step time, or failure domains
+    (a fixed-step workload without switch, rack, scaleup or link failures never builds it)."""
+    return scenario.profile is not None or scenario.failures.domains is not None
 
 
 def choices(hydra_cfg, group: str) -> str:
