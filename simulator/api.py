@@ -10,15 +10,16 @@ from simulator.config import config_dir, explain, to_scenario
 from simulator.runner import run_scenario
 from simulator.scenario import Scenario
 
-#: Config groups a user swaps; their chosen option becomes a column of every row.
+#: Config groups a user swaps; their chosen option becomes a column of every CLI row.
 GROUPS = ("cluster", "topology", "failures", "checkpoint", "restart", "workload")
 
 
-def with_choices(frame: pd.DataFrame, choices) -> pd.DataFrame:
-    """Prefix `frame` with a `<group>_config` column per config group: its chosen option
-    (e.g. `topology_config=gb200_nvl72`)."""
+def with_choices(frame: pd.DataFrame, choices, groups: tuple[str, ...] = GROUPS
+                 ) -> pd.DataFrame:
+    """Prefix `frame` with a `<group>_config` column per group of `groups`: its chosen
+    option (e.g. `topology_config=gb200_nvl72`)."""
     front = pd.DataFrame({f"{group}_config": [choices.get(group)] * len(frame)
-                          for group in GROUPS}, index=frame.index)
+                          for group in groups}, index=frame.index)
     return pd.concat([front, frame], axis=1)
 
 
@@ -44,10 +45,10 @@ def load_scenario(overrides: list[str] | None = None, config_name: str = "config
 def simulate(overrides: list[str] | None = None, config_name: str = "config",
              progress: bool | None = None) -> pd.DataFrame:
     """Run a scenario with Hydra-style overrides; one summary row per replicate, led by
-    the chosen option of each config group (`cluster_config`, `topology_config`, ...).
+    `topology_config`, the topology preset the run used (a cluster preset brings its own).
 
     >>> simulate(["cluster.gpus=4096", "replicates=20"])  # doctest: +SKIP
     """
     cfg = _compose(overrides, config_name)
     frame = run_scenario(to_scenario(cfg), progress=progress)
-    return with_choices(frame, cfg.hydra.runtime.choices)
+    return with_choices(frame, cfg.hydra.runtime.choices, ("topology",))

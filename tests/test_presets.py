@@ -129,7 +129,7 @@ def test_gb200_runs_on_nvl72_racks():
     assert graph.graph["domain_size"] == 72
     assert len({graph.nodes[g]["domain"] for g in range(4032)}) == 56
     row = simulate([*overrides, "horizon_days=1", "failures=none"], progress=False).iloc[0]
-    assert (row["cluster_config"], row["topology_config"]) == ("gb200_nvl72_4k", "gb200_nvl72")
+    assert row["topology_config"] == "gb200_nvl72"
 
 
 # ---- a topology that contradicts the accelerator is an error ----------------------------------
