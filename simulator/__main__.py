@@ -19,7 +19,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from simulator.api import GROUPS, with_choices
 from simulator.config import config_dir, explain, to_scenario
 from simulator.errors import ConfigError
 from simulator.progress import close_progress, progress_enabled
@@ -35,6 +34,8 @@ from simulator.results import (
 from simulator.runner import run_scenario
 from simulator.scenario import Scenario
 
+#: Config groups a user swaps; their chosen option becomes a column of every row.
+GROUPS = ("cluster", "topology", "failures", "checkpoint", "restart", "workload")
 EXIT_CONFIG_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
@@ -47,6 +48,8 @@ def with_config_columns(frame: pd.DataFrame, cfg: DictConfig, hydra_cfg) -> pd.D
     """
     columns: dict[str, object] = {}
     choices = hydra_cfg.runtime.choices
+    for group in GROUPS:
+        columns[f"{group}_config"] = choices.get(group)
     for override in hydra_cfg.overrides.task:
         key = override.split("=", 1)[0].lstrip("+~")
         if key in GROUPS or key in frame.columns or key == "name" or key.startswith("hydra"):
@@ -56,7 +59,7 @@ def with_config_columns(frame: pd.DataFrame, cfg: DictConfig, hydra_cfg) -> pd.D
             continue
         columns[key] = OmegaConf.select(cfg, key)
     front = pd.DataFrame({k: [v] * len(frame) for k, v in columns.items()}, index=frame.index)
-    return with_choices(pd.concat([front, frame], axis=1), choices)
+    return pd.concat([front, frame], axis=1)
 
 
 _task_started = False  # set once Hydra has composed a config and called the task
