@@ -172,8 +172,8 @@ def check_system(kind: str, cluster: ClusterSpec, accelerator: Accelerator) -> N
     if KIND_FORM[kind] != form:
         raise ConfigError("topology.kind", kind,
                           f"models {_FORM_WORDS[KIND_FORM[kind]]}, but "
-                          f"cluster.accelerator={name} has {_FORM_WORDS[form]} ({domain} "
-                          f"GPUs); use a topology of that form, e.g. "
+                          f"cluster.accelerator={name} has {_FORM_WORDS[form]} "
+                          f"({domain:,} per domain); use a topology of that form, e.g. "
                           f"topology={FORM_PRESET[form]}")
     if form == "server" and gpn != domain:
         raise ConfigError("cluster.gpus_per_node", gpn,
