@@ -36,6 +36,7 @@ from simulator.results import (
     save_run,
 )
 from simulator.runner import run_scenario
+from simulator.scenario import Scenario
 
 #: Config groups a user swaps; their chosen option becomes a column of every row.
 GROUPS = ("cluster", "topology", "failures", "checkpoint", "restart", "workload")
@@ -115,8 +116,10 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
         c = scenario.cluster
         length = (f"{scenario.horizon_s / 86400:g} days" if scenario.work_s is None
                   else f"until {scenario.work_s / 3600:g} useful hours")
-        print(f"trainsim: {c.gpus:,} {c.accelerator} ({c.nodes:,} nodes + {c.spares_note()}), "
-              f"{length}, "
+        fabric = (f" on topology={choices(hydra_cfg, 'topology')} ({scenario.fabric.builder})"
+                  if uses_fabric(scenario) else "")
+        print(f"trainsim: {c.gpus:,} {c.accelerator} ({c.nodes:,} node{'s' * (c.nodes != 1)}"
+              f" + {c.spares_note()}){fabric}, {length}, "
               f"failures={choices(hydra_cfg, 'failures')}, "
               f"checkpoint={choices(hydra_cfg, 'checkpoint')} "
               f"every {frame['interval_min'].iloc[0]:.1f} min, "
@@ -158,6 +161,12 @@ def _finished_run(cfg: DictConfig, run_dir: Path) -> pd.DataFrame | None:
     except Exception:  # unresolvable: to_scenario will say what is wrong
         return None
     return read_complete_summary(run_dir, digest, events=bool(cfg.events))
+
+
+def uses_fabric(scenario: Scenario) -> bool:
+    """Whether the topology matters to this run: a model's step time, or failure domains
+    (a fixed-step workload without switch, rack, scaleup or link failures never builds it)."""
+    return scenario.profile is not None or scenario.failures.domains is not None
 
 
 def choices(hydra_cfg, group: str) -> str:

@@ -19,10 +19,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from simulator.config_failures import failures_from, needs_topology, with_domains
+from simulator.config_topology import fabric_from
 from simulator.config_workload import (
     check_memory,
     check_precision_without_model,
-    fabric_from,
     peak_of,
     workload_from,
 )
@@ -121,18 +121,28 @@ class RestartConfig:
 
 @dataclass
 class TopologyConfig:
+    """The network. A key the builder `kind` does not take stays null (an error if set);
+    null on a key it takes means the builder's default (simulator/config_topology.py)."""
+
     kind: str = "rail_fat_tree"
-    nic_gbps: float = 400.0  # scale-out NIC per accelerator, Gb/s
-    nic_kind: str = "ib"
-    su_nodes: int = 32
-    oversubscription: float = 1.0
-    tiers: int | None = None
-    switch_radix: int = 64
-    nodes_per_rack: int = 2
-    pod_gpus: int = 3072
-    agg_oversubscription: float = 7.0
-    cluster_switches: int = 16
-    torus_dims: list[int] | None = None
+    nodes_per_rack: int = 4  # servers per rack: the power domain (and leaf_spine_tor's ToR)
+    nic_gbps: float | None = None  # scale-out NIC per accelerator, Gb/s
+    nic_kind: str | None = None  # ib | roce (rail_fat_tree, nvl72)
+    su_nodes: int | None = None  # servers per scalable unit (rail_fat_tree)
+    su_racks: int | None = None  # racks per scalable unit (nvl72)
+    oversubscription: float | None = None  # leaf (and spine) down / up (rail fabrics)
+    tor_oversubscription: float | None = None  # ToR down / up (leaf_spine_tor)
+    tiers: int | None = None  # 2 or 3 (null: by size)
+    switch_radix: int | None = None  # ports per switch
+    pod_gpus: int | None = None  # GPUs per full-bisection pod (leaf_spine_tor)
+    agg_oversubscription: float | None = None  # pod uplinks down / up (leaf_spine_tor)
+    cluster_switches: int | None = None  # cluster switches per pod (leaf_spine_tor)
+    torus_dims: list[int] | None = None  # [X, Y, Z] (torus_3d; null: most cube-like)
+    wraparound: bool | None = None  # torus links (torus_3d; false: a 3D mesh)
+    nvlink_latency_us: float | None = None  # per GPU <-> NVSwitch edge
+    nic_latency_us: float | None = None  # per GPU NIC <-> first switch edge
+    switch_latency_us: float | None = None  # per switch <-> switch edge
+    ici_latency_us: float | None = None  # per chip <-> chip ICI edge (torus_3d)
 
 
 @dataclass

@@ -1,59 +1,18 @@
-"""Validation of the fabric and workload parts of the config: topology, efficiency,
-transformer and parallelism -> FabricSpec and Workload (see simulator/config.py)."""
+"""Validation of the workload part of the config: transformer and parallelism ->
+Workload (see simulator/config.py; the topology part is simulator/config_topology.py)."""
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING
 
-from simulator.errors import ConfigError, require_non_negative, require_one_of, require_positive
+from simulator.errors import ConfigError, require_one_of, require_positive
 from simulator.hardware import PRECISIONS, Accelerator, peak_flops
 from simulator.memory import GIB, per_gpu
-from simulator.scenario import ClusterSpec, FabricSpec
-from simulator.topology import BUILDERS
+from simulator.scenario import ClusterSpec
 from simulator.workload import RECOMPUTE, Overlap, Parallelism, Transformer, Workload
 
 if TYPE_CHECKING:
-    from simulator.config import EfficiencyConfig, TopologyConfig, WorkloadConfig
-
-LINK_KINDS = ("nvlink", "ib", "roce", "ici")
-
-
-def fabric_from(topo: TopologyConfig, eff: EfficiencyConfig, cluster: ClusterSpec,
-                accelerator: Accelerator) -> FabricSpec:
-    """Builder arguments from the config, the cluster and the accelerator catalog."""
-    require_one_of("topology.kind", topo.kind, BUILDERS)
-    require_positive("topology.nic_gbps", topo.nic_gbps)
-    require_one_of("topology.nic_kind", topo.nic_kind, ("ib", "roce"))
-    require_positive("topology.oversubscription", topo.oversubscription)
-    for kind in (*LINK_KINDS, "nvls", "compute"):
-        value = getattr(eff, kind)
-        if not 0 < value <= 1:
-            raise ConfigError(f"efficiency.{kind}", value, "must be in (0, 1]")
-    require_non_negative("efficiency.step_latency_us", eff.step_latency_us)
-    scaleup = accelerator.scaleup_gb_per_s * 1e9
-    offered = {
-        "nic_bandwidth": topo.nic_gbps * 1e9 / 8,
-        "nic_kind": topo.nic_kind,
-        "nvlink_bandwidth": scaleup,
-        "ici_bandwidth": scaleup,
-        "gpus_per_node": cluster.gpus_per_node,
-        "gpus_per_rack": accelerator.scaleup_domain,
-        "su_nodes": topo.su_nodes,
-        "oversubscription": topo.oversubscription,
-        "tiers": topo.tiers,
-        "switch_radix": topo.switch_radix,
-        "nodes_per_rack": topo.nodes_per_rack,
-        "pod_gpus": topo.pod_gpus,
-        "agg_oversubscription": topo.agg_oversubscription,
-        "cluster_switches": topo.cluster_switches,
-    }
-    if topo.torus_dims is not None:
-        offered["dims"] = tuple(topo.torus_dims)
-    accepted = inspect.signature(BUILDERS[topo.kind]).parameters
-    params = tuple(sorted((k, v) for k, v in offered.items() if k in accepted))
-    efficiency = tuple((kind, float(getattr(eff, kind))) for kind in LINK_KINDS)
-    return FabricSpec(topo.kind, params, efficiency, eff.nvls, eff.step_latency_us * 1e-6)
+    from simulator.config import WorkloadConfig
 
 
 def workload_from(w: WorkloadConfig, cluster: ClusterSpec, domain_size: int) -> Workload:

@@ -87,6 +87,10 @@ ERROR_CASES = [
     ErrorCase("console-script", ("cluster.gpus=0",), ("cluster.gpus",), 0.0,
               console_script=True),
     ErrorCase("null-group-option", ("cluster=null",), ("cluster",), "null"),
+    ErrorCase("contradictory-topology", ("cluster=gb200_nvl72_4k", "topology=dgx_h100_superpod"),
+              ("topology.kind",), "rail_fat_tree", ("cluster.accelerator=GB200", "gb200_nvl72")),
+    ErrorCase("key-the-builder-ignores", ("topology=llama3_roce", "topology.oversubscription=2"),
+              ("topology.oversubscription",), 2.0, ("leaf_spine_tor", "tor_oversubscription")),
 ]
 
 
@@ -168,6 +172,29 @@ def test_default_run_prints_summary_and_writes_csv(tmp_path: Path) -> None:
         (horizon_h - frame["useful_h"]) * 1024)
     # nothing was written into the repository's results/
     assert not (Path(__file__).resolve().parents[1] / "results" / "default").exists()
+
+
+def test_cluster_preset_runs_on_its_own_fabric(tmp_path: Path) -> None:
+    """GB200 NVL72: the header and the row name the NVL72 topology the cluster brings."""
+    proc = run_cli(["name=gb200", "cluster=gb200_nvl72_4k", "workload=llama3_70b",
+                    "horizon_days=1"], tmp_path)
+    info = describe(proc)
+    assert proc.returncode == 0, info
+    header = proc.stdout.splitlines()[0]
+    assert header.startswith("trainsim: 4,032 GB200 (1,008 nodes) on topology=gb200_nvl72 "
+                             "(nvl72), "), info
+    row = pd.read_csv(tmp_path / "results" / "gb200" / "summary.csv").iloc[0]
+    assert (row["cluster_config"], row["topology_config"]) == ("gb200_nvl72_4k", "gb200_nvl72")
+
+
+def test_sweep_over_clusters_brings_each_its_fabric(tmp_path: Path) -> None:
+    """576 GPUs: 72 DGX H100 nodes or 8 NVL72 racks; each run on its cluster's fabric."""
+    proc = run_cli(["-m", "name=systems", "cluster=dgx_h100_1k,gb200_nvl72_4k",
+                    "cluster.gpus=576", "horizon_days=0.5"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    runs = pd.read_csv(tmp_path / "results" / "systems" / "runs.csv")
+    assert dict(zip(runs["cluster_config"], runs["topology_config"], strict=True)) == {
+        "dgx_h100_1k": "dgx_h100_superpod", "gb200_nvl72_4k": "gb200_nvl72"}
 
 
 # ---- multirun --------------------------------------------------------------------------
