@@ -17,7 +17,7 @@ Thresholds, and why:
   than 5% of the time (waiting then costs more than a well-tuned checkpoint policy);
   this includes every pool smaller than L, the expected count within one repair time
   (for L > 0.05; with fewer nodes in repair, no pool waits 5% of the time).
-- goodput below 0.2 (mean over replicates): the issue's line; under a fifth of the
+- goodput below 0.2 (mean over replicates): under a fifth of the
   wall clock trains, so the configuration is a recovery loop rather than a plan.
 - checkpoint interval < the write that blocks after it: the job then spends at least
   half of its time writing (goodput <= 1/2 before any failure).

@@ -181,7 +181,8 @@ def test_cluster_preset_runs_on_its_own_fabric(tmp_path: Path) -> None:
     info = describe(proc)
     assert proc.returncode == 0, info
     header = proc.stdout.splitlines()[0]
-    assert header.startswith("trainsim: 4,032 GB200 (1,008 nodes) on topology=gb200_nvl72 "
+    assert header.startswith("trainsim: 4,032 GB200 (1,008 nodes + 8 spares by "
+                             "cluster.spare_fraction=0.0079) on topology=gb200_nvl72 "
                              "(nvl72), "), info
     row = pd.read_csv(tmp_path / "results" / "gb200" / "summary.csv").iloc[0]
     assert (row["cluster_config"], row["topology_config"]) == ("gb200_nvl72_4k", "gb200_nvl72")

@@ -297,7 +297,7 @@ def test_fp8_on_a_preset_uses_the_fp8_peak():
 # Megatron-Bridge's published FP8 runs on DGX H100 (NeMo 25.11 container,
 # docs/performance-summary.md of NVIDIA-NeMo/Megatron-Bridge): tokens/s per GPU.
 # They ran, so they fit in 80 GB; the step model is within 20% of their throughput
-# (README, "Calibration notes": FP8 runs 14-15% faster in the model than measured).
+# (README, "Calibration notes": FP8 runs about 13% faster in the model than measured).
 MEGATRON_FP8 = {
     "llama3_70b, 64 H100, TP 4 PP 8 VP 5, GBS 128": (
         ["workload=llama3_70b", "cluster.gpus=64", "topology=dgx_h100_superpod",
