@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def own_topology(argv: list[str]) -> str:
     chosen = [a.partition("=")[2] for a in argv if a.startswith("topology=")]
-    return chosen[-1] if chosen else "default"
+    return chosen[-1] if chosen else "the cluster preset's"
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from simulator.config_failures import failures_from, needs_topology, with_domains
 from simulator.config_topology import fabric_from
 from simulator.config_workload import (
+    check_fixed_step,
     check_memory,
-    check_precision_without_model,
     peak_of,
     workload_from,
 )
@@ -65,7 +65,8 @@ class ClusterConfig:
     gpus_per_node: int = 8
     spare_nodes: int | None = None  # set: the spare pool, in nodes (wins over the fraction)
     spare_fraction: float | None = 0.03125  # else: ceil(this x the job's nodes) spare nodes
-    gpu_hour_usd: float | None = None  # what one GPU-hour costs (null: no cost columns)
+    gpu_hour_usd: float | None = None  # what one GPU-hour costs (null: the catalog's price
+    # for cluster.accelerator, simulator/hardware.py; no cost columns if it has none)
     pue: float = 1.0  # power usage effectiveness: facility energy / IT energy
 
 
@@ -259,8 +260,11 @@ def _cluster(c: ClusterConfig) -> ClusterSpec:
     require_non_negative("cluster.gpu_hour_usd", c.gpu_hour_usd, optional=True)
     if not c.pue >= 1.0:
         raise ConfigError("cluster.pue", c.pue, "must be 1.0 or more (facility / IT energy)")
+    # the price follows the accelerator (a preset's own price would survive an override
+    # of cluster.accelerator and price a B200 as an H100) unless it is set explicitly
+    price = c.gpu_hour_usd if c.gpu_hour_usd is not None else ACCELERATORS[c.accelerator].hour_usd
     return ClusterSpec(c.accelerator, c.gpus, c.gpus_per_node, spare_nodes,
-                       c.gpu_hour_usd, c.pue, spare_fraction)
+                       price, c.pue, spare_fraction)
 
 
 def _spares(c: ClusterConfig, nodes: int) -> tuple[int, float | None]:
@@ -413,7 +417,7 @@ def validate(cfg: Config) -> Scenario:
         workload = workload_from(cfg.workload, cluster, accelerator.scaleup_domain)
         check_memory(workload, accelerator)
     else:
-        check_precision_without_model(cfg.workload)
+        check_fixed_step(cfg.workload)
     profile = _step_profile(workload, fabric, cluster, cfg)
     require_one_of("mode", cfg.mode, MODES)
     jitter = _jitter(cfg.workload.jitter_cv, cluster.gpus)

@@ -3,6 +3,7 @@ Workload (see simulator/config.py; the topology part is simulator/config_topolog
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from simulator.errors import ConfigError, require_one_of, require_positive
@@ -77,14 +78,28 @@ def peak_of(accelerator: str, precision: str) -> float:
         raise ConfigError("workload.precision", precision, str(exc)) from None
 
 
-def check_precision_without_model(w: WorkloadConfig) -> None:
-    """A fixed-step workload has no GEMMs: a precision other than the default would be
-    silently ignored."""
+def check_fixed_step(w: WorkloadConfig) -> None:
+    """A fixed-step workload has no model: its precision, parallelism, overlap and batch
+    would be silently ignored, so any of them set away from the schema's default is an
+    error naming the key."""
     require_one_of("workload.precision", w.precision, PRECISIONS)
     if w.precision != "bf16":
         raise ConfigError("workload.precision", w.precision,
                           "needs a workload with a model (e.g. workload=llama3_70b); "
                           "a fixed step time has no precision")
+    if w.global_batch_tokens is not None:
+        raise ConfigError("workload.global_batch_tokens", w.global_batch_tokens,
+                          "needs a workload with a model (e.g. workload=llama3_70b); a fixed "
+                          "step (workload.step_seconds) has no tokens: leave it null")
+    for group in ("parallel", "overlap"):
+        given, default = getattr(w, group), type(getattr(w, group))()
+        for f in dataclasses.fields(given):
+            value = getattr(given, f.name)
+            if value != getattr(default, f.name):
+                raise ConfigError(f"workload.{group}.{f.name}", value,
+                                  "needs a workload with a model (e.g. workload=llama3_70b); "
+                                  "a fixed step (workload.step_seconds) has no "
+                                  f"{'parallelism' if group == 'parallel' else 'overlap'}")
 
 
 def check_memory(work: Workload, accelerator: Accelerator) -> None:

@@ -18,6 +18,16 @@ sparse figure, twice the dense one, with an asterisk):
 - Trainium2: 1,299 TFLOP/s (AWS Neuron documentation, "Trainium2 Architecture");
 - A100 (Ampere) has no FP8 tensor cores; Google publishes no FP8 rate for TPU v5p (459
   TFLOP/s BF16, 918 TOPS INT8): `precision=fp8` on either is a configuration error.
+
+Prices per accelerator-hour (`cluster.gpu_hour_usd` null takes them; set your own: they
+are assumptions, the low end of specialised-cloud on-demand rates, which reserved
+contracts undercut): A100 1.5, H100 2.5, H200 3.5 (Mercatus "Cloud GPU pricing", May
+2026: specialised clouds A100 $1.10-1.50, H100 $2.50-3.50, H200 $3.50-4.50 per GPU-hour);
+B200 4.5 (Lyceum, "NVIDIA B200 GPU Cloud Pricing 2026": $4.50-6.00 on-demand on
+specialised clouds); GB200 6.0 per GPU (assumption, between B200 and Spheron's March
+2026 $9.08 per two-GPU GB200 superchip plus the NVL72 rack premium); TPU v5p 4.2 (Google
+Cloud's 2024 on-demand list price per v5p chip-hour). None for MI300X and Trainium2 (no
+price assumed: cost columns are nan unless `cluster.gpu_hour_usd` is set).
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ class Accelerator:
     scaleup_domain: int  # accelerators in one scale-up (NVLink / ICI) domain
     power_w: float | None
     fp8_tflops: float | None = None  # dense FP8 peak, TFLOP/s; None: no FP8 tensor cores
+    hour_usd: float | None = None  # assumed price of one accelerator-hour (docstring)
 
     def peak_tflops(self, precision: str) -> float | None:
         """Dense peak of `precision` ("bf16" or "fp8"), TFLOP/s; None if unsupported."""
@@ -48,13 +59,13 @@ class Accelerator:
 ACCELERATORS: dict[str, Accelerator] = {
     a.name: a
     for a in (
-        Accelerator("A100", 312, 80, 2.04, 300, 8, 400),
-        Accelerator("H100", 989, 80, 3.35, 450, 8, 700, 1979),
-        Accelerator("H200", 989, 141, 4.8, 450, 8, 700, 1979),
-        Accelerator("B200", 2250, 180, 8.0, 900, 8, 1000, 4500),
-        Accelerator("GB200", 2500, 186, 8.0, 900, 72, 1200, 5000),
+        Accelerator("A100", 312, 80, 2.04, 300, 8, 400, hour_usd=1.5),
+        Accelerator("H100", 989, 80, 3.35, 450, 8, 700, 1979, 2.5),
+        Accelerator("H200", 989, 141, 4.8, 450, 8, 700, 1979, 3.5),
+        Accelerator("B200", 2250, 180, 8.0, 900, 8, 1000, 4500, 4.5),
+        Accelerator("GB200", 2500, 186, 8.0, 900, 72, 1200, 5000, 6.0),
         Accelerator("MI300X", 1300, 192, 5.3, 448, 8, 750, 2614.9),
-        Accelerator("TPUv5p", 459, 95, 2.77, 600, 8960, None),
+        Accelerator("TPUv5p", 459, 95, 2.77, 600, 8960, None, hour_usd=4.2),
         Accelerator("Trainium2", 667, 96, 2.9, 640, 16, None, 1299),
     )
 }

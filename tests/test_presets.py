@@ -14,7 +14,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from simulator import ConfigError, load_scenario, stepmodel
+from simulator import ConfigError, load_scenario, simulate, stepmodel
 from simulator.config import config_dir
 from simulator.config_topology import SCALEUP_FORM, builder_keys
 from simulator.hardware import ACCELERATORS
@@ -324,3 +324,36 @@ def test_su_racks_reaches_the_nvl72_leaves():
 
     assert leaves() == 64
     assert leaves("topology.su_racks=2", "topology.switch_radix=128") == 32
+
+
+# ---- the price follows the accelerator; a fixed step takes no model keys ------------------
+
+#: The catalog's assumed prices per accelerator-hour (simulator/hardware.py cites them).
+PRICES = {"H100": 2.5, "H200": 3.5, "B200": 4.5, "A100": 1.5}
+
+
+@pytest.mark.parametrize("accelerator", PRICES)
+def test_price_follows_an_accelerator_override(accelerator):
+    """A preset's price is the catalog's for its accelerator, so `cluster.accelerator=`
+    on top of an H100 preset is priced as the new accelerator, not as an H100."""
+    s = load_scenario(["cluster=dgx_h100_1k", f"cluster.accelerator={accelerator}"])
+    assert s.cluster.gpu_hour_usd == PRICES[accelerator]
+
+
+def test_an_explicit_price_wins_and_no_price_means_no_cost():
+    s = load_scenario(["cluster.accelerator=B200", "cluster.gpu_hour_usd=7.25"])
+    assert s.cluster.gpu_hour_usd == 7.25
+    frame = simulate(["cluster.accelerator=MI300X", "horizon_days=0.5"])
+    assert frame["cost_usd"].isna().all()  # no price assumed for MI300X
+
+
+@pytest.mark.parametrize("key, value", [
+    ("workload.parallel.tp", 8), ("workload.parallel.zero_stage", 3),
+    ("workload.overlap.dp", 0.5), ("workload.global_batch_tokens", 4194304)])
+def test_model_keys_on_a_fixed_step_are_errors(key, value):
+    """workload=fixed_step has no model: its parallelism, overlap and batch would be
+    silently ignored."""
+    with pytest.raises(ConfigError) as info:
+        load_scenario([f"{key}={value}"])
+    assert info.value.key == key
+    assert "needs a workload with a model" in str(info.value)
