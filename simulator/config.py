@@ -351,7 +351,7 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpe
     else:
         require_positive("checkpoint.interval_minutes", c.interval_minutes)
     configured = None if c.interval_minutes is None else c.interval_minutes * MINUTE
-    interval_s = CHECKPOINT_POLICIES[c.policy](configured, write_s, mtbi_s)
+    interval_s = CHECKPOINT_POLICIES[c.policy].choose_interval(configured, write_s, mtbi_s)
     snapshot_s = None if c.snapshot_minutes is None else c.snapshot_minutes * MINUTE
     derived = c.write_minutes is None or c.load_minutes is None
     return CheckpointSpec(c.policy, interval_s, write_s, load_s, snapshot_s,
