@@ -132,6 +132,7 @@ class CheckpointPolicy:
         self.spec = spec
         self.step_s = step_s
         self.job: JobHooks | None = None
+        self._to_durable = Rollback(spec.load_s)
 
     @staticmethod
     def choose_interval(configured_s: float | None, write_s: float, mtbi_s: float) -> float:
@@ -161,7 +162,7 @@ class CheckpointPolicy:
     def roll_back(self, cause: object) -> Rollback:
         """A failure: discard everything not durable; recovery loads from storage."""
         self.job.ledger.rollback(self.job.env.now)
-        return Rollback(self.spec.load_s)
+        return self._to_durable
 
     @property
     def planned_load_s(self) -> float:
@@ -249,10 +250,11 @@ class Async(CheckpointPolicy):
             yield from self._await_durable()
 
     def roll_back(self, cause: object) -> Rollback:
-        lost = len(self._writes)
-        if self._writes:  # lost with the nodes' host memory
-            self._writes.clear()
-            self._writer.interrupt("failure")
+        if not self._writes:
+            return super().roll_back(cause)
+        lost = len(self._writes)  # lost with the nodes' host memory
+        self._writes.clear()
+        self._writer.interrupt("failure")
         return Rollback(super().roll_back(cause).load_s, lost)
 
     def _start_write(self, steps: int) -> None:
@@ -316,6 +318,7 @@ class InMemory(CheckpointPolicy):
         self._since_durable = 0  # in-memory checkpoints since the last durable one
         self._memory_steps = 0  # steps held only in memory copies
         self._hit_since_checkpoint = False  # a failure since the last checkpoint
+        self._to_memory = Rollback(spec.memory_load_s)
 
     @property
     def pending_steps(self) -> int:
@@ -342,7 +345,7 @@ class InMemory(CheckpointPolicy):
         self._hit_since_checkpoint = True
         if from_memory:
             self.job.ledger.rollback_open(self.job.env.now)
-            return Rollback(self.spec.memory_load_s)
+            return self._to_memory
         self._memory_steps, self._since_durable = 0, 0
         return super().roll_back(cause)
 
