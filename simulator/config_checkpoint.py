@@ -1,10 +1,12 @@
 """Checkpoint configuration: one schema per `checkpoint=` option, and its validation.
 
 Every option's YAML (`scenarios/checkpoint/<name>.yaml`) starts from its schema,
-`defaults: [<name>_schema, _self_]`, registered in Hydra's ConfigStore under the group
-`checkpoint` (Hydra's "Structured configs: config groups" pattern). A schema has the
-keys every policy has (`CheckpointConfig`) plus its policy's own, so an option's YAML
-lists only its own keys, and a key of another policy is an error naming its owner:
+`defaults: [/schema/checkpoint/<name>@_here_, _self_]`, registered in Hydra's ConfigStore
+in the group `schema/checkpoint` (Hydra's "Structured Config schema" tutorial: a schema in
+a different config group, so that the `checkpoint` group lists only the policies and an
+unknown option's error lists only them too). A schema has the keys every policy has
+(`CheckpointConfig`) plus its policy's own, so an option's YAML lists only its own keys,
+and a key of another policy is an error naming its owner:
 `checkpoint.snapshot_minutes` on `checkpoint=fixed` says it is only used by
 `checkpoint=async`.
 
@@ -104,9 +106,9 @@ SCHEMAS: dict[str, CheckpointConfig] = {
 
 
 def register_checkpoint_schemas(store: ConfigStore) -> None:
-    """`checkpoint/<name>_schema` for the defaults list of every checkpoint option."""
+    """`schema/checkpoint/<name>` for the defaults list of every checkpoint option."""
     for name, schema in SCHEMAS.items():
-        store.store(group="checkpoint", name=f"{name}_schema", node=schema)
+        store.store(group="schema/checkpoint", name=name, node=schema)
 
 
 def check_schema(c: CheckpointConfig) -> None:

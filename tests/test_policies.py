@@ -271,6 +271,13 @@ def test_another_policys_key_names_its_owner(overrides, key, mentions):
     assert mentions in str(info.value)
 
 
+def test_an_unknown_option_lists_the_policies_not_their_schemas():
+    with pytest.raises(ConfigError) as info:
+        load_scenario(["checkpoint=foo"])
+    assert info.value.key == "checkpoint"
+    assert info.value.allowed == "no such option; allowed: " + ", ".join(sorted(SCHEMAS))
+
+
 def test_options_carry_their_own_keys_into_the_spec():
     spec = load_scenario(["checkpoint=in_memory", "checkpoint.durable_every=4"]).checkpoint
     assert (spec.policy, spec.memory_write_s, spec.memory_load_s, spec.durable_every) == \
