@@ -18,6 +18,12 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from simulator.config_checkpoint import (
+    CheckpointConfig,
+    check_schema,
+    owner_of,
+    register_checkpoint_schemas,
+)
 from simulator.config_failures import failures_from, needs_topology, with_domains
 from simulator.config_topology import fabric_from
 from simulator.config_workload import (
@@ -38,7 +44,7 @@ from simulator.errors import (
 from simulator.failures import FailureModel
 from simulator.hardware import ACCELERATORS
 from simulator.jitter import StepJitter
-from simulator.policies import CHECKPOINT_POLICIES, MODEL_DRIVEN
+from simulator.policies import CHECKPOINT_POLICIES
 from simulator.scenario import CheckpointSpec, ClusterSpec, FabricSpec, RestartSpec, Scenario
 from simulator.workload import StepProfile, Workload
 
@@ -92,19 +98,6 @@ class FailuresConfig:
     straggler_mtbf_hours: float | None = None  # per GPU: mean time until it turns slow
     straggler_slowdown: float = 1.5  # step time factor while a straggler is in the job
     straggler_detect_hours: float = 2.0  # mean time to find it (then swapped at a checkpoint)
-
-
-@dataclass
-class CheckpointConfig:
-    policy: str = "fixed"
-    interval_minutes: float | None = 60.0
-    write_minutes: float | None = 5.0  # null: from the model's size and `storage`
-    load_minutes: float | None = 5.0  # null: from the model's size and `storage`
-    snapshot_minutes: float | None = None  # checkpoint=async: the blocking part
-    prior_mtbi_hours: float | None = None  # checkpoint=adaptive: first guess (null: model)
-    memory_write_minutes: float | None = None  # checkpoint=in_memory: copy to peer memory
-    memory_load_minutes: float | None = None  # checkpoint=in_memory: load from peer memory
-    durable_every: int | None = None  # checkpoint=in_memory: every k-th also to storage
 
 
 @dataclass
@@ -231,6 +224,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     failures: FailuresConfig = field(default_factory=FailuresConfig)
+    # the option's schema (simulator/config_checkpoint.py): CheckpointConfig or a subclass
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     restart: RestartConfig = field(default_factory=RestartConfig)
     topology: TopologyConfig = field(default_factory=TopologyConfig)
@@ -239,8 +233,11 @@ class Config:
 
 
 def register_schemas() -> None:
-    """Make `base_config` available to the defaults list of `scenarios/config.yaml`."""
-    ConfigStore.instance().store(name="base_config", node=Config)
+    """Make `base_config` available to the defaults list of `scenarios/config.yaml`, and
+    every checkpoint option's schema to its YAML."""
+    store = ConfigStore.instance()
+    store.store(name="base_config", node=Config)
+    register_checkpoint_schemas(store)
 
 
 register_schemas()
@@ -319,26 +316,12 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpe
         require_non_negative("checkpoint.load_minutes", c.load_minutes)
         load_s = c.load_minutes * MINUTE
     mtbi_s = failures.job_mtbi_s(cluster.nodes, cluster.gpus_per_node)
-    if c.policy == "async":
-        if c.snapshot_minutes is None:
-            raise ConfigError("checkpoint.snapshot_minutes", None,
-                              "checkpoint=async needs the blocking snapshot time")
-        require_non_negative("checkpoint.snapshot_minutes", c.snapshot_minutes)
-    elif c.snapshot_minutes is not None:
-        raise ConfigError("checkpoint.snapshot_minutes", c.snapshot_minutes,
-                          "is only used by checkpoint=async; leave it null")
-    prior_s = None
-    if c.policy == "adaptive":
-        require_positive("checkpoint.prior_mtbi_hours", c.prior_mtbi_hours, optional=True)
-        if c.prior_mtbi_hours is not None:
-            mtbi_s = prior_s = c.prior_mtbi_hours * HOUR
-        else:
-            prior_s = mtbi_s
-    elif c.prior_mtbi_hours is not None:
-        raise ConfigError("checkpoint.prior_mtbi_hours", c.prior_mtbi_hours,
-                          "is only used by checkpoint=adaptive; leave it null")
-    memory = _in_memory(c)
-    if c.policy in MODEL_DRIVEN:
+    check_schema(c)
+    own = c.policy_fields()
+    if c.policy == "adaptive":  # the prior, or the failure model's MTBI, starts it
+        mtbi_s = own.setdefault("prior_mtbi_s", mtbi_s)
+    policy = CHECKPOINT_POLICIES[c.policy]
+    if policy.model_driven:
         if c.interval_minutes is not None:
             raise ConfigError("checkpoint.interval_minutes", c.interval_minutes,
                               f"is chosen by checkpoint={c.policy}; leave it null, or use "
@@ -351,31 +334,10 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpe
     else:
         require_positive("checkpoint.interval_minutes", c.interval_minutes)
     configured = None if c.interval_minutes is None else c.interval_minutes * MINUTE
-    interval_s = CHECKPOINT_POLICIES[c.policy](configured, write_s, mtbi_s)
-    snapshot_s = None if c.snapshot_minutes is None else c.snapshot_minutes * MINUTE
+    interval_s = policy.choose_interval(configured, write_s, mtbi_s)
     derived = c.write_minutes is None or c.load_minutes is None
-    return CheckpointSpec(c.policy, interval_s, write_s, load_s, snapshot_s,
-                          prior_s if math.isfinite(prior_s or 0.0) else None,
-                          size if derived else None, *memory)
-
-
-def _in_memory(c: CheckpointConfig) -> tuple[float | None, float, int]:
-    """(memory_write_s, memory_load_s, durable_every) for checkpoint=in_memory."""
-    keys = ("memory_write_minutes", "memory_load_minutes", "durable_every")
-    if c.policy != "in_memory":
-        for key in keys:
-            if getattr(c, key) is not None:
-                raise ConfigError(f"checkpoint.{key}", getattr(c, key),
-                                  "is only used by checkpoint=in_memory; leave it null")
-        return None, 0.0, 1
-    for key in keys:
-        if getattr(c, key) is None:
-            raise ConfigError(f"checkpoint.{key}", None, "checkpoint=in_memory needs it")
-    require_non_negative("checkpoint.memory_write_minutes", c.memory_write_minutes)
-    require_non_negative("checkpoint.memory_load_minutes", c.memory_load_minutes)
-    require_positive("checkpoint.durable_every", c.durable_every)
-    return (c.memory_write_minutes * MINUTE, c.memory_load_minutes * MINUTE,
-            c.durable_every)
+    return CheckpointSpec(c.policy, interval_s, write_s, load_s,
+                          size_bytes=size if derived else None, **own)
 
 
 def _restart(r: RestartConfig, cluster: ClusterSpec) -> RestartSpec:
@@ -513,7 +475,7 @@ def to_scenario(cfg: DictConfig) -> Scenario:
     try:
         obj = OmegaConf.to_object(cfg)
     except Exception as exc:  # missing (???) values and late type errors
-        raise config_error_from(exc, Config) from None
+        raise _name_owner(config_error_from(exc, Config)) from None
     if not isinstance(obj, Config):
         raise ConfigError("defaults", "?", "the primary config must use base_config")
     return validate(obj)
@@ -526,11 +488,13 @@ def check_no_extra_keys(cfg: DictConfig) -> None:
         for key in node:
             full = f"{prefix}{key}"
             if key not in fields:
-                raise ConfigError(full, node[key] if OmegaConf.is_missing(node, key) is False
-                                  else "???", f"unknown key; {known_keys_note(full, Config)}")
+                raise _name_owner(ConfigError(
+                    full, node[key] if OmegaConf.is_missing(node, key) is False else "???",
+                    f"unknown key; {known_keys_note(full, Config)}"))
             sub = fields[key].default_factory
             if dataclasses.is_dataclass(sub) and isinstance(node[key], DictConfig):
-                walk(node[key], sub, f"{full}.")
+                typed = OmegaConf.get_type(node[key])  # a group option's own schema
+                walk(node[key], typed if dataclasses.is_dataclass(typed) else sub, f"{full}.")
 
     walk(cfg, Config, "")
 
@@ -539,4 +503,19 @@ def explain(exc: BaseException, overrides: list[str]) -> ConfigError:
     """Any error raised while composing `overrides` as the one-line ConfigError for it."""
     if isinstance(exc, ConfigError):
         return exc
-    return blame_override(overrides, exc) or config_error_from(exc, Config)
+    return blame_override(overrides, exc) or _name_owner(config_error_from(exc, Config))
+
+
+def _name_owner(error: ConfigError) -> ConfigError:
+    """An unknown key that is another checkpoint option's own: say whose it is."""
+    if not error.allowed.startswith("unknown key"):
+        return error
+    owner = owner_of(error.key)
+    if owner is None:
+        if error.key.startswith("checkpoint."):
+            return ConfigError(error.key, error.value, f"{error.allowed}; and each "
+                               "option's own (scenarios/checkpoint/<option>.yaml)")
+        return error
+    return ConfigError(error.key, error.value,
+                       f"is only used by checkpoint={owner}; leave it out (or choose "
+                       f"checkpoint={owner})")

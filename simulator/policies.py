@@ -1,16 +1,46 @@
-"""Checkpoint policies, chosen by name: each turns the scenario into an interval.
+"""Checkpoint and restart policies: strategy objects, chosen by name from a registry.
 
-A policy sees the checkpoint write time C and the job's mean time between
-interruptions M (from the failure model) and returns the compute time between
-checkpoints, in seconds.
+`TrainingJob` (simulator/job.py) runs segments of compute and asks its checkpoint
+policy every question that differs between policies:
+
+- `choose_interval(configured_s, write_s, mtbi_s)`: the compute time between
+  checkpoints, at configuration time, from the write time C and the job's mean time
+  between interruptions M (from the failure model);
+- `interval_steps(now_s, failures)`: the steps of the next segment (adaptive re-plans);
+- `save(steps)`: the checkpoint at the end of a segment, as a SimPy generator: what it
+  blocks for and when it becomes durable (`JobHooks.made_durable`);
+- `roll_back(cause)`: what a failure discards and what the recovery then loads.
+
+The restart policy answers whether the job waits for its full width of healthy nodes
+or restarts at once on fewer (elastic). Hot spares and the spare swap differ only in
+the repair pipeline (simulator/cluster.py), not in what the job decides.
+
+Adding a policy: one class here with its `name` in `CHECKPOINT_POLICIES`, one
+`scenarios/checkpoint/<name>.yaml` with its schema in simulator/config_checkpoint.py,
+and tests (README "Checkpoint policies").
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
-IntervalRule = Callable[[float | None, float, float], float]
+import simpy
+
+from simulator.domains import GROUP_SCOPES
+from simulator.metrics import Ledger, Phase
+from simulator.scenario import CheckpointSpec, RestartSpec, whole_steps
+
+#: Asynchronous checkpoints: writes in flight at most; the next snapshot waits (blocked,
+#: as checkpoint time) for the oldest to finish, as checkpoint libraries make a save
+#: wait for the one before it. Without a bound, intervals shorter than the write would
+#: pile up writes that share the bandwidth ever more thinly.
+MAX_WRITES_IN_FLIGHT = 2
+
+
+# ---- interval rules (seconds) -----------------------------------------------------------
 
 
 def fixed_interval(interval_s: float | None, write_s: float, mtbi_s: float) -> float:
@@ -42,15 +72,335 @@ def daly_interval(interval_s: float | None, write_s: float, mtbi_s: float) -> fl
     return math.sqrt(2 * write_s * mtbi_s) * (1 + math.sqrt(x) / 3 + x / 9) - write_s
 
 
-#: Interval rules by policy name. "async" checkpoints at the configured interval; what
-#: makes it asynchronous is its short blocking snapshot (checkpoint.snapshot_minutes).
-CHECKPOINT_POLICIES: dict[str, IntervalRule] = {
-    "fixed": fixed_interval,
-    "young_daly": young_daly_interval,
-    "daly": daly_interval,
-    "async": fixed_interval,
-    "in_memory": fixed_interval,
-    "adaptive": young_daly_interval,  # the first interval; then re-estimated online
+# ---- what a policy sees of the job ------------------------------------------------------
+
+
+class JobHooks(Protocol):
+    """The job a checkpoint policy runs in: its clock, its ledger, its progress."""
+
+    env: simpy.Environment
+    ledger: Ledger
+
+    def made_durable(self, steps: int) -> None:
+        """`steps` more steps are in a durable checkpoint."""
+
+    def completes(self, pending_steps: int) -> bool:
+        """Whether durable + `pending_steps` steps reach the job's work budget."""
+
+    @property
+    def draining(self) -> bool:
+        """Planned maintenance waits for this checkpoint (then the job restarts)."""
+
+    @property
+    def swapping(self) -> bool:
+        """A straggler waits for this checkpoint to be swapped out (then a restart)."""
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """What a failure cost the checkpoints, and what the recovery loads (seconds)."""
+
+    load_s: float
+    lost_writes: int = 0  # background writes lost with the failed nodes' host memory
+
+
+# ---- checkpoint policies ----------------------------------------------------------------
+
+#: CheckpointSpec fields that belong to one policy each (None / default elsewhere).
+_OWN_FIELDS = {"snapshot_s": None, "prior_mtbi_s": None, "memory_write_s": None,
+               "memory_load_s": 0.0, "durable_every": 1}
+
+
+class CheckpointPolicy:
+    """Synchronous checkpoints every `interval_s` of compute: the job blocks for the
+    whole write; a failure rolls back to the last checkpoint, which recovery loads."""
+
+    name: ClassVar[str] = ""
+    #: chooses its interval from the failure model (checkpoint.interval_minutes is null)
+    model_driven: ClassVar[bool] = False
+    #: the CheckpointSpec fields of `_OWN_FIELDS` this policy needs set
+    own_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, spec: CheckpointSpec, step_s: float) -> None:
+        for key, unset in _OWN_FIELDS.items():
+            value = getattr(spec, key)
+            if key in self.own_fields and value is None:
+                raise ValueError(f"checkpoint policy {self.name!r} needs {key}")
+            if key not in self.own_fields and value != unset:
+                raise ValueError(f"checkpoint policy {self.name!r} does not use {key} "
+                                 f"(got {value!r}); leave it {unset!r}")
+        self.spec = spec
+        self.step_s = step_s
+        self.job: JobHooks | None = None
+        self._to_durable = Rollback(spec.load_s)
+
+    @staticmethod
+    def choose_interval(configured_s: float | None, write_s: float, mtbi_s: float) -> float:
+        """The interval in seconds, at configuration time."""
+        return fixed_interval(configured_s, write_s, mtbi_s)
+
+    def attach(self, job: JobHooks) -> None:
+        """Run in `job` (called once, after the job's process has started)."""
+        self.job = job
+
+    def interval_steps(self, now_s: float, failures: int) -> int:
+        """Steps to compute before the next checkpoint."""
+        return whole_steps(self.spec.interval_s, self.step_s)
+
+    @property
+    def pending_steps(self) -> int:
+        """Steps saved but not yet durable."""
+        return 0
+
+    def save(self, steps: int) -> Generator[simpy.Event, Any, None]:
+        """The checkpoint after `steps` steps of compute (the ledger is in CHECKPOINT)."""
+        env, job = self.job.env, self.job
+        yield env.timeout(self.spec.write_s)
+        job.ledger.commit(env.now)
+        job.made_durable(steps)
+
+    def roll_back(self, cause: object) -> Rollback:
+        """A failure: discard everything not durable; recovery loads from storage."""
+        self.job.ledger.rollback(self.job.env.now)
+        return self._to_durable
+
+    @property
+    def planned_load_s(self) -> float:
+        """What a planned restart (drain, swap, elastic growth) loads: the durable one."""
+        return self.spec.load_s
+
+
+class Fixed(CheckpointPolicy):
+    """Every `checkpoint.interval_minutes` of compute (rounded to whole steps)."""
+
+    name = "fixed"
+
+
+class YoungDaly(CheckpointPolicy):
+    """Young's (1974) interval sqrt(2 C M), from the failure model's M."""
+
+    name = "young_daly"
+    model_driven = True
+
+    @staticmethod
+    def choose_interval(configured_s: float | None, write_s: float, mtbi_s: float) -> float:
+        return young_daly_interval(configured_s, write_s, mtbi_s)
+
+
+class Daly(CheckpointPolicy):
+    """Daly's (2006) higher-order interval, from the failure model's M."""
+
+    name = "daly"
+    model_driven = True
+
+    @staticmethod
+    def choose_interval(configured_s: float | None, write_s: float, mtbi_s: float) -> float:
+        return daly_interval(configured_s, write_s, mtbi_s)
+
+
+class Adaptive(YoungDaly):
+    """Young's interval for the MTBI estimated so far, re-set at every segment:
+    (M0 + t) / (1 + n), the prior M0 counting as one pseudo-failure, t the elapsed
+    time, n the failures the job has seen."""
+
+    name = "adaptive"
+    own_fields = ("prior_mtbi_s",)
+
+    def interval_steps(self, now_s: float, failures: int) -> int:
+        mtbi_s = (self.spec.prior_mtbi_s + now_s) / (1 + failures)
+        return whole_steps(young_daly_interval(None, self.spec.write_s, mtbi_s), self.step_s)
+
+
+class Async(CheckpointPolicy):
+    """Block only for the snapshot to host memory; a background process makes it
+    durable. Writes in flight share the storage bandwidth (processor sharing: with n
+    writing, each goes at 1/n of the speed); with MAX_WRITES_IN_FLIGHT writing, the next
+    snapshot waits. A failure loses every write not yet finished and rolls back to the
+    last durable checkpoint. Before the end of the work, a drain or a swap, the job
+    waits until everything it saved is durable."""
+
+    name = "async"
+    own_fields = ("snapshot_s",)
+
+    def __init__(self, spec: CheckpointSpec, step_s: float) -> None:
+        super().__init__(spec, step_s)
+        self._writes: list[list[float]] = []  # [steps, seconds of writing left]
+
+    def attach(self, job: JobHooks) -> None:
+        super().attach(job)
+        env = job.env
+        self._arrived: simpy.Event = env.event()  # a snapshot joined the writes
+        self._write_done: simpy.Event = env.event()  # a write finished
+        self._idle: simpy.Event | None = None  # every write finished
+        self._writer = env.process(self._write_in_background())
+
+    @property
+    def pending_steps(self) -> int:
+        return int(sum(steps for steps, _ in self._writes))
+
+    def save(self, steps: int) -> Generator[simpy.Event, Any, None]:
+        env, job = self.job.env, self.job
+        while len(self._writes) >= MAX_WRITES_IN_FLIGHT:  # storage is behind: wait
+            self._write_done = env.event()
+            yield self._write_done
+        yield env.timeout(self.spec.snapshot_s)
+        job.ledger.seal(env.now)
+        self._start_write(steps)
+        if job.completes(self.pending_steps) or job.draining or job.swapping:
+            yield from self._await_durable()
+
+    def roll_back(self, cause: object) -> Rollback:
+        if not self._writes:
+            return super().roll_back(cause)
+        lost = len(self._writes)  # lost with the nodes' host memory
+        self._writes.clear()
+        self._writer.interrupt("failure")
+        return Rollback(super().roll_back(cause).load_s, lost)
+
+    def _start_write(self, steps: int) -> None:
+        """A snapshot was taken: its write joins the ones in flight."""
+        self._writes.append([steps, self.spec.write_s])
+        if len(self._writes) == 1:
+            if not self._arrived.triggered:
+                self._arrived.succeed()
+            self._arrived = self.job.env.event()
+        else:
+            self._writer.interrupt("another write")
+
+    def _await_durable(self) -> Generator[simpy.Event, Any, None]:
+        """Block (as checkpoint time) until every snapshot taken is durable."""
+        if self.pending_steps:
+            self.job.ledger.enter(Phase.CHECKPOINT, self.job.env.now)
+            self._idle = self.job.env.event()
+            yield self._idle
+
+    def _write_in_background(self) -> Generator[simpy.Event, Any, None]:
+        """The writes in flight share the storage bandwidth (n writing: each at 1/n
+        speed). Writes are the same size, so the oldest finishes first and the ledger
+        commits segments in order."""
+        env = self.job.env
+        while True:
+            if not self._writes:
+                yield self._arrived
+                continue
+            sharing = len(self._writes)
+            started = env.now
+            try:
+                yield env.timeout(self._writes[0][1] * sharing)
+            except simpy.Interrupt:  # a new write joined, or a failure cleared them all
+                for write in self._writes[:sharing]:  # not the one that just joined
+                    write[1] -= (env.now - started) / sharing
+                continue
+            for write in self._writes[1:]:
+                write[1] -= (env.now - started) / sharing
+            steps, _ = self._writes.pop(0)
+            self.job.ledger.commit_oldest()
+            self.job.made_durable(int(steps))
+            if not self._write_done.triggered:
+                self._write_done.succeed()
+            if self.pending_steps == 0 and self._idle is not None and not self._idle.triggered:
+                self._idle.succeed()
+
+
+class InMemory(CheckpointPolicy):
+    """Gemini-style: most checkpoints are copies to a peer node's memory; every
+    `durable_every`-th (and the last, and before planned maintenance) is also written to
+    storage. A failure rolls back to the last in-memory copy and loads it fast, unless
+    it took more than one node at once (a switch: the node and its peer) or struck again
+    before the job re-checkpointed: then back to the last durable checkpoint. A
+    straggler swap keeps the copies (they are on peers)."""
+
+    name = "in_memory"
+    own_fields = ("memory_write_s", "memory_load_s", "durable_every")
+
+    def __init__(self, spec: CheckpointSpec, step_s: float) -> None:
+        super().__init__(spec, step_s)
+        self._since_durable = 0  # in-memory checkpoints since the last durable one
+        self._memory_steps = 0  # steps held only in memory copies
+        self._hit_since_checkpoint = False  # a failure since the last checkpoint
+        self._to_memory = Rollback(spec.memory_load_s)
+
+    @property
+    def pending_steps(self) -> int:
+        return self._memory_steps
+
+    def save(self, steps: int) -> Generator[simpy.Event, Any, None]:
+        env, job, spec = self.job.env, self.job, self.spec
+        last = job.completes(self._memory_steps + steps)
+        if self._since_durable + 1 >= spec.durable_every or last or job.draining:
+            yield env.timeout(spec.write_s)
+            job.ledger.commit(env.now)
+            job.made_durable(self._memory_steps + steps)
+            self._memory_steps, self._since_durable = 0, 0
+        else:
+            yield env.timeout(spec.memory_write_s)
+            job.ledger.seal(env.now)
+            self._memory_steps += steps
+            self._since_durable += 1
+        self._hit_since_checkpoint = False
+
+    def roll_back(self, cause: object) -> Rollback:
+        from_memory = (not self._hit_since_checkpoint
+                       and getattr(cause, "scope", "node") not in GROUP_SCOPES)
+        self._hit_since_checkpoint = True
+        if from_memory:
+            self.job.ledger.rollback_open(self.job.env.now)
+            return self._to_memory
+        self._memory_steps, self._since_durable = 0, 0
+        return super().roll_back(cause)
+
+
+#: Checkpoint policies by name (`checkpoint.policy`, the `checkpoint=` group option).
+CHECKPOINT_POLICIES: dict[str, type[CheckpointPolicy]] = {
+    policy.name: policy for policy in (Fixed, YoungDaly, Daly, Adaptive, Async, InMemory)
 }
 #: Policies that choose the interval themselves from the failure model.
-MODEL_DRIVEN = ("young_daly", "daly", "adaptive")
+MODEL_DRIVEN = tuple(name for name, policy in CHECKPOINT_POLICIES.items()
+                     if policy.model_driven)
+
+
+def checkpoint_policy(spec: CheckpointSpec, step_s: float) -> CheckpointPolicy:
+    """A fresh policy object for one job (policies keep per-run state)."""
+    if spec.policy not in CHECKPOINT_POLICIES:
+        raise ValueError(f"unknown checkpoint policy {spec.policy!r}; expected one of "
+                         f"{', '.join(CHECKPOINT_POLICIES)}")
+    return CHECKPOINT_POLICIES[spec.policy](spec, step_s)
+
+
+# ---- restart policies -------------------------------------------------------------------
+
+
+class FullWidth:
+    """After a failure, wait until every job slot has a healthy node, then restart."""
+
+    name: ClassVar[str] = "full_width"
+
+    def waits(self, short: int, nodes: int) -> bool:
+        """Whether the job, `short` of its `nodes` nodes, waits for hardware."""
+        return short > 0
+
+    def grows_back(self, width: int, nodes: int, full: bool) -> bool:
+        """Whether the job, running on `width` of `nodes`, restarts wider now."""
+        return False
+
+
+class Elastic(FullWidth):
+    """Restart at once on the nodes left (fewer data-parallel replicas, the same global
+    batch, each step nodes / width as long); wait only with no node at all. Grow back
+    with a restart at the first checkpoint after the cluster is whole again."""
+
+    name = "elastic"
+
+    def waits(self, short: int, nodes: int) -> bool:
+        return short >= nodes
+
+    def grows_back(self, width: int, nodes: int, full: bool) -> bool:
+        return width < nodes and full
+
+
+#: Restart policies by name; `restart.elastic` chooses between them.
+RESTART_POLICIES: dict[str, type[FullWidth]] = {p.name: p for p in (FullWidth, Elastic)}
+
+
+def restart_policy(spec: RestartSpec) -> FullWidth:
+    return RESTART_POLICIES["elastic" if spec.elastic else "full_width"]()

@@ -77,8 +77,8 @@ def job_plan(scenario: Scenario) -> JobPlan:
     work_steps = None
     if scenario.work_s is not None:
         work_steps = max(1, math.ceil(scenario.work_s / scenario.step_s - 1e-9))
-    return JobPlan(step_s=scenario.step_s, interval_steps=scenario.interval_steps,
-                   checkpoint=scenario.checkpoint, restart=scenario.restart,
+    return JobPlan(step_s=scenario.step_s, checkpoint=scenario.checkpoint,
+                   restart=scenario.restart,
                    nodes=scenario.cluster.nodes, work_steps=work_steps,
                    step_level=scenario.step_level, jitter=scenario.jitter)
 

@@ -15,6 +15,11 @@ from simulator.jitter import StepJitter
 from simulator.workload import StepProfile, Workload
 
 
+def whole_steps(interval_s: float, step_s: float) -> int:
+    """Steps in `interval_s`: the nearest whole number (ties up), at least 1."""
+    return max(1, math.floor(interval_s / step_s + 0.5))
+
+
 @dataclass(frozen=True)
 class ClusterSpec:
     """The hardware the job runs on: `gpus` in nodes of `gpus_per_node`, plus spares.
@@ -117,7 +122,7 @@ class Scenario:
     @property
     def interval_steps(self) -> int:
         """Steps per checkpoint interval: the nearest whole number (ties up), at least 1."""
-        return max(1, math.floor(self.checkpoint.interval_s / self.step_s + 0.5))
+        return whole_steps(self.checkpoint.interval_s, self.step_s)
 
     @property
     def job_mtbi_s(self) -> float:

@@ -64,9 +64,10 @@ def scenarios(draw) -> Scenario:
         Stragglers, st.floats(5.0, 5000.0).map(lambda h: h * HOUR), st.floats(1.0, 4.0),
         st.floats(0.1, 50.0).map(lambda h: h * HOUR))))
     planned = draw(st.one_of(st.none(), st.floats(2.0, 100.0)))
-    mode = draw(st.sampled_from(["sync", "async", "in_memory"]))
-    snapshot_s = draw(st.floats(0.0, 120.0)) if mode == "async" else None
-    memory_write_s = draw(st.floats(0.0, 60.0)) if mode == "in_memory" else None
+    policy = draw(st.sampled_from(["fixed", "async", "in_memory"]))
+    snapshot_s = draw(st.floats(0.0, 120.0)) if policy == "async" else None
+    in_memory = policy == "in_memory"
+    memory_write_s = draw(st.floats(0.0, 60.0)) if in_memory else None
     return Scenario(
         seed=draw(st.integers(0, 2**32 - 1)),
         horizon_s=draw(st.floats(0.5, 200.0)) * HOUR,
@@ -79,12 +80,13 @@ def scenarios(draw) -> Scenario:
                               gpu=lifetimes(gpu_mtbf, shape, lognormal), catalog=catalog,
                               domains=domains, stragglers=stragglers,
                               planned_gap_s=None if planned is None else planned * HOUR),
-        checkpoint=CheckpointSpec(interval_s=draw(st.floats(1.0, 600.0)) * 60,
+        checkpoint=CheckpointSpec(policy=policy,
+                                  interval_s=draw(st.floats(1.0, 600.0)) * 60,
                                   write_s=draw(st.floats(0.0, 30.0)) * 60,
                                   load_s=draw(st.floats(0.0, 30.0)) * 60,
                                   snapshot_s=snapshot_s, memory_write_s=memory_write_s,
-                                  memory_load_s=draw(st.floats(0.0, 120.0)),
-                                  durable_every=draw(st.integers(1, 6))),
+                                  memory_load_s=draw(st.floats(0.0, 120.0)) if in_memory else 0.0,
+                                  durable_every=draw(st.integers(1, 6)) if in_memory else 1),
         restart=RestartSpec(detect_s=draw(st.floats(0.0, 30.0)) * 60,
                             restart_s=draw(st.floats(0.0, 60.0)) * 60,
                             repair_s=draw(st.floats(0.0, 100.0)) * HOUR,
