@@ -25,6 +25,7 @@ from simulator.errors import ConfigError, TrainsimWarning
 from simulator.feasibility import result_warnings, scenario_warnings
 from simulator.feasibility import warn as feasibility_warn
 from simulator.memory import memory_line
+from simulator.metrics import CONFIG_COLUMNS
 from simulator.progress import close_progress, progress_enabled
 from simulator.results import (
     SUMMARY_FILE,
@@ -160,7 +161,10 @@ def _finished_run(cfg: DictConfig, run_dir: Path) -> pd.DataFrame | None:
         digest = config_digest(cfg)
     except Exception:  # unresolvable: to_scenario will say what is wrong
         return None
-    return read_complete_summary(run_dir, digest, events=bool(cfg.events))
+    done = read_complete_summary(run_dir, digest, events=bool(cfg.events))
+    if done is not None and not set(CONFIG_COLUMNS) <= set(done.columns):
+        return None  # written before rows carried their configuration: run it again
+    return done
 
 
 def uses_fabric(scenario: Scenario) -> bool:

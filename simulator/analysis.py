@@ -1,5 +1,6 @@
-"""Statistics over replicates: summaries with confidence intervals, paired comparisons
-under common random numbers, and sampling until a confidence interval is narrow enough.
+"""Statistics over replicates: summaries with confidence intervals and paired comparisons
+under common random numbers. (Sampling until a confidence interval is narrow enough runs
+the simulator: `simulator.adaptive`; `adaptive_replicates` is importable from here too.)
 
 A sweep's tidy table has one row per run x replicate: the configuration columns (the
 chosen group options `<group>_config` and every overridden key, e.g.
@@ -17,28 +18,17 @@ means (unpaired).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from simulator.api import load_scenario
-from simulator.errors import ConfigError
-from simulator.metrics import SUMMARY_COLUMNS
-from simulator.results import (
-    RUNS_FILE,
-    SUMMARY_FILE,
-    format_summary,
-    gather_runs,
-    mean_ci,
-    write_csv_atomic,
-)
-from simulator.runner import run_scenario
+from simulator.metrics import CONFIG_COLUMNS, SUMMARY_COLUMNS
+from simulator.results import RUNS_FILE, SUMMARY_FILE, gather_runs, mean_ci
 
 #: Overridden keys that say how much was sampled or written, not what was simulated.
 SAMPLE_KEYS = ("replicates", "first_replicate", "events")
@@ -46,6 +36,17 @@ SAMPLE_KEYS = ("replicates", "first_replicate", "events")
 DERIVED_COLUMNS = ("usd_per_useful_gpu_h", "kwh_per_useful_gpu_h")
 #: What identifies a replicate across configurations (common random numbers).
 REPLICATE_KEYS = ["seed", "replicate"]
+
+
+def __getattr__(name: str) -> object:
+    """`adaptive_replicates` moved to `simulator.adaptive` (it runs the simulator); this
+    keeps `from simulator.analysis import adaptive_replicates` working without importing
+    the runner with the statistics."""
+    if name == "adaptive_replicates":
+        from simulator.adaptive import adaptive_replicates
+
+        return adaptive_replicates
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class NoRunsError(FileNotFoundError):
@@ -78,10 +79,17 @@ def config_columns(frame: pd.DataFrame, drop_constant: bool = False) -> list[str
     """The columns that identify a configuration, in table order.
 
     Every column that is not a summary metric (nor a sample-size key such as
-    `replicates`, nor a derived metric); with `drop_constant`, only those that vary.
+    `replicates`, nor a derived metric) and not one of the rows' own configuration
+    columns (`simulator.metrics.CONFIG_COLUMNS`): the CLI's `<group>_config` choices and
+    overridden keys, or columns a user tagged frames with. A row configuration column
+    (e.g. `checkpoint_write_min`) identifies too when those do not determine it (rows of
+    `simulate()` that differ in it, untagged); one that follows from them only describes.
+    With `drop_constant`, only the columns that vary.
     """
     skip = {*SUMMARY_COLUMNS, *SAMPLE_KEYS, *DERIVED_COLUMNS}
-    columns = [c for c in frame.columns if c not in skip]
+    named = [c for c in frame.columns if c not in skip and c not in CONFIG_COLUMNS]
+    columns = [c for c in frame.columns if c in named
+               or (c in CONFIG_COLUMNS and not _follows(frame, c, named))]
     if drop_constant:
         columns = [c for c in columns if frame[c].nunique(dropna=False) > 1]
     return columns
@@ -90,9 +98,18 @@ def config_columns(frame: pd.DataFrame, drop_constant: bool = False) -> list[str
 def metric_columns(frame: pd.DataFrame) -> list[str]:
     """The numeric columns that are measurements (not configuration, not replicate ids,
     not entirely missing)."""
-    skip = {*config_columns(frame), *SAMPLE_KEYS, *REPLICATE_KEYS}
+    skip = {*config_columns(frame), *CONFIG_COLUMNS, *SAMPLE_KEYS, *REPLICATE_KEYS}
     numeric = frame.select_dtypes(include=["number", "bool"]).columns
     return [c for c in numeric if c not in skip and frame[c].notna().any()]
+
+
+def _follows(frame: pd.DataFrame, column: str, by: list[str]) -> bool:
+    """Whether `column` has one value for each combination of `by` (one value in all when
+    `by` is empty)."""
+    if not by:
+        return frame[column].nunique(dropna=False) <= 1
+    counts = frame.groupby(by, sort=False, dropna=False)[column].nunique(dropna=False)
+    return bool((counts <= 1).all())
 
 
 def with_efficiency(frame: pd.DataFrame) -> pd.DataFrame:
@@ -149,6 +166,10 @@ def paired_differences(frame: pd.DataFrame, factor: str, baseline: object,
     """
     _require_columns(frame, [factor, metric, *REPLICATE_KEYS])
     others = [c for c in config_columns(frame) if c != factor]
+    # a row configuration column that follows from the factor (a policy's own write time)
+    # neither splits nor matches the comparison
+    named = [factor, *(c for c in others if c not in CONFIG_COLUMNS)]
+    others = [c for c in others if c not in CONFIG_COLUMNS or not _follows(frame, c, named)]
     if by is None:
         by = [c for c in others if frame[c].nunique(dropna=False) > 1]
     by = list(by)
@@ -189,49 +210,6 @@ def welch_halfwidth(a: pd.Series, b: pd.Series, level: float = 0.95) -> float:
         return 0.0
     dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     return float(stats.t.ppf(0.5 + level / 2, dof)) * math.sqrt(va + vb)
-
-
-def adaptive_replicates(overrides: Sequence[str], target_halfwidth: float = 0.005,
-                        metric: str = "goodput", batch: int = 10, max_replicates: int = 200,
-                        min_replicates: int = 10, level: float = 0.95,
-                        progress: Callable[[int, float, float], None] | None = None,
-                        config_name: str = "config") -> pd.DataFrame:
-    """Run replicates in batches until the CI half-width of `metric`'s mean is at most
-    `target_halfwidth` (after at least `min_replicates`), or `max_replicates` ran.
-
-    Replicates are numbered 0, 1, 2, ... across batches (`first_replicate`), so the rows
-    equal those of one run with that many replicates. `progress(n, mean, halfwidth)` is
-    called after each batch. The result's `attrs` hold `target_met`, `halfwidth`, `mean`,
-    `metric` and `target_halfwidth`.
-    """
-    if not target_halfwidth > 0:
-        raise ValueError(f"target_halfwidth must be positive, got {target_halfwidth}")
-    if batch < 1 or max_replicates < 2:
-        raise ValueError("batch must be >= 1 and max_replicates >= 2")
-    taken = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in SAMPLE_KEYS[:2]]
-    if taken:
-        raise ValueError(f"{', '.join(taken)}: adaptive_replicates chooses the replicates")
-    scenario = load_scenario(list(overrides), config_name)  # compose and validate once
-    frames: list[pd.DataFrame] = []
-    n, mean, half = 0, math.nan, math.nan
-    while n < max_replicates:
-        size = min(batch, max_replicates - n)
-        part = dataclasses.replace(scenario, replicates=size, first_replicate=n)
-        frames.append(run_scenario(part, progress=False))
-        n += size
-        if metric not in frames[-1].columns:
-            raise ValueError(f"no metric {metric!r} in the summary row")
-        mean, half = mean_ci(pd.concat([f[metric] for f in frames]), level)
-        if math.isnan(mean):
-            raise ValueError(f"{metric} is nan in this scenario: nothing to estimate")
-        if progress is not None:
-            progress(n, mean, half)
-        if n >= min(min_replicates, max_replicates) and half <= target_halfwidth:
-            break
-    frame = pd.concat(frames, ignore_index=True)
-    frame.attrs.update(metric=metric, target_halfwidth=target_halfwidth, mean=mean,
-                       halfwidth=half, target_met=bool(half <= target_halfwidth))
-    return frame
 
 
 # ---- helpers -----------------------------------------------------------------------------
@@ -295,43 +273,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--factor", required=True)
     p.add_argument("--baseline", required=True)
     p.add_argument("--metric", default="goodput")
-    p = sub.add_parser("adaptive", help="replicates until the CI is narrow enough")
-    p.add_argument("--target", type=float, default=0.005, help="CI half-width to reach")
-    p.add_argument("--metric", default="goodput")
-    p.add_argument("--batch", type=int, default=10)
-    p.add_argument("--max", type=int, default=200, dest="max_replicates")
-    p.add_argument("--min", type=int, default=10, dest="min_replicates")
-    p.add_argument("--out", help="write the rows to this CSV file")
-    p.add_argument("overrides", nargs="*", help="scenario overrides (after --)")
+    sub.add_parser("adaptive", help="replicates until the CI is narrow enough: "
+                                     "python -m simulator.adaptive (its options follow)")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["adaptive"]:  # it runs the simulator: its own module and options
+        from simulator import adaptive
+
+        return adaptive.main(argv[1:])
     args = parser.parse_args(argv)
     try:
         if args.command == "summarize":
             _print(summarize(load_sweep(args.path), metrics=args.metrics))
-        elif args.command == "paired":
+        else:
             _print(paired_differences(load_sweep(args.path), args.factor, args.baseline,
                                       args.metric))
-        else:
-            _adaptive(args)
-    except ConfigError as error:
-        print(f"trainsim: config error: {error}", file=sys.stderr)
-        return 2
     except (NoRunsError, ValueError) as error:
         print(f"trainsim analysis: {error}", file=sys.stderr)
         return 2
     return 0
-
-
-def _adaptive(args: argparse.Namespace) -> None:
-    def show(n: int, mean: float, half: float) -> None:
-        print(f"  n={n:<4} {args.metric} {mean:.6g} ± {half:.3g}", flush=True)
-
-    frame = adaptive_replicates(args.overrides, args.target, args.metric, args.batch,
-                                args.max_replicates, args.min_replicates, progress=show)
-    met = "reached" if frame.attrs["target_met"] else "NOT reached (cap)"
-    print(f"target ± {args.target:g} {met}: {len(frame)} replicates")
-    print(format_summary(frame))
-    if args.out:
-        print(f"-> {write_csv_atomic(frame, args.out)}")
 
 
 if __name__ == "__main__":

@@ -158,3 +158,48 @@ SUMMARY_COLUMNS = (
     "mwh_per_mtoken",
     "completed",
 )
+
+#: The configuration columns every row carries after the summary columns (README
+#: "Output columns"): what made the row, as the model ran it, in the units of their
+#: names. Built from the Scenario by the runner, so `simulate()` and the CLI agree; the
+#: CLI's `<group>_config` choices and overridden keys come on top. No name is a config
+#: key (`seed`, `mode`, ...) nor a `<group>_config` column, so none hides an override.
+CONFIG_COLUMNS = (
+    "cluster_accelerator",
+    "cluster_gpus_per_node",
+    "cluster_nodes",
+    "cluster_spare_nodes",
+    "cluster_gpu_hour_usd",
+    "cluster_pue",
+    "topology_kind",
+    "workload_model_params_b",
+    "workload_precision",
+    "workload_parallel",
+    "workload_global_batch_tokens",
+    "workload_jitter_cv",
+    "run_mode",
+    "run_horizon_days",
+    "run_work_h",
+    "failures_kind",
+    "failures_gpu_mtbf_h",
+    "failures_node_mtbf_h",
+    "checkpoint_policy",
+    "checkpoint_write_min",
+    "checkpoint_load_min",
+    "checkpoint_snapshot_min",
+    "checkpoint_memory_write_min",
+    "checkpoint_memory_load_min",
+    "checkpoint_durable_every",
+    "checkpoint_prior_mtbi_h",
+    "checkpoint_size_tb",
+    "restart_detect_min",
+    "restart_restart_min",
+    "restart_repair_h",
+    "restart_manual_probability",
+    "restart_manual_repair_h",
+    "restart_repair_failure_probability",
+    "restart_elastic",
+)
+
+#: Every row's columns, in order: the summary, then the configuration.
+ROW_COLUMNS = (*SUMMARY_COLUMNS, *CONFIG_COLUMNS)

@@ -20,13 +20,13 @@ Everything is written atomically into `results/<sweep>/report/` by default.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from matplotlib.figure import Figure
 
 from simulator.analysis import (
@@ -37,7 +37,6 @@ from simulator.analysis import (
     summarize,
     with_efficiency,
 )
-from simulator.api import load_scenario
 from simulator.decision import (
     OBJECTIVES,
     Decision,
@@ -56,8 +55,9 @@ from simulator.figures import (
     plot_lost,
     plot_paired,
 )
+from simulator.metrics import CONFIG_COLUMNS
 from simulator.policies import daly_interval, young_daly_interval
-from simulator.results import REPORT_DIR, SUMMARY_FILE
+from simulator.results import REPORT_DIR
 
 INTERVAL_KEY = "checkpoint.interval_minutes"
 #: Checkpoint policies that write in the background (async) or mostly to memory
@@ -120,8 +120,10 @@ def write_report(path: str | Path, out: str | Path | None = None,
     notes: dict[str, list[str]] = {}  # file name -> lines under it
     if INTERVAL_KEY in configs:
         lines_by = [c for c in configs if c != INTERVAL_KEY]
-        optima, skipped = optimum_intervals(sweep_dir, lines_by)
-        notes["goodput_vs_interval.png"] = _optima_text(optima, skipped, lines_by)
+        marks = optimum_intervals(frame, lines_by)
+        optima, skipped = marks if marks is not None else ({}, set())
+        notes["goodput_vs_interval.png"] = _optima_text(optima, skipped, lines_by,
+                                                        marks is None)
         _save(plot_interval(table, lines_by, optima), out / "goodput_vs_interval.png")
         figures["goodput_vs_interval.png"] = "Goodput against the checkpoint interval"
     _save(plot_lost(frame, table["configuration"]), out / "lost_gpu_hours.png")
@@ -172,47 +174,41 @@ def _comparison_panels(frame: pd.DataFrame, configs: list[str],
     return panels
 
 
-def optimum_intervals(sweep_dir: Path, lines_by: list[str]
-                      ) -> tuple[dict[tuple, Optimum], set[tuple]]:
-    """Young's and Daly's intervals per line (as policies.py computes them), from one run
-    of that line: the job's MTBI M from its summary, the write time C from its config
-    (or, when the model's size sets C, from its scenario). Lines of a non-blocking
-    checkpoint policy (async, in_memory) get none: they are returned as skipped."""
+#: The row columns Young's and Daly's marks are computed from.
+OPTIMUM_COLUMNS = ("checkpoint_policy", "checkpoint_write_min", "job_mtbi_h")
+
+
+def optimum_intervals(frame: pd.DataFrame, lines_by: list[str]
+                      ) -> tuple[dict[tuple, Optimum], set[tuple]] | None:
+    """Young's and Daly's intervals per line (as policies.py computes them), from the
+    rows alone: the write time C (`checkpoint_write_min`, derived from the model's size
+    when that sets it) and the job's MTBI M (`job_mtbi_h`). Lines of a non-blocking
+    checkpoint policy (async, in_memory) get none: they are returned as skipped. Lines
+    without a finite M (no failures), or whose rows disagree on C, M or the policy, get
+    none either. None when the table has no such columns (written before rows carried
+    their configuration)."""
+    if any(c not in frame.columns for c in OPTIMUM_COLUMNS):
+        return None
     found: dict[tuple, Optimum] = {}
     skipped: set[tuple] = set()
-    for run in [sweep_dir, *sorted(p for p in sweep_dir.iterdir() if p.is_dir())]:
-        hydra_dir = run / ".hydra"
-        if not ((run / SUMMARY_FILE).is_file() and (hydra_dir / "config.yaml").is_file()):
+    groups = frame.groupby(lines_by, sort=False, dropna=False) if lines_by else [((), frame)]
+    for key, rows in groups:
+        key = tuple(format_value(v) for v in (key if isinstance(key, tuple) else (key,)))
+        values = rows[list(OPTIMUM_COLUMNS)].drop_duplicates()
+        policy, write_min, mtbi_h = values.iloc[0]
+        if policy in NON_BLOCKING:
+            skipped.add(key)
             continue
-        row = pd.read_csv(run / SUMMARY_FILE, nrows=1).iloc[0]
-        key = tuple(format_value(row.get(c)) for c in lines_by)
-        if key in found or key in skipped:
+        c, m = float(write_min) * 60, float(mtbi_h) * 3600
+        if len(values) > 1 or not (math.isfinite(m) and math.isfinite(c) and c > 0):
             continue
-        try:
-            config = yaml.safe_load((hydra_dir / "config.yaml").read_text())
-            if config["checkpoint"]["policy"] in NON_BLOCKING:
-                skipped.add(key)
-                continue
-            c = _write_s(config, hydra_dir)
-            m = float(row["job_mtbi_h"]) * 3600
-            found[key] = Optimum(young_daly_interval(None, c, m) / 60,
-                                 daly_interval(None, c, m) / 60, c / 60, m / 3600)
-        except (ValueError, KeyError, TypeError):  # no finite MTBI, or an unreadable run
-            continue
+        found[key] = Optimum(young_daly_interval(None, c, m) / 60,
+                             daly_interval(None, c, m) / 60, c / 60, m / 3600)
     return found, skipped
 
 
-def _write_s(config: dict, hydra_dir: Path) -> float:
-    minutes = config["checkpoint"]["write_minutes"]
-    if minutes is not None:
-        return float(minutes) * 60
-    overrides = yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) or []
-    scenario = load_scenario([o for o in overrides if not o.startswith("hydra")])
-    return scenario.checkpoint.write_s
-
-
 def _optima_text(optima: dict[tuple, Optimum], skipped: set[tuple],
-                 lines_by: list[str]) -> list[str]:
+                 lines_by: list[str], no_columns: bool = False) -> list[str]:
     """One line per distinct optimum (one for all lines when they share it), and why
     lines have none."""
     shared = len(set(optima.values())) == 1
@@ -227,9 +223,10 @@ def _optima_text(optima: dict[tuple, Optimum], skipped: set[tuple],
         lines.append("- No Young/Daly marks for non-blocking checkpoint policies (async, "
                      "in_memory): they do not stop the job for the write time C that the "
                      "optimum trades against.")
-    if not optima and not skipped:
-        lines.append("- Young/Daly marks omitted: no run directory (.hydra/config.yaml) to "
-                     "read the checkpoint write time from.")
+    if no_columns:
+        lines.append("- Young/Daly marks omitted: the rows have no checkpoint_policy and "
+                     "checkpoint_write_min columns (a table written before rows carried "
+                     "their configuration); run the sweep again.")
     return lines
 
 
@@ -256,6 +253,7 @@ def markdown(frame: pd.DataFrame, table: pd.DataFrame, path: Path, configs: list
     if fixed:
         out += ["", "Held fixed: " + ", ".join(
             f"{display(c)}={format_value(frame[c].iloc[0])}" for c in fixed) + "."]
+    out += _as_run(frame, configs)
     out += ["", "## Results", "",
             "Mean ± 95% confidence half-width (Student t) over replicates.", "",
             "| " + " | ".join([*map(display, configs), "n", *(h for _, h, _ in metrics)])
@@ -271,6 +269,21 @@ def markdown(frame: pd.DataFrame, table: pd.DataFrame, path: Path, configs: list
         out += [f"![{caption}]({name})", "", *notes.get(name, [])]
         out += [""] if name in notes else []
     return "\n".join(out).rstrip() + "\n"
+
+
+def _as_run(frame: pd.DataFrame, configs: list[str]) -> list[str]:
+    """The rows' own configuration columns (CONFIG_COLUMNS): those equal in every row with
+    their value, and the names of those that change with the configuration."""
+    present = [c for c in CONFIG_COLUMNS if c in frame.columns and c not in configs]
+    same = [c for c in present if frame[c].nunique(dropna=False) == 1]
+    shown = [f"{c}={format_value(frame[c].iloc[0])}" for c in same
+             if not pd.isna(frame[c].iloc[0])]
+    out = ["", "As run, in every row: " + ", ".join(shown) + "."] if shown else []
+    changing = [c for c in present if c not in same]
+    if changing:
+        out += ["", "Changing with the configuration: "
+                + ", ".join(f"`{c}`" for c in changing) + "."]
+    return out
 
 
 def _decision(d: Decision, reason: str, table: pd.DataFrame) -> list[str]:

@@ -13,10 +13,11 @@ from tqdm import tqdm
 from simulator.cluster import Cluster, FailureRecord
 from simulator.hardware import ACCELERATORS
 from simulator.job import JobPlan, TrainingJob
-from simulator.metrics import CATEGORIES, SUMMARY_COLUMNS, Ledger
+from simulator.metrics import CATEGORIES, CONFIG_COLUMNS, ROW_COLUMNS, SUMMARY_COLUMNS, Ledger
 from simulator.scenario import Scenario
 from simulator.streams import stream
 
+MINUTE = 60.0
 HOUR = 3600.0
 DAY = 86400.0
 FAILURE_COLUMNS = ["time_s", "node", "part", "index", "age_s", "scope"]
@@ -128,7 +129,66 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         **_throughput(scenario, horizon_h, hours["useful_h"]),
         "completed": job.finished if scenario.work_s is not None else True,
     }
-    return {column: row[column] for column in SUMMARY_COLUMNS}
+    return {**{column: row[column] for column in SUMMARY_COLUMNS}, **configuration(scenario)}
+
+
+def configuration(scenario: Scenario) -> dict[str, object]:
+    """The configuration columns of every row of `scenario` (`metrics.CONFIG_COLUMNS`).
+
+    Values are what the model ran with, in the units of the column names: derived ones
+    resolved (a write time from the model's size, the restart times with their
+    per-1,000-GPU terms, the spare count from a fraction, the catalog's price). A setting
+    the scenario does not have (no model, another policy's key) is nan, or None for text.
+    """
+    c, ckpt, r, w = scenario.cluster, scenario.checkpoint, scenario.restart, scenario.workload
+    failures = scenario.failures
+    p = None if w is None else w.parallel
+    row = {
+        "cluster_accelerator": c.accelerator,
+        "cluster_gpus_per_node": c.gpus_per_node,
+        "cluster_nodes": c.nodes,
+        "cluster_spare_nodes": c.spare_nodes,
+        "cluster_gpu_hour_usd": _or_nan(c.gpu_hour_usd),
+        "cluster_pue": c.pue,
+        "topology_kind": None if scenario.fabric is None else scenario.fabric.builder,
+        "workload_model_params_b": math.nan if w is None else w.model.params / 1e9,
+        "workload_precision": None if w is None else w.precision,
+        "workload_parallel": None if p is None else
+        f"tp{p.tp} pp{p.pp} dp{p.dp} cp{p.cp} ep{p.ep}",
+        "workload_global_batch_tokens": math.nan if w is None else w.global_batch_tokens,
+        "workload_jitter_cv": 0.0 if scenario.jitter is None else scenario.jitter.cv,
+        "run_mode": "steps" if scenario.step_level else "segments",
+        "run_horizon_days": scenario.horizon_s / DAY if scenario.work_s is None else math.nan,
+        "run_work_h": _or_nan(scenario.work_s, HOUR),
+        "failures_kind": failures.kind,
+        "failures_gpu_mtbf_h": math.nan if failures.gpu is None
+        else failures.gpu.mean_s / HOUR,
+        "failures_node_mtbf_h": math.nan if failures.node is None
+        else failures.node.mean_s / HOUR,
+        "checkpoint_policy": ckpt.policy,
+        "checkpoint_write_min": ckpt.write_s / MINUTE,
+        "checkpoint_load_min": ckpt.load_s / MINUTE,
+        "checkpoint_snapshot_min": _or_nan(ckpt.snapshot_s, MINUTE),
+        "checkpoint_memory_write_min": _or_nan(ckpt.memory_write_s, MINUTE),
+        "checkpoint_memory_load_min": math.nan if ckpt.memory_write_s is None
+        else ckpt.memory_load_s / MINUTE,
+        "checkpoint_durable_every": ckpt.durable_every,
+        "checkpoint_prior_mtbi_h": _or_nan(ckpt.prior_mtbi_s, HOUR),
+        "checkpoint_size_tb": _or_nan(ckpt.size_bytes, 1e12),
+        "restart_detect_min": r.detect_s / MINUTE,
+        "restart_restart_min": r.restart_s / MINUTE,
+        "restart_repair_h": r.repair_s / HOUR,
+        "restart_manual_probability": r.manual_probability,
+        "restart_manual_repair_h": r.manual_repair_s / HOUR,
+        "restart_repair_failure_probability": r.repair_failure_probability,
+        "restart_elastic": r.elastic,
+    }
+    return {column: row[column] for column in CONFIG_COLUMNS}
+
+
+def _or_nan(value: float | None, unit: float = 1.0) -> float:
+    """`value` in `unit`s, nan for None."""
+    return math.nan if value is None else value / unit
 
 
 def _throughput(scenario: Scenario, horizon_h: float, useful_h: float) -> dict:
@@ -189,7 +249,7 @@ def _per(amount: float, units: float) -> float:
 
 def run_scenario(scenario: Scenario, progress: bool | None = None,
                  events: list[pd.DataFrame] | None = None) -> pd.DataFrame:
-    """All replicates of `scenario`, one summary row each.
+    """All replicates of `scenario`, one row each: the summary, then the configuration.
 
     progress: show a progress bar (None: only when writing to a terminal).
     events: if a list, each replicate's event table is appended to it.
@@ -203,4 +263,4 @@ def run_scenario(scenario: Scenario, progress: bool | None = None,
         rows.append(result.row)
         if events is not None:
             events.append(result.events(r))
-    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    return pd.DataFrame(rows, columns=list(ROW_COLUMNS))

@@ -177,6 +177,17 @@ def test_report_without_runs_csv_into_another_dir(sweep, tmp_path):
         report.read_text().split("## Results")[1]
 
 
+def test_runs_csv_moved_alone_reports_fully(report, sweep, tmp_path):
+    """runs.csv copied without its run directories (no .hydra, no summary.csv): the same
+    report, Young/Daly marks included, from the table alone."""
+    shutil.copy(sweep / "runs.csv", tmp_path / "runs.csv")
+    moved, *figures = write_report(tmp_path / "runs.csv")
+    assert sorted(f.name for f in figures) == sorted(FIGURES)
+    here = (report[1] / "report.md").read_text()
+    assert "Optimum interval: Young" in here
+    assert moved.read_text().split("\n", 3)[3] == here.split("\n", 3)[3]  # after the path
+
+
 def test_figures_follow_what_varied(tmp_path):
     """One configuration: no interval curve, no hardware comparison, and stale figures
     of an earlier report in the same directory are removed."""
