@@ -38,6 +38,7 @@ from simulator.results import (
 )
 from simulator.runner import run_scenario
 from simulator.scenario import Scenario
+from simulator.units import DAY, HOUR
 
 #: Config groups a user swaps; their chosen option becomes a column of every row.
 GROUPS = ("cluster", "topology", "failures", "checkpoint", "restart", "workload")
@@ -115,8 +116,8 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
         print_warnings(result_warnings(frame), job)
     else:
         c = scenario.cluster
-        length = (f"{scenario.horizon_s / 86400:g} days" if scenario.work_s is None
-                  else f"until {scenario.work_s / 3600:g} useful hours")
+        length = (f"{scenario.horizon_s / DAY:g} days" if scenario.work_s is None
+                  else f"until {scenario.work_s / HOUR:g} useful hours")
         fabric = (f" on topology={choices(hydra_cfg, 'topology')} ({scenario.fabric.builder})"
                   if uses_fabric(scenario) else "")
         print(f"trainsim: {c.gpus:,} {c.accelerator} ({c.nodes:,} node{'s' * (c.nodes != 1)}"

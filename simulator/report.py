@@ -58,6 +58,7 @@ from simulator.figures import (
 from simulator.metrics import CONFIG_COLUMNS
 from simulator.policies import daly_interval, young_daly_interval
 from simulator.results import REPORT_DIR
+from simulator.units import HOUR, MINUTE
 
 INTERVAL_KEY = "checkpoint.interval_minutes"
 #: Checkpoint policies that write in the background (async) or mostly to memory
@@ -199,11 +200,11 @@ def optimum_intervals(frame: pd.DataFrame, lines_by: list[str]
         if policy in NON_BLOCKING:
             skipped.add(key)
             continue
-        c, m = float(write_min) * 60, float(mtbi_h) * 3600
+        c, m = float(write_min) * MINUTE, float(mtbi_h) * HOUR
         if len(values) > 1 or not (math.isfinite(m) and math.isfinite(c) and c > 0):
             continue
-        found[key] = Optimum(young_daly_interval(None, c, m) / 60,
-                             daly_interval(None, c, m) / 60, c / 60, m / 3600)
+        found[key] = Optimum(young_daly_interval(None, c, m) / MINUTE,
+                             daly_interval(None, c, m) / MINUTE, c / MINUTE, m / HOUR)
     return found, skipped
 
 
