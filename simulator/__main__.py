@@ -21,7 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from simulator.config import config_dir, explain, to_scenario
-from simulator.errors import ConfigError, TrainsimWarning
+from simulator.errors import ConfigError, TrainsimWarning, print_config_error
 from simulator.feasibility import result_warnings, scenario_warnings
 from simulator.feasibility import warn as feasibility_warn
 from simulator.memory import memory_line
@@ -42,7 +42,6 @@ from simulator.units import DAY, HOUR
 
 #: Config groups a user swaps; their chosen option becomes a column of every row.
 GROUPS = ("cluster", "topology", "failures", "checkpoint", "restart", "workload")
-EXIT_CONFIG_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
@@ -204,8 +203,7 @@ def main() -> None:
 
 
 def _exit_with(error: ConfigError) -> None:
-    print(f"trainsim: config error: {error}", file=sys.stderr)
-    sys.exit(EXIT_CONFIG_ERROR)
+    sys.exit(print_config_error(error))
 
 
 if __name__ == "__main__":
