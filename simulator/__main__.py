@@ -26,16 +26,16 @@ from simulator.feasibility import result_warnings, scenario_warnings
 from simulator.feasibility import warn as feasibility_warn
 from simulator.memory import memory_line
 from simulator.metrics import CONFIG_COLUMNS
-from simulator.progress import close_progress, progress_enabled
-from simulator.results import (
+from simulator.outputs import (
     SUMMARY_FILE,
     clear_run,
-    config_digest,
     format_profile,
     format_summary,
     read_complete_summary,
     save_run,
 )
+from simulator.progress import close_progress, progress_enabled
+from simulator.results import config_digest
 from simulator.runner import run_scenario
 from simulator.scenario import Scenario
 from simulator.units import DAY, HOUR

@@ -1,4 +1,6 @@
-"""Results on disk: atomic writes, resumable sweeps, gathering a sweep, and printed digests.
+"""Results on disk, the Hydra side: configuration digests, resumable sweeps, the callback
+that gathers a sweep. The files themselves, written atomically, and the printed summary
+are simulator/outputs.py (no Hydra there); their names are importable from here too.
 
 A run writes `summary.csv` in its own directory, last and atomically, next to
 `config.sha256` (the digest of the configuration that produced it): a summary whose
