@@ -3,12 +3,36 @@
 Failures, checkpoints and restarts of a training job on a cluster, in SimPy, with the
 job's wall clock accounted to useful work, checkpointing, rework, restart, waiting and
 degraded running. See README.md for the tour.
+
+`import simulator` loads no Hydra: the public names are imported on first use (PEP 562),
+and only the entry points (`simulate`, `load_scenario`, the command line) compose
+configurations with Hydra.
 """
 
-from simulator.api import load_scenario, simulate
-from simulator.errors import ConfigError, TrainsimWarning
-from simulator.runner import run_replicate, run_scenario
-from simulator.scenario import CheckpointSpec, ClusterSpec, RestartSpec, Scenario
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from simulator.api import load_scenario, simulate
+    from simulator.errors import ConfigError, TrainsimWarning
+    from simulator.runner import run_replicate, run_scenario
+    from simulator.scenario import CheckpointSpec, ClusterSpec, RestartSpec, Scenario
+
+#: Public name -> the module that defines it.
+_HOMES = {
+    "CheckpointSpec": "simulator.scenario",
+    "ClusterSpec": "simulator.scenario",
+    "ConfigError": "simulator.errors",
+    "RestartSpec": "simulator.scenario",
+    "Scenario": "simulator.scenario",
+    "TrainsimWarning": "simulator.errors",
+    "load_scenario": "simulator.api",
+    "run_replicate": "simulator.runner",
+    "run_scenario": "simulator.runner",
+    "simulate": "simulator.api",
+}
 
 __all__ = [
     "CheckpointSpec",
@@ -22,3 +46,17 @@ __all__ = [
     "run_scenario",
     "simulate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first access (PEP 562)."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'simulator' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value  # later accesses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

@@ -21,27 +21,27 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from simulator.config import config_dir, explain, to_scenario
-from simulator.errors import ConfigError, TrainsimWarning
+from simulator.errors import ConfigError, TrainsimWarning, print_config_error
 from simulator.feasibility import result_warnings, scenario_warnings
 from simulator.feasibility import warn as feasibility_warn
 from simulator.memory import memory_line
 from simulator.metrics import CONFIG_COLUMNS
-from simulator.progress import close_progress, progress_enabled
-from simulator.results import (
+from simulator.outputs import (
     SUMMARY_FILE,
     clear_run,
-    config_digest,
     format_profile,
     format_summary,
     read_complete_summary,
     save_run,
 )
+from simulator.progress import close_progress, progress_enabled
+from simulator.results import config_digest
 from simulator.runner import run_scenario
 from simulator.scenario import Scenario
+from simulator.units import DAY, HOUR
 
 #: Config groups a user swaps; their chosen option becomes a column of every row.
 GROUPS = ("cluster", "topology", "failures", "checkpoint", "restart", "workload")
-EXIT_CONFIG_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
@@ -115,8 +115,8 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
         print_warnings(result_warnings(frame), job)
     else:
         c = scenario.cluster
-        length = (f"{scenario.horizon_s / 86400:g} days" if scenario.work_s is None
-                  else f"until {scenario.work_s / 3600:g} useful hours")
+        length = (f"{scenario.horizon_s / DAY:g} days" if scenario.work_s is None
+                  else f"until {scenario.work_s / HOUR:g} useful hours")
         fabric = (f" on topology={choices(hydra_cfg, 'topology')} ({scenario.fabric.builder})"
                   if uses_fabric(scenario) else "")
         print(f"trainsim: {c.gpus:,} {c.accelerator} ({c.nodes:,} node{'s' * (c.nodes != 1)}"
@@ -203,8 +203,7 @@ def main() -> None:
 
 
 def _exit_with(error: ConfigError) -> None:
-    print(f"trainsim: config error: {error}", file=sys.stderr)
-    sys.exit(EXIT_CONFIG_ERROR)
+    sys.exit(print_config_error(error))
 
 
 if __name__ == "__main__":

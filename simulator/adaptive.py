@@ -18,8 +18,8 @@ import pandas as pd
 
 from simulator.analysis import SAMPLE_KEYS
 from simulator.api import load_scenario
-from simulator.errors import ConfigError
-from simulator.results import format_summary, mean_ci, write_csv_atomic
+from simulator.errors import ConfigError, print_config_error
+from simulator.outputs import format_summary, mean_ci, write_csv_atomic
 from simulator.runner import run_scenario
 
 
@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(args)
     except ConfigError as error:
-        print(f"trainsim: config error: {error}", file=sys.stderr)
-        return 2
+        return print_config_error(error)
     except ValueError as error:
         print(f"trainsim adaptive: {error}", file=sys.stderr)
         return 2

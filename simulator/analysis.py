@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from simulator.metrics import CONFIG_COLUMNS, SUMMARY_COLUMNS
-from simulator.results import RUNS_FILE, SUMMARY_FILE, gather_runs, mean_ci
+from simulator.outputs import RUNS_FILE, SUMMARY_FILE, gather_runs, mean_ci
 
 #: Overridden keys that say how much was sampled or written, not what was simulated.
 SAMPLE_KEYS = ("replicates", "first_replicate", "events")

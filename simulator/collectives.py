@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.protocols import FLOW, Protocol
+from simulator.units import GIB
 
 OPS = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all", "send_recv")
 ALGORITHMS = ("auto", "ring", "tree", "nvls", "nvls_tree", "collnet", "hierarchical",
@@ -73,7 +74,7 @@ BUS_FACTOR = {
 #: 2(p-1)/p x 8 NICs x 45 GB/s x e -> e = 0.78. The other CollNet rows validate it.
 SHARP_EFFICIENCY = 0.78
 
-_REF_BYTES = float(2**30)  # flows are solved once at this size and scaled
+_REF_BYTES = GIB  # flows are solved once at this size and scaled
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.collectives import ALGORITHMS, DIMS, OPS, CollectiveModel, Layout, bandwidths
-from simulator.errors import ConfigError
+from simulator.errors import ConfigError, print_config_error
 from simulator.protocols import NCCL_PROTOCOLS, PROTOCOLS
+from simulator.units import BINARY_PREFIXES
 
-UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+UNITS = BINARY_PREFIXES
 OWN_KEYS = {"op": "all_reduce", "group": "node", "sizes": "1M:8G", "algorithm": "all",
             "protocol": "auto", "channels": "auto", "collnet": "false",
             "reference": "false", "format": "table"}
@@ -262,8 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         table = list(rows(model, ops, own["group"], own["algorithm"], own["protocol"],
                           sizes))
     except ConfigError as error:
-        print(f"trainsim: config error: {error}", file=sys.stderr)
-        return 2
+        return print_config_error(error)
     groups = layout.groups(own["group"])
     if own["format"] == "csv":
         print("op,algorithm,protocol,size_bytes,time_s,algbw_GBps,busbw_GBps")

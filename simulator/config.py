@@ -46,9 +46,9 @@ from simulator.hardware import ACCELERATORS
 from simulator.jitter import StepJitter
 from simulator.policies import CHECKPOINT_POLICIES
 from simulator.scenario import CheckpointSpec, ClusterSpec, FabricSpec, RestartSpec, Scenario
+from simulator.units import DAY, GB, HOUR, MINUTE
 from simulator.workload import StepProfile, Workload
 
-MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 MODES = ("segments", "steps")
 
 
@@ -295,7 +295,7 @@ def _transfer_s(key: str, size: float | None, system_gb_per_s: float,
         raise ConfigError(key, None, "null derives it from the model's size; that needs a "
                           "workload with a model (e.g. workload=llama3_405b)")
     require_positive("storage.node_gb_per_s", storage.node_gb_per_s)
-    return size / (min(system_gb_per_s, nodes * storage.node_gb_per_s) * 1e9)
+    return size / (min(system_gb_per_s, nodes * storage.node_gb_per_s) * GB)
 
 
 def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpec,

@@ -24,8 +24,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 
 from simulator.errors import ConfigError, require_non_negative, require_positive
-
-MINUTE, HOUR = 60.0, 3600.0
+from simulator.units import HOUR, MINUTE
 
 
 @dataclass

@@ -21,13 +21,13 @@ from simulator.failures import (
 )
 from simulator.scenario import ClusterSpec
 from simulator.trace import read_trace
+from simulator.units import DAY, HOUR
 
 if TYPE_CHECKING:
     import networkx as nx
 
     from simulator.config import FailuresConfig
 
-HOUR, DAY = 3600.0, 86400.0
 COMPONENT_SCOPES = (*SCOPES, "link")
 COMPONENT_KEYS = ("scope", "mtbf_hours", "category", "repair_hours")
 FAILURE_KINDS = ("none", "trace", *LIFETIME_KINDS)

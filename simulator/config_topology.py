@@ -24,6 +24,7 @@ from simulator.errors import ConfigError, require_non_negative, require_one_of, 
 from simulator.hardware import Accelerator
 from simulator.scenario import ClusterSpec, FabricSpec
 from simulator.topology import BUILDERS
+from simulator.units import GB, GBIT
 
 if TYPE_CHECKING:
     from simulator.config import EfficiencyConfig, TopologyConfig
@@ -33,7 +34,7 @@ US = 1e-6
 
 #: topology.<key> -> (the builder argument it sets, factor from config units to SI).
 TOPOLOGY_KEYS: dict[str, tuple[str, float | None]] = {
-    "nic_gbps": ("nic_bandwidth", 1e9 / 8),  # Gb/s -> bytes/s
+    "nic_gbps": ("nic_bandwidth", GBIT),  # Gb/s -> bytes/s
     "nic_kind": ("nic_kind", None),
     "su_nodes": ("su_nodes", None),
     "su_racks": ("su_racks", None),
@@ -104,7 +105,7 @@ def fabric_from(topo: TopologyConfig, eff: EfficiencyConfig, cluster: ClusterSpe
     _check_values(topo, cluster)
     check_system(topo.kind, cluster, accelerator)
 
-    scaleup = accelerator.scaleup_gb_per_s * 1e9
+    scaleup = accelerator.scaleup_gb_per_s * GB
     derived = {  # from the cluster and the accelerator catalog, not from topology keys
         "nvlink_bandwidth": scaleup,
         "ici_bandwidth": scaleup,

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from simulator.errors import ConfigError, require_one_of, require_positive
 from simulator.hardware import PRECISIONS, Accelerator, peak_flops
-from simulator.memory import GIB, per_gpu
+from simulator.memory import per_gpu
 from simulator.scenario import ClusterSpec
+from simulator.units import GIB
 from simulator.workload import RECOMPUTE, Overlap, Parallelism, Transformer, Workload
 
 if TYPE_CHECKING:

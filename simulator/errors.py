@@ -12,7 +12,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Any
+import sys
+from typing import IO, Any
+
+#: Exit status of every command line on a configuration error.
+EXIT_CONFIG_ERROR = 2
 
 
 class ConfigError(ValueError):
@@ -31,6 +35,13 @@ class TrainsimWarning(UserWarning):
 
     Filter it like any warning: `warnings.simplefilter("ignore", TrainsimWarning)`.
     """
+
+
+def print_config_error(error: ConfigError, stream: IO[str] | None = None) -> int:
+    """Print `trainsim: config error: <key>=<value>: <what is allowed>` (one line, to
+    stderr by default) and return the exit status of a configuration error (2)."""
+    print(f"trainsim: config error: {error}", file=sys.stderr if stream is None else stream)
+    return EXIT_CONFIG_ERROR
 
 
 def _show(value: Any) -> str:

@@ -14,8 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from simulator.domains import FailureDomains
-
-SECONDS_PER_HOUR = 3600.0
+from simulator.units import DAY
 
 
 class Lifetime(Protocol):
@@ -160,7 +159,7 @@ class Lemons:
     fraction: float
     factor: float
     retire_after: int | None = None
-    window_s: float = 30 * 86400.0
+    window_s: float = 30 * DAY
 
 
 @dataclass(frozen=True)

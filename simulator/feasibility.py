@@ -40,8 +40,8 @@ from simulator.errors import TrainsimWarning
 from simulator.metrics import CATEGORIES
 from simulator.policies import MODEL_DRIVEN
 from simulator.scenario import Scenario
+from simulator.units import DAY, HOUR, MINUTE
 
-HOUR = 3600.0
 GOODPUT_FLOOR = 0.2
 SHORT_SHARE = 0.05  # warn when the job is short of nodes more than this share of the time
 SHORT_TARGET = 0.01  # the spare pool suggested keeps the job short less than this share
@@ -50,7 +50,7 @@ NODE_SCOPES = ("gpu", "node", *GROUP_SCOPES)  # failures that send nodes to repa
 
 def _duration(seconds: float) -> str:
     if seconds < 2 * HOUR:
-        return f"{seconds / 60:.1f} min"
+        return f"{seconds / MINUTE:.1f} min"
     return f"{seconds / HOUR:.1f} h"
 
 
@@ -160,7 +160,7 @@ def check_spares(scenario: Scenario) -> str | None:
     fraction = math.ceil(need / c.nodes * 1e4) / 1e4
     repair = in_repair / rate
     return (f"spare pool expected to run dry: {c.nodes:,} job nodes go to repair at "
-            f"{rate * 86400:.3g} per day for {_duration(repair)} each (restart.repair_hours), "
+            f"{rate * DAY:.3g} per day for {_duration(repair)} each (restart.repair_hours), "
             f"so {in_repair:.3g} are in repair on average against {c.spares_note()}: the job "
             f"is short of nodes and waits ~{share:.0%} of the time; "
             f"cluster.spare_nodes={need} (or cluster.spare_fraction={fraction:g}) keeps that "
@@ -180,7 +180,7 @@ def check_interval(scenario: Scenario) -> str | None:
         return (f"asynchronous checkpoint writes take {_duration(ckpt.write_s)} but one "
                 f"starts every {_duration(interval + ckpt.snapshot_s)}: writes pile up and "
                 f"the job blocks waiting for them; raise checkpoint.interval_minutes above "
-                f"{ckpt.write_s / 60:.3g} or lower checkpoint.write_minutes")
+                f"{ckpt.write_s / MINUTE:.3g} or lower checkpoint.write_minutes")
     if ckpt.memory_write_s is not None:  # in-memory: copies, every k-th also durable
         k = ckpt.durable_every
         blocking = ((k - 1) * ckpt.memory_write_s + ckpt.write_s) / k

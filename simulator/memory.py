@@ -47,9 +47,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator.hardware import ACCELERATORS
+from simulator.units import GIB
 from simulator.workload import BF16, Workload
 
-GIB = 2.0**30
 ADAM_BYTES = 12  # FP32 master weights + momentum + variance (ZeRO's K)
 RESERVE_GIB = 2.0  # CUDA context, cuBLAS workspaces, NCCL buffers (assumption)
 FRAGMENTATION = 0.05  # allocator fragmentation, share of the tensors (assumption)

@@ -1,8 +1,11 @@
 """The ledger of the job's wall clock and the schema of the summary row.
 
-Every second of the job's life is in exactly one phase. Compute and checkpoint time is
-*provisional* until a checkpoint commits it (then it is useful / checkpoint time) or a
-rollback discards it (then it is rework). Restart and wait time are final at once.
+Every second of the job's life is in exactly one phase (compute, checkpoint, restart,
+wait) and is attributed to one accounting category (useful, checkpoint, rework, restart,
+wait, degraded). Compute and checkpoint time is *provisional* until a checkpoint commits
+it (then it is useful / checkpoint time) or a rollback discards it (then it is rework).
+Restart and wait time are final at once. Degraded is a category, not a phase: the extra
+time of computing slower than nominal.
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ class Phase(StrEnum):
     CHECKPOINT = "checkpoint"
     RESTART = "restart"
     WAIT = "wait"
-    DEGRADED = "degraded"  # the extra time of running slower than nominal (a category:
-    # compute at a slowdown f is split into 1/f compute and the rest degraded)
 
 
 #: Categories of the time accounting, in summary-column order (DESIGN.md).
 CATEGORIES = ("useful", "checkpoint", "rework", "restart", "wait", "degraded")
 
-_PROVISIONAL = (Phase.COMPUTE, Phase.CHECKPOINT, Phase.DEGRADED)
+#: Buckets of provisional time, per segment: compute (useful once committed), checkpoint,
+#: and degraded, the extra time of compute at a slowdown f (split into 1/f compute and the
+#: rest degraded). Keyed by name: `degraded` is a category, not a phase.
+_PROVISIONAL = ("compute", "checkpoint", "degraded")
 
 
 class Ledger:
@@ -38,8 +42,8 @@ class Ledger:
 
     def __init__(self) -> None:
         self.totals: dict[str, float] = dict.fromkeys(CATEGORIES, 0.0)
-        self._pending: dict[Phase, float] = dict.fromkeys(_PROVISIONAL, 0.0)
-        self._sealed: list[dict[Phase, float]] = []
+        self._pending: dict[str, float] = dict.fromkeys(_PROVISIONAL, 0.0)
+        self._sealed: list[dict[str, float]] = []
         self._phase = Phase.COMPUTE
         self._slowdown = 1.0
         self._since = 0.0
@@ -98,19 +102,19 @@ class Ledger:
         """
         self.commit(now)
 
-    def _keep(self, segment: dict[Phase, float]) -> None:
-        self.totals["useful"] += segment[Phase.COMPUTE]
-        self.totals["checkpoint"] += segment[Phase.CHECKPOINT]
-        self.totals["degraded"] += segment[Phase.DEGRADED]
+    def _keep(self, segment: dict[str, float]) -> None:
+        self.totals["useful"] += segment["compute"]
+        self.totals["checkpoint"] += segment["checkpoint"]
+        self.totals["degraded"] += segment["degraded"]
 
     def _close(self, now: float) -> None:
         elapsed = now - self._since
         if self._phase is Phase.COMPUTE and self._slowdown != 1.0:
             nominal = elapsed / self._slowdown
-            self._pending[Phase.COMPUTE] += nominal
-            self._pending[Phase.DEGRADED] += elapsed - nominal
-        elif self._phase in _PROVISIONAL:
-            self._pending[self._phase] += elapsed
+            self._pending["compute"] += nominal
+            self._pending["degraded"] += elapsed - nominal
+        elif self._phase in (Phase.COMPUTE, Phase.CHECKPOINT):
+            self._pending[self._phase.value] += elapsed
         else:
             self.totals[self._phase.value] += elapsed
         self._since = now

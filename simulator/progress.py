@@ -2,7 +2,8 @@
 
 A sweep on the default launcher gets a bar over its runs; while it is open, standard
 output goes through a small wrapper so that Hydra's log lines and each run's line print
-above the bar. Large fabrics show their build stages (simulator/stepmodel.py).
+above the bar. Large fabrics show their build stages (simulator/stepmodel.py). No Hydra
+here: the sweep callback (simulator/results.py) says whether jobs run in this process.
 """
 
 from __future__ import annotations
@@ -13,11 +14,7 @@ import sys
 from collections.abc import Mapping
 from typing import IO, Any
 
-from hydra._internal.core_plugins.basic_launcher import BasicLauncher
-from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
-
-_BASIC_LAUNCHER = f"{BasicLauncher.__module__}.{BasicLauncher.__name__}"
 
 
 def progress_enabled(stream: IO[str] | None = None,
@@ -105,17 +102,17 @@ class SweepProgress:
 _progress: SweepProgress | None = None  # the bar of the sweep this process launches
 
 
-def start_progress(config: DictConfig, jobs: list[list[str]] | None) -> SweepProgress | None:
-    """Open the sweep's bar if jobs run in this process (Hydra's basic launcher), their
-    number is known and stderr is a terminal (not CI). Other launchers run jobs in other
-    processes, whose `on_job_end` cannot reach this bar: none is drawn."""
+def start_progress(jobs: list[list[str]] | None, desc: str,
+                   in_process: bool) -> SweepProgress | None:
+    """Open the sweep's bar if its jobs run in this process (`in_process`: Hydra's basic
+    launcher), their number is known and stderr is a terminal (not CI). Other launchers
+    run jobs in other processes, whose `on_job_end` cannot reach this bar: none is drawn."""
     global _progress
     close_progress()
-    launcher = OmegaConf.select(config, "hydra.launcher._target_")
-    if jobs is None or launcher != _BASIC_LAUNCHER or not progress_enabled():
+    if jobs is None or not in_process or not progress_enabled():
         return None
     try:
-        _progress = SweepProgress(len(jobs), f"sweep {OmegaConf.select(config, 'name')}")
+        _progress = SweepProgress(len(jobs), desc)
     except Exception:
         _progress = None
     return _progress

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -56,22 +54,25 @@ from simulator.figures import (
     plot_paired,
 )
 from simulator.metrics import CONFIG_COLUMNS
+from simulator.outputs import REPORT_DIR, write_atomic
 from simulator.policies import daly_interval, young_daly_interval
-from simulator.results import REPORT_DIR
+from simulator.units import HOUR, MINUTE
 
 INTERVAL_KEY = "checkpoint.interval_minutes"
 #: Checkpoint policies that write in the background (async) or mostly to memory
 #: (in_memory): Young's and Daly's optimum (blocking write time C) is not theirs.
 NON_BLOCKING = ("async", "in_memory")
-#: Headline metrics of the results table: column, heading, format.
-HEADLINE = [("goodput", "goodput", "{:.4f}"), ("interval_min", "interval (min)", "{:.1f}"),
-            ("lost_gpu_h", "lost GPU-h", "{:,.0f}"), ("failures", "failures", "{:.1f}")]
-#: Decision metrics of the results table, shown when the rows have them.
-DECISION = [("step_s", "step (s)", "{:.3f}"), ("tokens_per_s", "tokens/s", "{:,.0f}"),
-            ("effective_tokens_per_s", "effective tokens/s", "{:,.0f}"),
-            ("usd_per_mtoken", "$ / Mtoken", "{:.4f}"),
-            ("mwh_per_mtoken", "MWh / Mtoken", "{:.3g}"),
-            ("time_to_train_days", "time to train (days)", "{:,.2f}")]
+#: Headline metrics of the report's results table: column, heading, format (the printed
+#: summary of a run has its own: simulator/outputs.py SUMMARY_HEADLINE).
+REPORT_HEADLINE = [("goodput", "goodput", "{:.4f}"),
+                   ("interval_min", "interval (min)", "{:.1f}"),
+                   ("lost_gpu_h", "lost GPU-h", "{:,.0f}"), ("failures", "failures", "{:.1f}")]
+#: Decision metrics of the report's results table, shown when the rows have them.
+REPORT_DECISION = [("step_s", "step (s)", "{:.3f}"), ("tokens_per_s", "tokens/s", "{:,.0f}"),
+                   ("effective_tokens_per_s", "effective tokens/s", "{:,.0f}"),
+                   ("usd_per_mtoken", "$ / Mtoken", "{:.4f}"),
+                   ("mwh_per_mtoken", "MWh / Mtoken", "{:.3g}"),
+                   ("time_to_train_days", "time to train (days)", "{:,.2f}")]
 #: Without tokens (a fixed-step workload), cost and energy per useful GPU-hour compare
 #: hardware (they ignore the step time: prefer $ / Mtoken when there is a model).
 PER_GPU_HOUR = [("usd_per_useful_gpu_h", "$ / useful GPU-h", "{:.3f}"),
@@ -140,7 +141,7 @@ def write_report(path: str | Path, out: str | Path | None = None,
         (out / stale).unlink(missing_ok=True)
     text = markdown(frame, table, path, configs, shown, decision, reason, figures, notes)
     report = out / "report.md"
-    _atomic(report, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_atomic(report, lambda handle: handle.write(text))
     return [report, *(out / name for name in figures)]
 
 
@@ -148,13 +149,13 @@ def _shown_metrics(frame: pd.DataFrame, configs: list[str],
                    objective: Objective) -> list[tuple[str, str, str]]:
     """The results table's metrics: the objective first, then goodput and the decision
     metrics the rows have, then the rest of the headline."""
-    first = [m for m in HEADLINE + DECISION if m[0] == objective.column]
-    decision = [m for m in DECISION if available(frame, m[0])]
+    first = [m for m in REPORT_HEADLINE + REPORT_DECISION if m[0] == objective.column]
+    decision = [m for m in REPORT_DECISION if available(frame, m[0])]
     if not (varies(frame["step_s"]) or available(frame, "tokens_per_s")):
         decision = [m for m in decision if m[0] != "step_s"]
     if any(c in configs for c in HARDWARE) and not available(frame, "usd_per_mtoken"):
         decision += [m for m in PER_GPU_HOUR if available(frame, m[0])]
-    rest = [HEADLINE[0], *decision, *HEADLINE[1:]]
+    rest = [REPORT_HEADLINE[0], *decision, *REPORT_HEADLINE[1:]]
     return first + [m for m in rest if m not in first]
 
 
@@ -199,11 +200,11 @@ def optimum_intervals(frame: pd.DataFrame, lines_by: list[str]
         if policy in NON_BLOCKING:
             skipped.add(key)
             continue
-        c, m = float(write_min) * 60, float(mtbi_h) * 3600
+        c, m = float(write_min) * MINUTE, float(mtbi_h) * HOUR
         if len(values) > 1 or not (math.isfinite(m) and math.isfinite(c) and c > 0):
             continue
-        found[key] = Optimum(young_daly_interval(None, c, m) / 60,
-                             daly_interval(None, c, m) / 60, c / 60, m / 3600)
+        found[key] = Optimum(young_daly_interval(None, c, m) / MINUTE,
+                             daly_interval(None, c, m) / MINUTE, c / MINUTE, m / HOUR)
     return found, skipped
 
 
@@ -386,20 +387,8 @@ def _levels(column: pd.Series) -> list:
 # ---- writing -----------------------------------------------------------------------------
 
 
-def _atomic(path: Path, write: Callable[[Path], object]) -> None:
-    """Write via a temporary file in the same directory, then rename over `path`: a
-    reader sees the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _save(fig: Figure, path: Path) -> None:
-    _atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+    write_atomic(path, lambda handle: fig.savefig(handle, format="png"), binary=True)
 
 
 def main(argv: list[str] | None = None) -> int:

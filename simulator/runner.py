@@ -16,10 +16,8 @@ from simulator.job import JobPlan, TrainingJob
 from simulator.metrics import CATEGORIES, CONFIG_COLUMNS, ROW_COLUMNS, SUMMARY_COLUMNS, Ledger
 from simulator.scenario import Scenario
 from simulator.streams import stream
+from simulator.units import DAY, HOUR, MINUTE
 
-MINUTE = 60.0
-HOUR = 3600.0
-DAY = 86400.0
 FAILURE_COLUMNS = ["time_s", "node", "part", "index", "age_s", "scope"]
 EVENT_COLUMNS = ["replicate", "time_hours", "event", "kind", "node", "gpu", "component",
                  "age_hours"]
@@ -123,7 +121,7 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         "retired_nodes": cluster.retired,
         "checkpoints": job.checkpoints,
         "lost_checkpoints": job.lost_checkpoints,
-        "interval_min": job.interval_steps * scenario.step_s / 60.0,
+        "interval_min": job.interval_steps * scenario.step_s / MINUTE,
         "step_s": scenario.step_s,
         "job_mtbi_h": scenario.job_mtbi_s / HOUR,
         **_throughput(scenario, horizon_h, hours["useful_h"]),

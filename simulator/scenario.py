@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from simulator.failures import NO_FAILURES, FailureModel
 from simulator.jitter import StepJitter
+from simulator.units import DAY, HOUR
 from simulator.workload import StepProfile, Workload
 
 
@@ -57,7 +58,7 @@ class CheckpointSpec:
     """
 
     policy: str = "fixed"
-    interval_s: float = 3600.0
+    interval_s: float = HOUR
     write_s: float = 300.0
     load_s: float = 300.0
     snapshot_s: float | None = None  # set: asynchronous (block for this, write_s behind)
@@ -74,9 +75,9 @@ class RestartSpec:
 
     detect_s: float = 300.0
     restart_s: float = 600.0
-    repair_s: float = 24 * 3600.0
+    repair_s: float = 24 * HOUR
     manual_probability: float = 0.0  # a repair escalates to a manual one...
-    manual_repair_s: float = 72 * 3600.0  # ... taking this much longer
+    manual_repair_s: float = 72 * HOUR  # ... taking this much longer
     repair_failure_probability: float = 0.0  # a repair that does not fix: repair again
     elastic: bool = False  # restart on the nodes left instead of waiting for spares
 
@@ -103,9 +104,9 @@ class Scenario:
     seed: int = 0
     replicates: int = 1
     first_replicate: int = 0
-    horizon_s: float = 30 * 86400.0
+    horizon_s: float = 30 * DAY
     work_s: float | None = None
-    max_horizon_s: float = 3650 * 86400.0
+    max_horizon_s: float = 3650 * DAY
     step_s: float = 10.0
     step_level: bool = False  # one SimPy event per step instead of per segment
     jitter: StepJitter | None = None  # per-GPU step noise (step_s is its mean step)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from simulator.errors import ConfigError
 from simulator.failures import SCOPES, SLOWDOWN_SCOPES, TraceFailure
+from simulator.units import HOUR
 
 KEY = "failures.trace_path"
 REQUIRED = ("time_hours", "kind", "node")
@@ -83,9 +84,9 @@ def _failure(row: dict, path: Path, line: int, nodes: int, gpus_per_node: int) -
         repair_h = _number(repair, "repair_hours", path, line)
         if repair_h < 0:
             raise bad(f"repair_hours={repair} must be zero or positive")
-        repair_s = repair_h * 3600.0
+        repair_s = repair_h * HOUR
     component = (row.get("component") or "").strip() or None
-    return TraceFailure(time_h * 3600.0, node, kind, gpu, repair_s, component)
+    return TraceFailure(time_h * HOUR, node, kind, gpu, repair_s, component)
 
 
 def _number(text: str, column: str, path: Path, line: int) -> float:

@@ -1,0 +1,103 @@
+"""Imports: `import simulator` and the model modules load no Hydra; one units module.
+
+Hydra and OmegaConf belong to the entry points (the command line, `simulate()` /
+`load_scenario()`, the sweep callback) and the configuration layer; everything below
+(the fabric, the reliability model, the statistics, the report) takes plain specs.
+Each check runs in a fresh interpreter, so that modules this test session already
+imported cannot hide an import.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import simulator
+from simulator import units
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "simulator"
+#: Modules allowed to import Hydra or OmegaConf: entry points (command line, API, the
+#: adaptive-replicates command that composes from overrides, the sweep callback) and the
+#: configuration layer that registers Hydra's structured-config schemas.
+HYDRA_ALLOWED = {"__main__", "api", "adaptive", "results", "config", "config_checkpoint",
+                 "config_failures", "config_topology", "config_workload"}
+MODEL_MODULES = sorted(p.stem for p in PACKAGE.glob("*.py")
+                       if p.stem not in HYDRA_ALLOWED and p.stem != "__init__")
+
+_HYDRA_LOADED = ("import sys\n"
+                 "def hydra_loaded():\n"
+                 "    return sorted(m for m in sys.modules\n"
+                 "                  if m.split('.')[0] in ('hydra', 'omegaconf'))\n")
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_import_simulator_loads_no_hydra() -> None:
+    proc = _python("import simulator, sys\n"
+                   "assert not any(m.startswith(('hydra', 'omegaconf')) for m in sys.modules)")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_model_modules_load_no_hydra() -> None:
+    """Import every model module in turn in one fresh interpreter and report the first
+    module after whose import Hydra or OmegaConf is loaded (with the modules before it
+    clean, that module imports them itself)."""
+    assert {"cluster", "job", "stepmodel", "progress", "outputs", "report"} <= set(MODEL_MODULES)
+    code = _HYDRA_LOADED + (
+        "import importlib\n"
+        f"for name in {MODEL_MODULES!r}:\n"
+        "    importlib.import_module('simulator.' + name)\n"
+        "    if hydra_loaded():\n"
+        "        print(name, hydra_loaded()[:3]); raise SystemExit(1)\n")
+    proc = _python(code)
+    assert proc.returncode == 0, f"imports Hydra: {proc.stdout.strip()} {proc.stderr[-2000:]}"
+
+
+def test_the_checks_above_can_fail() -> None:
+    """The API module does load Hydra: the same check catches it."""
+    proc = _python(_HYDRA_LOADED + "import simulator.api\nassert not hydra_loaded()")
+    assert proc.returncode != 0
+
+
+def test_public_names_resolve_lazily() -> None:
+    from simulator.api import load_scenario, simulate
+    from simulator.errors import ConfigError
+    from simulator.scenario import Scenario
+
+    assert simulator.simulate is simulate and simulator.load_scenario is load_scenario
+    assert simulator.ConfigError is ConfigError and simulator.Scenario is Scenario
+    assert set(simulator.__all__) <= set(dir(simulator))
+    for name in simulator.__all__:
+        assert getattr(simulator, name).__name__ == name
+    with pytest.raises(AttributeError, match="no_such_name"):
+        simulator.no_such_name  # noqa: B018
+
+
+def test_units() -> None:
+    assert units.MINUTE == 60 and units.HOUR == 60 * 60 and units.DAY == 24 * 60 * 60
+    assert units.GIB == 1024 * 1024 * 1024 and units.GB == 1000**3
+    assert units.GBIT * 8 == units.GB  # 400 Gb/s NDR = 50 GB/s
+
+
+#: A time or size constant spelled out instead of taken from simulator/units.py.
+_SPELLED = re.compile(r"(?<![\w.])(3600|86400|2\s*\*\*\s*30)(\.0)?(?![\w.])")
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
+def test_units_come_from_one_module(path: Path) -> None:
+    if path.name == "units.py":  # the one place they are spelled out
+        return
+    code = [line.split("#")[0] for line in path.read_text(encoding="utf-8").splitlines()]
+    found = [line.strip() for line in code if _SPELLED.search(line)]
+    assert not found, f"{path.name}: use simulator.units instead of {found}"
