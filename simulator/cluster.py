@@ -18,43 +18,20 @@ sees the same failures.
 
 from __future__ import annotations
 
-import collections
 import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import simpy
 
-from simulator.failure_source import ClusterListener, FailureRecord
+from simulator.failure_source import ClusterListener, FailureRecord, PartRef
 from simulator.failures import FailureModel
-from simulator.parts import PartRef
+from simulator.node import Node
 from simulator.scenario import ClusterSpec, RestartSpec
 from simulator.sources import failure_sources, part_clock
 from simulator.spares import RepairShop, SparePool, flagged
 
 __all__ = ["Cluster", "FailureRecord", "Node"]
-
-
-class Node:
-    """A server: whether it is in service (allocated to the job), how fast its parts
-    age (a lemon's faster), and its recent failures (for lemon detection). Its parts'
-    lifetimes are in the part clock's table, row `index`."""
-
-    def __init__(self, cluster: Cluster, index: int) -> None:
-        self.cluster = cluster
-        self.index = index
-        self.serving = False
-        self.speed = 1.0  # a lemon's parts age `factor` times as fast
-        self.failure_times: collections.deque[float] = collections.deque()
-
-    def enter_service(self) -> None:
-        self.serving = True
-        self.cluster.service_changed(self)
-
-    def leave_service(self) -> None:
-        """Stop its parts' clocks (they keep their age)."""
-        self.serving = False
-        self.cluster.service_changed(self)
 
 
 class Cluster:

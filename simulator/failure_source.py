@@ -21,12 +21,21 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from simulator.failures import Component, Exponential, Lifetime
+from simulator.node import Node
 
-if TYPE_CHECKING:  # types only: the cluster imports this module, not the other way
+if TYPE_CHECKING:
     import simpy
 
-    from simulator.cluster import Node
-    from simulator.parts import PartRef
+
+@dataclass(frozen=True)
+class PartRef:
+    """One part that failed: its node, its slot, what it is and its age at failure."""
+
+    node: int
+    slot: int
+    scope: str  # "gpu" or "node"
+    index: int  # GPU index in the node (0 for host parts)
+    age_s: float
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from simulator.cluster import Cluster, Node
+from simulator.cluster import Cluster
 from simulator.failure_source import FailureRecord
 from simulator.failures import SCOPES
 from simulator.jitter import StepJitter
 from simulator.metrics import Ledger, Phase
+from simulator.node import Node
 from simulator.policies import checkpoint_policy, restart_policy
 from simulator.scenario import CheckpointSpec, RestartSpec
 

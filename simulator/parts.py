@@ -19,24 +19,12 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import simpy
 
-from simulator.failure_source import Bundle, ClusterListener, ClusterState
+from simulator.failure_source import Bundle, ClusterListener, ClusterState, PartRef
 from simulator.failures import InfantMortality
-
-
-@dataclass(frozen=True)
-class PartRef:
-    """One part that failed: its node, its slot, what it is and its age at failure."""
-
-    node: int
-    slot: int
-    scope: str  # "gpu" or "node"
-    index: int  # GPU index in the node (0 for host parts)
-    age_s: float
 
 
 class PartTable:

@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
 
+from simulator.failure_source import PartRef
 from simulator.failures import Lemons
+from simulator.node import Node
 from simulator.scenario import RestartSpec
-
-if TYPE_CHECKING:  # types only: nodes are the cluster's
-    from simulator.cluster import Node
-    from simulator.parts import PartRef
 
 
 class SparePool:

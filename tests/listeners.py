@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import simpy
 
-from simulator.cluster import Node
 from simulator.failure_source import FailureRecord
+from simulator.node import Node
 
 
 class Recorder:

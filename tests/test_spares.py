@@ -11,8 +11,8 @@ import collections
 import pytest
 import simpy
 
+from simulator.failure_source import PartRef
 from simulator.failures import Lemons
-from simulator.parts import PartRef
 from simulator.scenario import RestartSpec
 from simulator.spares import RepairShop, SparePool, flagged
 
