@@ -61,13 +61,14 @@ class Cluster:
         total = spec.nodes + spec.spare_nodes
         self.nodes = [Node(self, i) for i in range(total)]
         self.pool = SparePool(env, self.nodes[spec.nodes:])
-        self.repairs = RepairShop(env, restart, streams("repairs"), self.pool, self._renew)
         if failures.lemons is not None and failures.trace is None:
             lemon = streams("lemons").random(total) < failures.lemons.fraction
             for node, bad in zip(self.nodes, lemon, strict=True):
                 node.speed = failures.lemons.factor if bad else 1.0
         speed = np.array([node.speed for node in self.nodes])
         self.clock = part_clock(failures, spec, speed, streams)
+        renew = _no_parts if self.clock is None else self.clock.table.renew
+        self.repairs = RepairShop(env, restart, streams("repairs"), self.pool, renew)
         sources = failure_sources(failures, spec, streams)
         for source in ([self.clock] if self.clock is not None else []) + sources:
             source.start(env, self, listener)
@@ -186,10 +187,6 @@ class Cluster:
             return repair_s
         return self._repair_by_cause.get(cause, self.restart.repair_s)
 
-    def _renew(self, part: PartRef) -> None:
-        assert self.clock is not None, "a part failed without a part clock"
-        self.clock.renew(part)
-
     def _link_up(self, repair_s: float):
         yield self.env.timeout(repair_s)
         self.links_down -= 1
@@ -200,3 +197,7 @@ class Cluster:
         yield self.env.timeout(find_s)
         if node in self.slow:  # still in the job: ask for a swap at the next checkpoint
             self.listener.on_found(node)
+
+
+def _no_parts(part: PartRef) -> None:
+    raise AssertionError("a part failed on a cluster without a part clock")

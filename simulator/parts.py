@@ -173,7 +173,3 @@ class PartClock:
             self._woken = True
             assert self._process is not None, "the part clock was not started"
             self._process.interrupt("service changed")
-
-    def renew(self, part: PartRef) -> None:
-        """A repaired part: a fresh lifetime (its node is out of service)."""
-        self.table.renew(part)
