@@ -13,7 +13,6 @@ unit of a scope carries (`Bundle`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -47,7 +46,7 @@ class FailureRecord:
     node: int
     part: str
     index: int
-    age_s: float = math.nan
+    age_s: float
     scope: str = "node"
 
 
