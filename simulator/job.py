@@ -33,10 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from simulator.cluster import Cluster, FailureRecord, Node
+from simulator.cluster import Cluster
+from simulator.failure_source import FailureRecord
 from simulator.failures import SCOPES
 from simulator.jitter import StepJitter
 from simulator.metrics import Ledger, Phase
+from simulator.node import Node
 from simulator.policies import checkpoint_policy, restart_policy
 from simulator.scenario import CheckpointSpec, RestartSpec
 
@@ -58,12 +60,23 @@ class JobPlan:
 
 
 class TrainingJob:
-    """Runs the plan on `cluster`, recording every phase in `ledger`."""
+    """Runs the plan on a cluster, recording every phase in `ledger`.
 
-    def __init__(self, env: simpy.Environment, cluster: Cluster, ledger: Ledger,
-                 plan: JobPlan, rng: np.random.Generator | None = None) -> None:
+    The job is the cluster's listener (simulator/failure_source.ClusterListener), so it
+    exists first and the cluster is built with it; `start(cluster)` then puts the job on
+    the cluster and starts its process::
+
+        job = TrainingJob(env, ledger, plan)
+        cluster = Cluster(env, spec, failures, restart, streams, listener=job)
+        job.start(cluster)
+    """
+
+    cluster: Cluster
+    process: simpy.Process
+
+    def __init__(self, env: simpy.Environment, ledger: Ledger, plan: JobPlan,
+                 rng: np.random.Generator | None = None) -> None:
         self.env = env
-        self.cluster = cluster
         self.ledger = ledger
         self.plan = plan
         self.committed_steps = 0
@@ -83,11 +96,11 @@ class TrainingJob:
         self._rng = rng or np.random.default_rng(0)
         self._step_times: list[float] = []  # step-level: pre-drawn step durations
         self._speed_changed = False
-        cluster.on_failure = self._on_failure
-        cluster.on_planned = self._on_planned
-        cluster.on_speed = self._on_speed
-        cluster.on_found = self._on_found
-        self.process = env.process(self._run())
+
+    def start(self, cluster: Cluster) -> None:
+        """Run on `cluster` (built with this job as its listener): start the process."""
+        self.cluster = cluster
+        self.process = self.env.process(self._run())
         self.checkpointing.attach(self)  # after the job's process: same event order
 
     @property
@@ -113,26 +126,31 @@ class TrainingJob:
         self.committed_steps += steps
         self.checkpoints += 1
 
-    def _on_failure(self, record: FailureRecord) -> None:
+    # -- the cluster's listener ---------------------------------------------------------
+
+    def on_failure(self, record: FailureRecord) -> None:
+        """A failure: interrupt the job wherever it is (it rolls back and recovers)."""
         if self.process.is_alive:
             self.failures += 1
             self.failures_by_scope[record.scope] += 1
             self._computing = False  # this interrupt ends the compute: no re-plan after it
             self.process.interrupt(record)
 
-    def _on_planned(self) -> None:
+    def on_planned(self) -> None:
+        """Planned maintenance: drain at the next checkpoint."""
         if self.process.is_alive:
             self.planned += 1
             self._drain = True
 
-    def _on_speed(self) -> None:
+    def on_speed(self) -> None:
         """The cluster's slowdown changed: re-plan the compute in progress, if any."""
         self._speed_changed = True  # step-level mode looks before each step
         if self._computing and self.process.is_alive:
             self._computing = False
             self.process.interrupt(SPEED_CHANGE)
 
-    def _on_found(self, node: Node) -> None:
+    def on_found(self, node: Node) -> None:
+        """A straggler was found: swap it out at the next checkpoint."""
         if self.process.is_alive:
             self._swap.append(node)
 

@@ -7,8 +7,8 @@ Llama 3's scale, 250,000 at 220,000 GPUs), the table keeps, per part, the point 
 node's service clock at which it fails: a node's next failure is when its clock reaches
 its earliest part's, and the cluster's is the earliest over nodes in service (a heap
 with lazy deletion: a node's entry is stale once it left service). One process sleeps
-until that moment (`Cluster._hardware`), so the events scale with failures, not with
-parts.
+until that moment (`PartClock`, a failure source), so the events scale with failures,
+not with parts.
 
 Parts are stored node-major: row n holds node n's parts, column j is "slot" j, the same
 (bundle, index-in-node) for every node.
@@ -19,26 +19,12 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
+import simpy
 
+from simulator.failure_source import Bundle, ClusterListener, ClusterState, PartRef
 from simulator.failures import InfantMortality
-
-if TYPE_CHECKING:
-    from simulator.cluster import Bundle
-
-
-@dataclass(frozen=True)
-class PartRef:
-    """One part that failed: its node, its slot, what it is and its age at failure."""
-
-    node: int
-    slot: int
-    scope: str  # "gpu" or "node"
-    index: int  # GPU index in the node (0 for host parts)
-    age_s: float
 
 
 class PartTable:
@@ -137,3 +123,53 @@ class PartTable:
         self.birth[node, part.slot] = clock
         first = int(row.argmin())
         self._min_slot[node], self._min_deadline[node] = first, float(row[first])
+
+
+class PartClock:
+    """The part clock, a failure source: one SimPy process that sleeps until the
+    earliest part failure among nodes in service, fails that part's node (the cluster
+    takes it out and repairs it), and is woken (interrupted) when a node enters or
+    leaves service in a way that moves the earliest failure."""
+
+    def __init__(self, table: PartTable) -> None:
+        self.table = table
+        self._process: simpy.Process | None = None
+        self._busy = False  # handling a failure: it reads the table again afterwards
+        self._woken = True  # until it first runs (it reads the table then)
+        self._at, self._node = math.inf, -1  # what it sleeps until
+
+    def start(self, env: simpy.Environment, cluster: ClusterState,
+              listener: ClusterListener) -> None:
+        self._process = env.process(self._run(env, cluster))
+
+    def _run(self, env: simpy.Environment, cluster: ClusterState):
+        table = self.table
+        while True:
+            at, index = table.earliest()
+            self._at, self._node = at, index
+            try:
+                self._woken = False
+                if math.isinf(at):
+                    yield env.event()  # nothing in service ages: sleep until woken
+                else:
+                    yield env.timeout(at - env.now)
+            except simpy.Interrupt:
+                continue
+            part = table.failing(index, env.now)
+            self._busy = True
+            cluster.fail(cluster.nodes[index], part, cause=table.cause(part))
+            self._busy = False
+
+    def service_changed(self, node: int, serving: bool, now: float) -> None:
+        """Node `node` entered or left service at `now`: start or bank its parts'
+        clocks; wake the process if its earliest failure moved."""
+        if serving:
+            self.table.start(node, now)
+            earlier = self.table.next_at[node] < self._at
+        else:
+            self.table.stop(node, now)
+            earlier = node == self._node  # the clock was waiting for it
+        if earlier and not self._busy and not self._woken:
+            self._woken = True
+            assert self._process is not None, "the part clock was not started"
+            self._process.interrupt("service changed")

@@ -13,7 +13,7 @@ policy every question that differs between policies:
 
 The restart policy answers whether the job waits for its full width of healthy nodes
 or restarts at once on fewer (elastic). Hot spares and the spare swap differ only in
-the repair pipeline (simulator/cluster.py), not in what the job decides.
+the repair pipeline (simulator/spares.py), not in what the job decides.
 
 Adding a policy: one class here with its `name` in `CHECKPOINT_POLICIES`, one
 `scenarios/checkpoint/<name>.yaml` with its schema in simulator/config_checkpoint.py,

@@ -10,7 +10,8 @@ import pandas as pd
 import simpy
 from tqdm import tqdm
 
-from simulator.cluster import Cluster, FailureRecord
+from simulator.cluster import Cluster
+from simulator.failure_source import FailureRecord
 from simulator.hardware import ACCELERATORS
 from simulator.job import JobPlan, TrainingJob
 from simulator.metrics import CATEGORIES, CONFIG_COLUMNS, ROW_COLUMNS, SUMMARY_COLUMNS, Ledger
@@ -86,9 +87,11 @@ def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
     """Simulate one replicate of `scenario` with its own random streams."""
     env = CountingEnvironment()
     streams = partial(stream, scenario.seed, replicate)
-    cluster = Cluster(env, scenario.cluster, scenario.failures, scenario.restart, streams)
     ledger = Ledger()
-    job = TrainingJob(env, cluster, ledger, job_plan(scenario), streams("jitter"))
+    job = TrainingJob(env, ledger, job_plan(scenario), streams("jitter"))
+    cluster = Cluster(env, scenario.cluster, scenario.failures, scenario.restart, streams,
+                      listener=job)
+    job.start(cluster)
     if scenario.work_s is None:
         env.run(until=scenario.horizon_s)
     else:

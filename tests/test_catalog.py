@@ -13,8 +13,8 @@ import pytest
 from scipy import stats
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, load_scenario
-from simulator.cluster import bundles
 from simulator.domains import FailureDomains, rack_groups
+from simulator.failure_source import bundles
 from simulator.failures import Component, Exponential, FailureModel, LogNormal, Weibull
 from simulator.runner import run_replicate
 

@@ -15,6 +15,7 @@ import simpy
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, load_scenario
 from simulator.cluster import Cluster
+from simulator.failure_source import NullListener
 from simulator.failures import FailureModel, TraceFailure
 from simulator.runner import run_replicate
 from simulator.streams import stream
@@ -68,7 +69,7 @@ def test_repair_pipeline_mean_time_matches_its_closed_form():
     failures = FailureModel(kind="trace", trace=tuple(TraceFailure(0.0, node=i)
                                                       for i in range(n)))
     cluster = Cluster(env, ClusterSpec(gpus=n, gpus_per_node=1, spare_nodes=0), failures,
-                      restart, lambda source: stream(0, 0, source))
+                      restart, lambda source: stream(0, 0, source), NullListener())
     returned: list[float] = []
 
     class Recording(collections.deque):
@@ -76,7 +77,7 @@ def test_repair_pipeline_mean_time_matches_its_closed_form():
             returned.append(env.now)
             super().append(node)
 
-    cluster.pool = Recording(cluster.pool)
+    cluster.pool.idle = Recording(cluster.pool.idle)
     env.run(until=10_000 * hour)
     times = np.array(returned) / hour
     assert len(times) == n

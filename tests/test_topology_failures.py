@@ -10,6 +10,7 @@ from functools import partial
 import networkx as nx
 import pytest
 import simpy
+from listeners import Recorder
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, run_replicate
 from simulator.cluster import Cluster
@@ -63,12 +64,11 @@ def test_switch_failure_takes_down_exactly_the_nodes_the_graph_puts_behind_it():
                                                               part="switch"),),
                             domains=domains_from_graph(G, 2, total_nodes=6))
     env = simpy.Environment()
+    listener = Recorder(env)
     cluster = Cluster(env, ClusterSpec(gpus=8, gpus_per_node=2, spare_nodes=2), failures,
-                      RestartSpec(repair_s=1e9), partial(stream, 0, 0))
-    seen = []
-    cluster.on_failure = seen.append
+                      RestartSpec(repair_s=1e9), partial(stream, 0, 0), listener)
     env.run(until=11 * MIN)
-    assert [(r.scope, r.node) for r in seen] == [("switch", 2)]
+    assert [(r.scope, r.node) for r in listener.failures] == [("switch", 2)]
     assert [n.serving for n in cluster.nodes] == [True, True, False, False, True, True]
     assert cluster.short == 0  # both spares took the two slots
 
