@@ -134,10 +134,8 @@ class CheckpointPolicy:
         self.job: JobHooks | None = None
         self._to_durable = Rollback(spec.load_s)
 
-    @staticmethod
-    def choose_interval(configured_s: float | None, write_s: float, mtbi_s: float) -> float:
-        """The interval in seconds, at configuration time."""
-        return fixed_interval(configured_s, write_s, mtbi_s)
+    #: (configured_s, write_s, mtbi_s) -> the interval in seconds, at configuration time
+    choose_interval = staticmethod(fixed_interval)
 
     def attach(self, job: JobHooks) -> None:
         """Run in `job` (called once, after the job's process has started)."""
@@ -181,10 +179,7 @@ class YoungDaly(CheckpointPolicy):
 
     name = "young_daly"
     model_driven = True
-
-    @staticmethod
-    def choose_interval(configured_s: float | None, write_s: float, mtbi_s: float) -> float:
-        return young_daly_interval(configured_s, write_s, mtbi_s)
+    choose_interval = staticmethod(young_daly_interval)
 
 
 class Daly(CheckpointPolicy):
@@ -192,10 +187,7 @@ class Daly(CheckpointPolicy):
 
     name = "daly"
     model_driven = True
-
-    @staticmethod
-    def choose_interval(configured_s: float | None, write_s: float, mtbi_s: float) -> float:
-        return daly_interval(configured_s, write_s, mtbi_s)
+    choose_interval = staticmethod(daly_interval)
 
 
 class Adaptive(YoungDaly):

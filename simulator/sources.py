@@ -57,39 +57,41 @@ class DomainFailures:
             next_at[unit] = env.now + bundle.draw(rng)
 
 
-class JobFaults:
+class _Superposed:
+    """`count` independent units of one bundle: the gaps between failures of any of them
+    are lifetimes / count (exact for exponential lifetimes). Each failure calls
+    `_fail(cluster, cause)`."""
+
+    def __init__(self, bundle: Bundle, count: int, rng: np.random.Generator) -> None:
+        self.bundle, self.count, self.rng = bundle, count, rng
+
+    def start(self, env: simpy.Environment, cluster: ClusterState,
+              listener: ClusterListener) -> None:
+        env.process(self._run(env, cluster))
+
+    def _run(self, env: simpy.Environment, cluster: ClusterState):
+        while True:
+            yield env.timeout(self.bundle.draw(self.rng) / self.count)
+            self._fail(cluster, self.bundle.cause(self.rng))
+
+    def _fail(self, cluster: ClusterState, cause: object) -> None:
+        raise NotImplementedError
+
+
+class JobFaults(_Superposed):
     """Software and communication faults: they stop the job and replace no hardware.
-    The lifetime is per accelerator, so the gaps are draws divided by the GPU count."""
+    The lifetime is per accelerator (`count` = the job's GPUs)."""
 
-    def __init__(self, bundle: Bundle, gpus: int, rng: np.random.Generator) -> None:
-        self.bundle, self.gpus, self.rng = bundle, gpus, rng
-
-    def start(self, env: simpy.Environment, cluster: ClusterState,
-              listener: ClusterListener) -> None:
-        env.process(self._run(env, cluster))
-
-    def _run(self, env: simpy.Environment, cluster: ClusterState):
-        while True:
-            yield env.timeout(self.bundle.draw(self.rng) / self.gpus)
-            cluster.fail_job(self.bundle.cause(self.rng))
+    def _fail(self, cluster: ClusterState, cause: object) -> None:
+        cluster.fail_job(cause)
 
 
-class CableFailures:
-    """Redundant cables: each fails independently, so the gaps between failures of any
-    of the `cables` are lifetimes / cables (exact for exponential lifetimes). A cable
-    down slows the job; it does not stop it."""
+class CableFailures(_Superposed):
+    """Redundant cables (`count` of them), each failing independently. A cable down
+    slows the job; it does not stop it."""
 
-    def __init__(self, bundle: Bundle, cables: int, rng: np.random.Generator) -> None:
-        self.bundle, self.cables, self.rng = bundle, cables, rng
-
-    def start(self, env: simpy.Environment, cluster: ClusterState,
-              listener: ClusterListener) -> None:
-        env.process(self._run(env, cluster))
-
-    def _run(self, env: simpy.Environment, cluster: ClusterState):
-        while True:
-            yield env.timeout(self.bundle.draw(self.rng) / self.cables)
-            cluster.link_down(self.bundle.cause(self.rng))
+    def _fail(self, cluster: ClusterState, cause: object) -> None:
+        cluster.link_down(cause)
 
 
 class StragglerArrivals:
