@@ -38,7 +38,7 @@ from scipy.stats import poisson
 from simulator.domains import GROUP_SCOPES
 from simulator.errors import TrainsimWarning
 from simulator.metrics import CATEGORIES
-from simulator.policies import MODEL_DRIVEN
+from simulator.policies import CHECKPOINT_POLICIES, MODEL_DRIVEN
 from simulator.scenario import Scenario
 from simulator.units import DAY, HOUR, MINUTE
 
@@ -69,7 +69,7 @@ def recovery_s(scenario: Scenario) -> float:
     """Detect + restart + load of the checkpoint a failure usually rolls back to (the
     in-memory copy with checkpoint=in_memory)."""
     ckpt = scenario.checkpoint
-    load_s = ckpt.memory_load_s if ckpt.memory_write_s is not None else ckpt.load_s
+    load_s = CHECKPOINT_POLICIES[ckpt.policy].usual_load_s(ckpt)
     return scenario.restart.detect_s + scenario.restart.restart_s + load_s
 
 
@@ -78,7 +78,7 @@ def check_mtbi(scenario: Scenario) -> str | None:
     mtbi, recovery = scenario.job_mtbi_s, recovery_s(scenario)
     if not mtbi < recovery:
         return None
-    r, ckpt = scenario.restart, scenario.checkpoint
+    r, policy = scenario.restart, CHECKPOINT_POLICIES[scenario.checkpoint.policy]
     load_s = recovery - r.detect_s - r.restart_s
     return (f"job MTBI {_duration(mtbi)} ({scenario.cluster.gpus:,} GPUs) is shorter than its "
             f"recovery {_duration(recovery)} (detect {_duration(r.detect_s)} + restart "
@@ -88,8 +88,7 @@ def check_mtbi(scenario: Scenario) -> str | None:
             f"reaches the recovery at ~{_round2(scenario.cluster.gpus * mtbi / recovery):,} "
             f"GPUs), rarer failures "
             f"(failures.*mtbf_hours) or a faster recovery (restart.detect_minutes, "
-            f"restart.restart_minutes, checkpoint.load_minutes"
-            f"{', checkpoint.memory_load_minutes' if ckpt.memory_write_s is not None else ''})")
+            f"restart.restart_minutes, {policy.load_keys})")
 
 
 def mean_repair_s(scenario: Scenario, repair_s: float) -> float:
@@ -174,20 +173,20 @@ def check_interval(scenario: Scenario) -> str | None:
     chosen = (f"checkpoint={ckpt.policy} chose it from the job MTBI "
               f"{_duration(scenario.job_mtbi_s)}: the job fails too often for its write; "
               if ckpt.policy in MODEL_DRIVEN else "")
-    if ckpt.snapshot_s is not None:  # async: the writes run behind, sharing the storage
-        if not interval + ckpt.snapshot_s < ckpt.write_s:
+    policy = CHECKPOINT_POLICIES[ckpt.policy]
+    behind = policy.background_write_s(ckpt)
+    blocking = policy.mean_blocking_s(ckpt)
+    if behind is not None:  # async: the writes run behind, sharing the storage
+        if not interval + blocking < behind:
             return None
-        return (f"asynchronous checkpoint writes take {_duration(ckpt.write_s)} but one "
-                f"starts every {_duration(interval + ckpt.snapshot_s)}: writes pile up and "
+        return (f"asynchronous checkpoint writes take {_duration(behind)} but one "
+                f"starts every {_duration(interval + blocking)}: writes pile up and "
                 f"the job blocks waiting for them; raise checkpoint.interval_minutes above "
-                f"{ckpt.write_s / MINUTE:.3g} or lower checkpoint.write_minutes")
-    if ckpt.memory_write_s is not None:  # in-memory: copies, every k-th also durable
-        k = ckpt.durable_every
-        blocking = ((k - 1) * ckpt.memory_write_s + ckpt.write_s) / k
-        what = (f"its mean blocking write {_duration(blocking)} (checkpoint.memory_write_minutes"
-                f", and checkpoint.write_minutes every checkpoint.durable_every={k})")
+                f"{behind / MINUTE:.3g} or lower checkpoint.write_minutes")
+    keys = policy.blocking_keys(ckpt)
+    if keys is not None:
+        what = f"its mean blocking write {_duration(blocking)} ({keys})"
     else:
-        blocking = ckpt.write_s
         what = f"the {_duration(blocking)} write that blocks the job (checkpoint.write_minutes)"
     if not interval < blocking:
         return None

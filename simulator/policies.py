@@ -167,6 +167,31 @@ class CheckpointPolicy:
         """What a planned restart (drain, swap, elastic growth) loads: the durable one."""
         return self.spec.load_s
 
+    # ---- what the policy costs, before any run (simulator/feasibility.py asks) ----------
+
+    #: the keys that set `usual_load_s`, for messages
+    load_keys: ClassVar[str] = "checkpoint.load_minutes"
+
+    @classmethod
+    def mean_blocking_s(cls, spec: CheckpointSpec) -> float:
+        """Seconds the job blocks per checkpoint, on average."""
+        return spec.write_s
+
+    @classmethod
+    def blocking_keys(cls, spec: CheckpointSpec) -> str | None:
+        """The keys that set `mean_blocking_s` when it is not the whole write (None)."""
+        return None
+
+    @classmethod
+    def background_write_s(cls, spec: CheckpointSpec) -> float | None:
+        """Seconds a write runs behind the job after it stops blocking (None: none)."""
+        return None
+
+    @classmethod
+    def usual_load_s(cls, spec: CheckpointSpec) -> float:
+        """What recovery from a typical (one-node) failure loads."""
+        return spec.load_s
+
 
 class Fixed(CheckpointPolicy):
     """Every `checkpoint.interval_minutes` of compute (rounded to whole steps)."""
@@ -217,6 +242,18 @@ class Async(CheckpointPolicy):
     def __init__(self, spec: CheckpointSpec, step_s: float) -> None:
         super().__init__(spec, step_s)
         self._writes: list[list[float]] = []  # [steps, seconds of writing left]
+
+    @classmethod
+    def mean_blocking_s(cls, spec: CheckpointSpec) -> float:
+        return spec.snapshot_s
+
+    @classmethod
+    def blocking_keys(cls, spec: CheckpointSpec) -> str | None:
+        return "checkpoint.snapshot_minutes"
+
+    @classmethod
+    def background_write_s(cls, spec: CheckpointSpec) -> float | None:
+        return spec.write_s
 
     def attach(self, job: JobHooks) -> None:
         super().attach(job)
@@ -304,6 +341,21 @@ class InMemory(CheckpointPolicy):
 
     name = "in_memory"
     own_fields = ("memory_write_s", "memory_load_s", "durable_every")
+    load_keys = "checkpoint.load_minutes, checkpoint.memory_load_minutes"
+
+    @classmethod
+    def mean_blocking_s(cls, spec: CheckpointSpec) -> float:
+        k = spec.durable_every
+        return ((k - 1) * spec.memory_write_s + spec.write_s) / k
+
+    @classmethod
+    def blocking_keys(cls, spec: CheckpointSpec) -> str | None:
+        return ("checkpoint.memory_write_minutes, and checkpoint.write_minutes every "
+                f"checkpoint.durable_every={spec.durable_every}")
+
+    @classmethod
+    def usual_load_s(cls, spec: CheckpointSpec) -> float:
+        return spec.memory_load_s
 
     def __init__(self, spec: CheckpointSpec, step_s: float) -> None:
         super().__init__(spec, step_s)

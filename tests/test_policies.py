@@ -286,3 +286,25 @@ def test_options_carry_their_own_keys_into_the_spec():
     assert spec.prior_mtbi_s == 7200.0
     assert spec.interval_s == pytest.approx(math.sqrt(2 * 300.0 * 7200.0))  # C = 5 min
     assert isinstance(checkpoint_policy(spec, 10.0), CheckpointPolicy)
+
+
+def test_what_each_policy_costs_before_any_run():
+    """The costs feasibility checks read from the policy, worked by hand: in-memory with
+    every 4th checkpoint durable blocks (3 x 10 s + 100 s) / 4 = 32.5 s on average and
+    loads the 5 s copy; async blocks only for its 20 s snapshot and writes 100 s behind;
+    a synchronous policy blocks for the whole 100 s write and loads the 60 s checkpoint."""
+    memory = CheckpointSpec("in_memory", write_s=100.0, load_s=60.0, memory_write_s=10.0,
+                            memory_load_s=5.0, durable_every=4)
+    background = CheckpointSpec("async", write_s=100.0, load_s=60.0, snapshot_s=20.0)
+    plain = CheckpointSpec("fixed", write_s=100.0, load_s=60.0)
+    in_memory, asynchronous = CHECKPOINT_POLICIES["in_memory"], CHECKPOINT_POLICIES["async"]
+    assert in_memory.mean_blocking_s(memory) == 32.5
+    assert in_memory.usual_load_s(memory) == 5.0
+    assert in_memory.background_write_s(memory) is None
+    assert "durable_every=4" in in_memory.blocking_keys(memory)
+    assert asynchronous.mean_blocking_s(background) == 20.0
+    assert asynchronous.background_write_s(background) == 100.0
+    assert asynchronous.usual_load_s(background) == 60.0
+    fixed = CHECKPOINT_POLICIES["fixed"]
+    assert (fixed.mean_blocking_s(plain), fixed.usual_load_s(plain)) == (100.0, 60.0)
+    assert fixed.blocking_keys(plain) is None and fixed.background_write_s(plain) is None
