@@ -12,12 +12,12 @@ L (1 + (p - 1) / (p v)) layers' worth with the interleaved schedule (p with 1F1B
 from __future__ import annotations
 
 import pytest
-from clirun import describe, run_cli
 
 from simulator import ConfigError, load_scenario
 from simulator.hardware import ACCELERATORS, peak_flops
 from simulator.memory import GIB, per_gpu
 from simulator.workload import Overlap, Parallelism, Transformer, Workload, step_profile
+from tests.clirun import describe, run_cli
 
 RESERVE = 2 * GIB  # CUDA context, cuBLAS, NCCL (simulator/memory.py's assumption)
 FRAGMENTATION = 0.05  # of the tensors (the same)
