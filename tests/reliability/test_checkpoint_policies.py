@@ -1,4 +1,6 @@
-"""Asynchronous checkpoints (scripted, exact) and Daly's higher-order interval.
+"""Asynchronous checkpoints (scripted, exact), the adaptive interval, model-derived
+checkpoint costs and in-memory checkpoints (Daly's interval against the exact optimum:
+tests/validation/test_closed_forms.py).
 
 Scripted cases: T = 60 min compute per checkpoint, a 1-min blocking snapshot, a
 background write of W minutes, recovery detect 2 + restart 10 + load 3 = 15 min,
@@ -10,12 +12,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from scipy import optimize
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, load_scenario
 from simulator.domains import FailureDomains, rack_groups
 from simulator.failures import Exponential, FailureModel, TraceFailure
-from simulator.policies import daly_interval, young_daly_interval
+from simulator.policies import young_daly_interval
 from simulator.runner import run_replicate
 
 MIN = 60.0
@@ -125,24 +126,8 @@ def test_async_needs_its_snapshot_time():
 
 def exact_goodput(t: float, c: float, r: float, m: float) -> float:
     """T / E, E = M e^{R/M} (e^{(T+C)/M} - 1): exponential failures, also during writes
-    and restarts (see test_validation_closed_forms)."""
+    and restarts (tests/validation/test_closed_forms.py)."""
     return t / (m * math.exp(r / m) * math.expm1((t + c) / m))
-
-
-@pytest.mark.parametrize(("c", "m"), [(5.0, 600.0), (30.0, 300.0), (60.0, 200.0)])
-def test_daly_is_closer_to_the_exact_optimum_than_young(c, m):
-    exact = optimize.minimize_scalar(lambda t: -exact_goodput(t, c, 0.0, m),
-                                     bounds=(1e-3, 10 * m), method="bounded").x
-    young = young_daly_interval(None, c, m)
-    daly = daly_interval(None, c, m)
-    x = c / (2 * m)
-    assert daly == pytest.approx(math.sqrt(2 * c * m) * (1 + math.sqrt(x) / 3 + x / 9) - c)
-    assert abs(daly - exact) < abs(young - exact)
-    assert abs(daly - exact) / exact < 0.05
-
-
-def test_daly_beyond_its_range_returns_the_mtbi():
-    assert daly_interval(None, 500.0, 200.0) == 200.0
 
 
 def test_adaptive_recovers_from_a_wrong_prior():
