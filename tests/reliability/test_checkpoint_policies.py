@@ -146,12 +146,12 @@ def test_adaptive_recovers_from_a_wrong_prior():
         restart=RestartSpec(detect_s=0.0, restart_s=0.0, repair_s=60.0),
     )
     rows = [run_replicate(scenario, k).row for k in range(8)]
-    right = young_daly_interval(None, c, m)
+    right = math.sqrt(2 * c * m)  # Young by hand: 1,609.97 s = 26.8 min
     final = [row["interval_min"] * 60 for row in rows]
     assert all(abs(t - right) / right < 0.1 for t in final), final
     goodput = sum(row["goodput"] for row in rows) / len(rows)
     best = exact_goodput(right, c, r, m)
-    wrong = exact_goodput(young_daly_interval(None, c, 20 * hour), c, r, m)
+    wrong = exact_goodput(math.sqrt(2 * c * 20 * hour), c, r, m)  # 84.9 min
     # early on the job runs at longer intervals, so it may trail the best by a little
     assert best - 0.01 < goodput < best + 0.005, (goodput, best)
     assert goodput > wrong + 0.03, (goodput, wrong)
@@ -169,10 +169,16 @@ def test_checkpoint_cost_from_the_model_and_storage():
     small = load_scenario(["workload=llama3_70b", "cluster.gpus=64", *derived]).checkpoint
     assert small.write_s == pytest.approx(70.6e9 * 14 / 400e9)
     assert small.load_s == pytest.approx(70.6e9 * 14 / 400e9)
-    # and Young's interval uses the derived write time
+    # and Young's interval uses the derived write time: 1,024 GPUs = 128 nodes, whose
+    # 6.4 TB/s of paths do not limit 2 TB/s storage: C = 70.6e9 x 14 / 2e12 = 0.4942 s;
+    # RSC-1's 3,692.3 h per node (failures/exponential.yaml) over 128 nodes: M =
+    # 103,845.94 s; sqrt(2 C M) = 320.38 s. (Before: sqrt(2 x write_s x job_mtbi_s) of
+    # the scenario itself, which could not catch a wrong C or M.)
     yd = load_scenario(["workload=llama3_70b", "checkpoint=young_daly", *derived])
+    assert yd.checkpoint.write_s == pytest.approx(0.4942, rel=1e-12)
     assert yd.checkpoint.interval_s == pytest.approx(
-        math.sqrt(2 * yd.checkpoint.write_s * yd.job_mtbi_s))
+        math.sqrt(2 * 0.4942 * 3692.3 * 3600 / 128), rel=1e-12)
+    assert yd.checkpoint.interval_s == pytest.approx(320.377, rel=1e-5)
 
 
 def test_derived_checkpoint_cost_needs_a_model():
