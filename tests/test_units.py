@@ -22,13 +22,17 @@ def test_units() -> None:
 _SPELLED = re.compile(r"(?<![\w.])(3600|86400|2\s*\*\*\s*30)(\.0)?(?![\w.])")
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
+#: every module, sub-packages included (the layout of #11 moves modules into them)
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.relative_to(PACKAGE).as_posix())
 def test_units_come_from_one_module(path: Path) -> None:
-    if path.name == "units.py":  # the one place they are spelled out
+    if path == PACKAGE / "units.py":  # the one place they are spelled out
         return
     code = [line.split("#")[0] for line in path.read_text(encoding="utf-8").splitlines()]
     found = [line.strip() for line in code if _SPELLED.search(line)]
-    assert not found, f"{path.name}: use simulator.units instead of {found}"
+    assert not found, f"{path.relative_to(PACKAGE)}: use simulator.units instead of {found}"
 
 
 def test_binary_prefixes_read_as_nccl_tests_does() -> None:
