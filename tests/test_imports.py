@@ -1,4 +1,5 @@
-"""Imports: `import simulator` and the model modules load no Hydra; one units module.
+"""Imports: `import simulator` and the model modules load no Hydra (one units module:
+tests/test_units.py).
 
 Hydra and OmegaConf belong to the entry points (the command line, `simulate()` /
 `load_scenario()`, the sweep callback) and the configuration layer; everything below
@@ -10,7 +11,6 @@ imported cannot hide an import.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 import simulator
-from simulator import units
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "simulator"
@@ -82,22 +81,3 @@ def test_public_names_resolve_lazily() -> None:
         assert getattr(simulator, name).__name__ == name
     with pytest.raises(AttributeError, match="no_such_name"):
         simulator.no_such_name  # noqa: B018
-
-
-def test_units() -> None:
-    assert units.MINUTE == 60 and units.HOUR == 60 * 60 and units.DAY == 24 * 60 * 60
-    assert units.GIB == 1024 * 1024 * 1024 and units.GB == 1000**3
-    assert units.GBIT * 8 == units.GB  # 400 Gb/s NDR = 50 GB/s
-
-
-#: A time or size constant spelled out instead of taken from simulator/units.py.
-_SPELLED = re.compile(r"(?<![\w.])(3600|86400|2\s*\*\*\s*30)(\.0)?(?![\w.])")
-
-
-@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
-def test_units_come_from_one_module(path: Path) -> None:
-    if path.name == "units.py":  # the one place they are spelled out
-        return
-    code = [line.split("#")[0] for line in path.read_text(encoding="utf-8").splitlines()]
-    found = [line.strip() for line in code if _SPELLED.search(line)]
-    assert not found, f"{path.name}: use simulator.units instead of {found}"

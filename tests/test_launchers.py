@@ -29,13 +29,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from clirun import describe, run_cli
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from scipy.optimize import brentq
 
 from simulator import load_scenario
 from simulator.config import config_dir
+from tests.clirun import describe, run_cli
 
 PRESETS = config_dir() / "hydra"
 RAY_PLUGIN = "hydra_plugins.hydra_ray_launcher"

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from clirun import describe, run_cli
 
 from simulator import ConfigError, TrainsimWarning, load_scenario, simulate
 from simulator.feasibility import (
@@ -24,10 +23,11 @@ from simulator.feasibility import (
     short_share,
     spares_needed,
 )
+from tests.clirun import describe, run_cli
 
 NODE_MTBF_H = 3692.3  # scenarios/failures/exponential.yaml (RSC-1)
 RECOVERY_MIN = 5 + 10 + 5  # detect + restart + load, scenarios/restart/spare_swap.yaml
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def warnings_of(overrides: list[str]) -> list[str]:

@@ -7,13 +7,13 @@ from functools import partial
 
 import pytest
 import simpy
-from listeners import Recorder
 
 from simulator.cluster import Cluster
 from simulator.domains import FailureDomains
 from simulator.failures import FailureModel, Stragglers, TraceFailure
 from simulator.scenario import ClusterSpec, RestartSpec
 from simulator.streams import stream
+from tests.listeners import Recorder
 
 HOUR = 3600.0
 

@@ -1,4 +1,5 @@
-"""The time accounting: every second of the horizon is in exactly one category."""
+"""The time accounting (simulator/metrics.py, the Ledger): every second of the horizon is
+in exactly one category."""
 
 from __future__ import annotations
 
@@ -128,3 +129,53 @@ def test_ledger_commit_and_rollback_by_hand():
     ledger.finish(35.0)                    # 4 s tail compute counts as useful
     assert ledger.totals == {"useful": 14.0, "checkpoint": 2.0, "rework": 9.0,
                              "restart": 4.0, "wait": 6.0, "degraded": 0.0}
+
+
+def test_ledger_async_segments_commit_oldest_first_and_a_failure_loses_the_rest():
+    # Two asynchronous checkpoints in flight: each segment is sealed when its snapshot
+    # is taken and kept only when its write becomes durable, oldest first.
+    ledger = Ledger()
+    ledger.enter(Phase.CHECKPOINT, 10.0)   # segment A: 10 s compute
+    ledger.seal(11.0)                      # 1 s snapshot; A waits for its write
+    ledger.enter(Phase.COMPUTE, 11.0)
+    ledger.enter(Phase.CHECKPOINT, 20.0)   # segment B: 9 s compute
+    ledger.seal(21.0)                      # 1 s snapshot; B waits too
+    ledger.enter(Phase.COMPUTE, 21.0)
+    ledger.commit_oldest()                 # A durable: 10 + 1 kept
+    assert ledger.totals["useful"] == 10.0 and ledger.totals["checkpoint"] == 1.0
+    ledger.rollback(25.0)                  # B (9 + 1) and the open 4 s are lost
+    ledger.enter(Phase.RESTART, 25.0)
+    ledger.finish(30.0)                    # 5 s restart
+    assert ledger.totals == {"useful": 10.0, "checkpoint": 1.0, "rework": 14.0,
+                             "restart": 5.0, "wait": 0.0, "degraded": 0.0}
+
+
+def test_ledger_in_memory_rollback_keeps_sealed_segments():
+    # rollback_open (a peer's in-memory copy) loses only the open segment; a sealed
+    # segment still becomes useful when its durable write lands.
+    ledger = Ledger()
+    ledger.enter(Phase.CHECKPOINT, 6.0)    # 6 s compute
+    ledger.seal(7.0)                       # 1 s copy
+    ledger.enter(Phase.COMPUTE, 7.0)
+    ledger.rollback_open(10.0)             # 3 s open compute lost
+    ledger.enter(Phase.RESTART, 10.0)
+    ledger.enter(Phase.COMPUTE, 12.0)      # 2 s restart
+    ledger.commit_oldest()                 # the sealed segment is durable: 6 + 1 kept
+    ledger.finish(15.0)                    # 3 s tail compute
+    assert ledger.totals == {"useful": 9.0, "checkpoint": 1.0, "rework": 3.0,
+                             "restart": 2.0, "wait": 0.0, "degraded": 0.0}
+
+
+def test_ledger_slow_compute_splits_into_useful_and_degraded():
+    # 12 s of compute at slowdown 1.5 did 12 / 1.5 = 8 s of nominal work: 8 s useful and
+    # 4 s degraded once committed; lost to a failure, all 12 s are rework.
+    ledger = Ledger()
+    ledger.enter(Phase.COMPUTE, 0.0, slowdown=1.5)
+    ledger.commit(12.0)
+    ledger.enter(Phase.COMPUTE, 12.0, slowdown=1.5)
+    ledger.rollback(24.0)
+    ledger.enter(Phase.RESTART, 24.0)
+    ledger.finish(24.0)
+    assert ledger.totals == {"useful": 8.0, "checkpoint": 0.0, "rework": 12.0,
+                             "restart": 0.0, "wait": 0.0, "degraded": 4.0}
+    assert math.fsum(ledger.totals.values()) == 24.0  # every second once

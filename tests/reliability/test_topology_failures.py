@@ -10,7 +10,6 @@ from functools import partial
 import networkx as nx
 import pytest
 import simpy
-from listeners import Recorder
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, run_replicate
 from simulator.cluster import Cluster
@@ -20,6 +19,7 @@ from simulator.failures import FailureModel, Stragglers, TraceFailure
 from simulator.network import Network
 from simulator.streams import stream
 from simulator.topology import build, check_topology
+from tests.listeners import Recorder
 
 MIN = 60.0
 

@@ -12,12 +12,12 @@ L (1 + (p - 1) / (p v)) layers' worth with the interleaved schedule (p with 1F1B
 from __future__ import annotations
 
 import pytest
-from clirun import describe, run_cli
 
 from simulator import ConfigError, load_scenario
 from simulator.hardware import ACCELERATORS, peak_flops
 from simulator.memory import GIB, per_gpu
 from simulator.workload import Overlap, Parallelism, Transformer, Workload, step_profile
+from tests.clirun import describe, run_cli
 
 RESERVE = 2 * GIB  # CUDA context, cuBLAS, NCCL (simulator/memory.py's assumption)
 FRAGMENTATION = 0.05  # of the tensors (the same)
@@ -239,6 +239,9 @@ class Linear:
         return size_bytes * 1e-9
 
 
+MiB = 2**20
+
+
 def test_fp8_doubles_the_peak_and_narrows_tp_and_ep_collectives():
     model = Transformer(params=8e9, layers=4, hidden=1024, heads=8, kv_heads=8,
                         seq_len=1024, experts=8, top_k=2, expert_fraction=0.75)
@@ -259,7 +262,17 @@ def test_fp8_doubles_the_peak_and_narrows_tp_and_ep_collectives():
         (gemm / 1979e12 + attention / 989e12) / gpus / 0.5, rel=1e-12)
     assert b.peak_flops == 1979e12 and b.precision == "fp8"
     assert b.model_flops == a.model_flops == pytest.approx(gemm + attention, rel=1e-12)
-    assert b.mfu == pytest.approx(b.model_flops / (b.step_s * gpus * 1979e12), rel=1e-12)
+    # MFU against the FP8 peak, with the step written out (Linear: 1 ns a byte; default
+    # overlap TP 0, EP 0, PP 0.8, DP 0.9; layers per stage 4 / PP 2 = 2; M = 32,768 /
+    # (1,024 x DP 8) = 4 microbatches): bubble = compute x (PP - 1) / M = compute / 4;
+    # TP 4 x (2 + 1) MiB x 2 layers x 4 = 96 MiB; EP 2 x (1 + 2) MiB x 2 x 4 = 48 MiB;
+    # PP 2 x 4 sends of 2 MiB / TP = 8 MiB, 20% exposed; DP shard (2e9 + 6e9 / 4) /
+    # (TP x PP) = 8.75e8 params: 4 B grads + 2 B params = 5.25e9 B, 10% exposed.
+    # (Replaces `mfu == model_flops / (step_s x gpus x peak)`, the model's own step.)
+    compute = (gemm / 1979e12 + attention / 989e12) / gpus / 0.5
+    step = (compute * 5 / 4 + (96 + 48 + 8 * 0.2) * MiB * 1e-9 + 5.25e9 * 1e-9 * 0.1)
+    assert b.step_s == pytest.approx(step, rel=1e-12)
+    assert b.mfu == pytest.approx((gemm + attention) / (step * gpus * 1979e12), rel=1e-12)
     # TP: a microbatch's activation 1 x 1024 x 1024 x 2 B = 2 MiB; the all-gather moves it
     # in FP8 (1 MiB), the reduce-scatter in BF16 (2 MiB): 4 x (2 + 1) instead of 4 x (2 + 2)
     act = 1024 * 1024 * 2

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from simulator.errors import EXIT_CONFIG_ERROR, ConfigError, print_config_error
 from simulator.outputs import SUMMARY_HEADLINE, format_summary, write_atomic, write_csv_atomic
 
 
@@ -42,10 +40,3 @@ def test_printed_summary_lists_the_headline_metrics() -> None:
     assert [line.split()[0] for line in lines[1:]] == list(SUMMARY_HEADLINE)
     # mean 2, half-width t(0.975, 1) x s / sqrt(2) = 12.706 x 1.414 / 1.414 = 12.706
     assert lines[1].split()[1:] == ["2.0000", "12.7062"]
-
-
-def test_one_config_error_printer() -> None:
-    stream = io.StringIO()
-    status = print_config_error(ConfigError("checkpoint", "bogus", "no such option"), stream)
-    assert status == EXIT_CONFIG_ERROR == 2
-    assert stream.getvalue() == "trainsim: config error: checkpoint=bogus: no such option\n"

@@ -25,10 +25,8 @@ import termios
 import time
 from pathlib import Path
 
-import clirun
 import pandas as pd
 import pytest
-from clirun import TIMEOUT_S, cli_env, describe
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -47,6 +45,8 @@ from simulator.results import (
     save_run,
     sweep_jobs,
 )
+from tests import clirun
+from tests.clirun import TIMEOUT_S, cli_env, describe
 
 #: These tests decide themselves whether progress bars are drawn: not CI's business.
 KEEP_TTY_CHECKS = ("CI",)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from clirun import describe, run_cli
 
 from simulator import ConfigError, load_scenario, simulate
 from simulator.metrics import ROW_COLUMNS, SUMMARY_COLUMNS
+from tests.clirun import describe, run_cli
 
 DECISION_COLUMNS = ["tokens_per_s", "effective_tokens_per_s", "time_to_train_days",
                     "usd_per_mtoken", "mwh_per_mtoken"]

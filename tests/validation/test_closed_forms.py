@@ -53,12 +53,12 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 from scipy.optimize import brentq
 
 from simulator import load_scenario
 from simulator.failures import NO_FAILURES, Exponential, FailureModel, Weibull
-from simulator.policies import young_daly_interval
+from simulator.policies import daly_interval, young_daly_interval
 from simulator.runner import run_replicate
 from simulator.scenario import CheckpointSpec, ClusterSpec, RestartSpec, Scenario
 
@@ -428,3 +428,22 @@ def test_young_daly_interval_through_config(overrides, nodes, node_mtbf_h, gpu_m
     assert sc.checkpoint.interval_s == pytest.approx(math.sqrt(2 * c * m), rel=1e-12)
     if not overrides:  # the figure quoted in scenarios/failures/exponential.yaml
         assert m / HOUR == pytest.approx(28.85, abs=0.01)
+
+
+# ---- 7. Daly's higher-order interval --------------------------------------------------
+
+
+@pytest.mark.parametrize(("c", "m"), [(5.0, 600.0), (30.0, 300.0), (60.0, 200.0)])
+def test_daly_is_closer_to_the_exact_optimum_than_young(c, m):
+    exact = optimize.minimize_scalar(lambda t: -exact_goodput(t, c, 0.0, m),
+                                     bounds=(1e-3, 10 * m), method="bounded").x
+    young = young_daly_interval(None, c, m)
+    daly = daly_interval(None, c, m)
+    x = c / (2 * m)
+    assert daly == pytest.approx(math.sqrt(2 * c * m) * (1 + math.sqrt(x) / 3 + x / 9) - c)
+    assert abs(daly - exact) < abs(young - exact)
+    assert abs(daly - exact) / exact < 0.05
+
+
+def test_daly_beyond_its_range_returns_the_mtbi():
+    assert daly_interval(None, 500.0, 200.0) == 200.0

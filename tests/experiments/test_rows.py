@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from clirun import describe, run_cli
 
 import simulator
 import simulator.adaptive
@@ -26,6 +25,7 @@ from simulator.analysis import config_columns, paired_differences, summarize
 from simulator.config import Config
 from simulator.metrics import CONFIG_COLUMNS, ROW_COLUMNS, SUMMARY_COLUMNS
 from simulator.report import write_report
+from tests.clirun import describe, run_cli
 
 SMALL = ["cluster.gpus=64", "horizon_days=2"]  # 8 nodes of 8 H100
 
