@@ -447,7 +447,7 @@ def test_collnet_off_by_default_and_closed_form_on_infiniband(two_nodes):
     Closed form: NVLS in each node pipelined with each NIC sending S/g into the SHARP
     tree at SHARP_EFFICIENCY of its rate; latency: the NVLS step + one network step
     (wire 2 us + step)."""
-    from simulator.collectives import SHARP_EFFICIENCY
+    from simulator.collective_pricing import SHARP_EFFICIENCY
 
     group = np.arange(16)[None, :]
     off = CollectiveModel(two_nodes, Layout(dp=16), step_latency_s=STEP)
