@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.collective_fabric import FabricView
 from simulator.collective_phases import CommPhase, tree_phases
+from simulator.collective_placement import RankPlacement
 from simulator.protocols import Protocol
 from simulator.units import GIB
 
@@ -50,7 +50,7 @@ class CollectivePricer:
     Parameters
     ----------
     network : simulator.network.Network
-    fabric : FabricView
+    placement : RankPlacement
         The scale-up structure of the network's graph.
     step_latency_s : float
         Software latency per step, added to the wire latency of the step's path.
@@ -58,10 +58,10 @@ class CollectivePricer:
         NVLS rate as a share of the NVLink rate.
     """
 
-    def __init__(self, network, fabric: FabricView, step_latency_s: float,
+    def __init__(self, network, placement: RankPlacement, step_latency_s: float,
                  nvls_efficiency: float) -> None:
         self.network = network
-        self.fabric = fabric
+        self.placement = placement
         self.step_latency_s = step_latency_s
         self.nvls_efficiency = nvls_efficiency
         self._timed: dict[tuple, list[TimedPhase]] = {}
@@ -76,7 +76,7 @@ class CollectivePricer:
                 pairs = np.stack([ph.src, ph.dst], axis=1)
                 sizes = np.broadcast_to(ph.size, ph.src.shape)
                 latency, transfer = self.network.transfer_parts(pairs, sizes)
-                crosses = self.fabric.domain(ph.src) != self.fabric.domain(ph.dst)
+                crosses = self.placement.domain(ph.src) != self.placement.domain(ph.dst)
                 timed.append(TimedPhase(ph.repeat, latency, transfer, crosses, ph.pipeline))
             self._timed[key] = timed
         return self._timed[key]
@@ -110,21 +110,21 @@ class CollectivePricer:
 
     def nvls(self, groups: np.ndarray, size: float, protocol: Protocol) -> float:
         """S up into the switch and S back down, at nvls_efficiency of the NVLink rate."""
-        link = self.fabric.nvlink(int(groups[0, 0]))
+        link = self.placement.nvlink(int(groups[0, 0]))
         latency = max(protocol.in_switch_s[0], 2 * link["latency"] + self.step_latency_s)
         return latency + size / (link["bandwidth"] * self.nvls_efficiency)
 
     def nvls_tree(self, groups: np.ndarray, size: float, protocol: Protocol) -> float:
         """NVLS in each domain, pipelined with rail trees across domains (rank i of
         each domain reduces and broadcasts S/g over a double binary tree of k ranks)."""
-        k = self.fabric.domains_spanned(groups)
-        local = self.fabric.by_domain(groups)
+        k = self.placement.domains_spanned(groups)
+        local = self.placement.by_domain(groups)
         g = local.shape[2]
         rails = local.transpose(0, 2, 1).reshape(-1, k)
         timed = self.solved(("nvls_tree",), groups,
                             lambda: tree_phases(rails, REF_BYTES / g))[0]
         across = float(np.max(timed.transfer)) * size / REF_BYTES / protocol.bandwidth
-        link = self.fabric.nvlink(int(groups[0, 0]))
+        link = self.placement.nvlink(int(groups[0, 0]))
         inside = size / (link["bandwidth"] * self.nvls_efficiency)
         wire = float(np.max(timed.latency))
         nvls_s, tree_s, _ = protocol.in_switch_s
@@ -135,14 +135,14 @@ class CollectivePricer:
     def collnet(self, groups: np.ndarray, size: float, protocol: Protocol) -> float:
         """NVLS in each domain (if g > 1), pipelined with SHARP across domains: every
         rank's NIC sends its S/g shard into the reduction tree and receives it back."""
-        local = self.fabric.by_domain(groups)
+        local = self.placement.by_domain(groups)
         rank = int(groups[0, 0]) if local is None else int(local[0, 0, 0])
-        g = groups.shape[1] // self.fabric.domains_spanned(groups)
-        nic = self.network.capacity[self.network.link_id(rank, self.fabric.nic_switch(rank))]
+        g = groups.shape[1] // self.placement.domains_spanned(groups)
+        nic = self.network.capacity[self.network.link_id(rank, self.placement.nic_switch(rank))]
         across = size / g / (nic * SHARP_EFFICIENCY * protocol.bandwidth)
         inside, latency = 0.0, 0.0
         if g > 1:
-            link = self.fabric.nvlink(rank)
+            link = self.placement.nvlink(rank)
             inside = size / (link["bandwidth"] * self.nvls_efficiency)
             latency = max(protocol.in_switch_s[0], 2 * link["latency"] + self.step_latency_s)
         peer = int(groups[0, 1]) if local is None else int(local[0, 1, 0])  # same rail

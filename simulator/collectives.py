@@ -42,9 +42,10 @@ applies, from NCCL's latencies and the flow network's bandwidths. One flow solve
 (op, groups, algorithm) serves every size: transfer times are linear in the size.
 
 Where things are: the phase builders of each algorithm in `simulator.collective_phases`,
-their pricing (and the in-switch closed forms) in `simulator.collective_pricing`, what
-the fabric supports (domains, NVLS, SHARP) in `simulator.collective_fabric`; this
-module holds the rank `Layout` and the `CollectiveModel` that chooses among them.
+their pricing (and the in-switch closed forms) in `simulator.collective_pricing`, where
+the ranks sit and what their hardware offers (scale-up domains, NVLS, SHARP) in
+`simulator.collective_placement`; this module holds the rank `Layout` and the
+`CollectiveModel` that chooses among them.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.collective_fabric import FabricView
 from simulator.collective_phases import (
     CommPhase,
     all_to_all_phases,
@@ -65,6 +65,7 @@ from simulator.collective_phases import (
     send_recv_phases,
     tree_phases,
 )
+from simulator.collective_placement import RankPlacement
 from simulator.collective_pricing import REF_BYTES, CollectivePricer
 from simulator.protocols import FLOW, Protocol
 
@@ -166,8 +167,9 @@ class CollectiveModel:
         self.protocols = tuple(protocols)
         self.channels = channels
         self.collnet = collnet
-        self.fabric = FabricView(network.graph)
-        self._pricer = CollectivePricer(network, self.fabric, step_latency_s, nvls_efficiency)
+        self.placement = RankPlacement(network.graph)
+        self._pricer = CollectivePricer(network, self.placement, step_latency_s,
+                                        nvls_efficiency)
         self._cache: dict[tuple, float] = {}
 
     @property
@@ -230,15 +232,15 @@ class CollectiveModel:
             if op == "all_reduce":
                 found.append("tree")
                 found += [a for a in IN_SWITCH
-                          if self.fabric.why_not(a, groups, self.collnet) is None]
+                          if self.placement.why_not(a, groups, self.collnet) is None]
             return found
         if pointwise != (algorithm == "direct"):
             raise ValueError(f"{algorithm} does not apply to {op}")
         if algorithm in ("tree", "hierarchical", *IN_SWITCH) and op != "all_reduce":
             raise ValueError(f"{algorithm} is for all_reduce only")
-        if algorithm == "nvls" and self.fabric.domains_spanned(groups) > 1:
+        if algorithm == "nvls" and self.placement.domains_spanned(groups) > 1:
             algorithm = "nvls_tree"  # NVLS across nodes is NVLS inside + tree across
-        reason = self.fabric.why_not(algorithm, groups, self.collnet)
+        reason = self.placement.why_not(algorithm, groups, self.collnet)
         if reason is not None:
             raise ValueError(f"{algorithm} does not apply: {reason}")
         return [algorithm]
@@ -258,10 +260,10 @@ class CollectiveModel:
         if op == "send_recv":
             return send_recv_phases(groups, size)
         if algorithm == "hierarchical":
-            return hierarchical_phases(groups, self.fabric.domain(groups), size)
+            return hierarchical_phases(groups, self.placement.domain(groups), size)
         if algorithm == "tree":
             return tree_phases(groups, size)
-        local = self.fabric.by_domain(groups)
+        local = self.placement.by_domain(groups)
         if local is None:
             return ring_phases(op, groups, size)
         return channel_ring_phases(op, local, size, self.channels or local.shape[2])
@@ -290,7 +292,7 @@ class CollectiveModel:
                                         lambda: self.phases(op, groups, REF_BYTES, algorithm))
             seconds = (protocol.base_s
                        + self._pricer.phases_time(timed, protocol, size / REF_BYTES))
-        cap = protocol.cap(self.fabric.domains_spanned(groups))
+        cap = protocol.cap(self.placement.domains_spanned(groups))
         if math.isfinite(cap):
             seconds = max(seconds, size * BUS_FACTOR[op](groups.shape[1]) / cap)
         return seconds

@@ -1,6 +1,6 @@
-"""What the collectives see of the fabric: scale-up domains and what they support.
+"""Where a collective's ranks sit: scale-up domains, and what their hardware offers.
 
-`FabricView` answers, for the groups of a collective, the questions that decide which
+`RankPlacement` answers, for the groups of a collective, the questions that decide which
 algorithms apply and how they are priced: the scale-up domain of every rank, how many
 domains a group spans and how many ranks it has in each, the rail-aligned order of its
 ranks, NVSwitch reduction (NVLS), a rank's NVLink edge and NIC switch, InfiniBand NICs
@@ -12,11 +12,12 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-__all__ = ["FabricView"]
+__all__ = ["RankPlacement"]
 
 
-class FabricView:
-    """The scale-up structure of a topology graph, as the collectives need it.
+class RankPlacement:
+    """Where ranks sit in a topology graph and what their hardware offers, as the
+    collectives need it.
 
     Parameters
     ----------
