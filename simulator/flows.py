@@ -1,7 +1,7 @@
 """Max-min fair rates and completion times of flows over capacitated links.
 
 Pure numerics on a links x flows incidence (scipy.sparse), independent of any graph:
-`network.py` routes flows over a topology and calls these. Water-filling settles every
+`network.py` takes the routes from `routing.py` and calls these. Water-filling settles every
 independent bottleneck in one round, so the number of rounds follows the number of
 bottleneck levels, not of flows; completion times re-solve, after each finish, only
 the flows whose rates can change.

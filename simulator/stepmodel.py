@@ -19,7 +19,8 @@ from simulator.network import Network
 from simulator.progress import progress_enabled
 from simulator.protocols import NCCL_PROTOCOLS
 from simulator.scenario import FabricSpec
-from simulator.topology import build, check_topology
+from simulator.topology import build
+from simulator.topology_graph import check_topology
 from simulator.workload import StepProfile, Workload, step_profile
 
 LARGE_FABRIC = 16_384  # GPUs from which building the fabric shows progress

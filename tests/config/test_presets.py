@@ -2,7 +2,7 @@
 accelerator, and every topology key means something to the builder it configures.
 
 Expected values are written here from the systems the presets describe (their sources
-are in scenarios/*/*.yaml) and from the builders' signatures in simulator/topology.py,
+are in scenarios/*/*.yaml) and from the builders' signatures (simulator/topology.py's registry),
 not read back from the configuration code.
 """
 

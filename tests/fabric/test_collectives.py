@@ -3,7 +3,7 @@ figures are in tests/validation/test_nccl_tests.py).
 
 Every expected value is derived by hand in the comments: the alpha-beta ring formulas and
 nccl-tests' busbw factors of shared/REFERENCE.md ("Collectives"), the construction rules
-of `simulator.topology` (edge bandwidths and latencies) and the routing rules of
+of `simulator.topology_graph` (edge bandwidths and latencies) and the routing rules of
 `simulator.network` (a ring neighbour's flow is alone on its links unless stated).
 
 Per-step latency ``a`` of a ring step = latency of the flow's path (sum of its edges'
@@ -31,13 +31,9 @@ from simulator.collectives import (
     bandwidths,
 )
 from simulator.network import Network
-from simulator.topology import (
-    NIC_LATENCY,
-    NVLINK_LATENCY,
-    SWITCH_LATENCY,
-    nvswitch_node,
-    rail_fat_tree,
-)
+from simulator.topology_fat_tree import rail_fat_tree
+from simulator.topology_graph import NIC_LATENCY, NVLINK_LATENCY, SWITCH_LATENCY
+from simulator.topology_scaleup import nvswitch_node
 
 GiB, MiB = 2**30, 2**20
 NVL = 450e9  # H100 NVLink4 per GPU per direction (REFERENCE.md "Accelerators")
@@ -448,7 +444,7 @@ def test_collnet_off_by_default_and_closed_form_on_infiniband(two_nodes):
     Closed form: NVLS in each node pipelined with each NIC sending S/g into the SHARP
     tree at SHARP_EFFICIENCY of its rate; latency: the NVLS step + one network step
     (wire 2 us + step)."""
-    from simulator.collectives import SHARP_EFFICIENCY
+    from simulator.collective_pricing import SHARP_EFFICIENCY
 
     group = np.arange(16)[None, :]
     off = CollectiveModel(two_nodes, Layout(dp=16), step_latency_s=STEP)
@@ -469,7 +465,7 @@ def test_collnet_off_by_default_and_closed_form_on_infiniband(two_nodes):
 
 def test_nvls_needs_an_nvswitch():
     """A torus (TPU) has no NVSwitch: no NVLS, not even offered by auto."""
-    from simulator.topology import torus_3d
+    from simulator.topology_torus import torus_3d
 
     model = CollectiveModel(Network(torus_3d((2, 2, 2))), Layout(dp=8, gpus_per_node=4))
     group = np.arange(8)[None, :]

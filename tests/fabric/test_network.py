@@ -422,15 +422,16 @@ def test_16k_gpu_rail_fat_tree_routes_and_solves_fast():
 
 
 def test_topology_builders_route_as_designed():
-    topology = pytest.importorskip("simulator.topology")
-    g = topology.rail_fat_tree(nodes=64)  # 2 tiers
+    fat_tree = pytest.importorskip("simulator.topology_fat_tree")
+    torus = pytest.importorskip("simulator.topology_torus")
+    g = fat_tree.rail_fat_tree(nodes=64)  # 2 tiers
     net = Network(g)
     n = g.graph["gpus"]
     nic = 50 * GB
     assert net.rates([(i, (i + 8) % n) for i in range(n)]) == pytest.approx(np.full(n, nic))
     intra = [(i, i // 8 * 8 + (i + 1) % 8) for i in range(n)]
     assert net.rates(intra) == pytest.approx(np.full(n, 450 * GB))
-    t = topology.torus_3d((4, 4, 2))
+    t = torus.torus_3d((4, 4, 2))
     net = Network(t)
     hops = dict(nx.all_pairs_shortest_path_length(t))
     pairs = [(a, b) for a in range(32) for b in range(32)]

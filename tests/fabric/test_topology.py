@@ -1,6 +1,6 @@
 """Topology builders: counts, attributes and fabric properties derived by hand.
 
-Expected numbers come from the construction rules in `simulator/topology.py` (and the
+Expected numbers come from the construction rules in `simulator/topology_*.py` (and the
 B200 SuperPOD switch counts of shared/REFERENCE.md), worked out in the comments.
 """
 
@@ -12,18 +12,12 @@ from collections import Counter
 import networkx as nx
 import pytest
 
-from simulator.topology import (
-    BUILDERS,
-    EDGE_KINDS,
-    NODE_KINDS,
-    build,
-    check_topology,
-    leaf_spine_tor,
-    nvl72_rack,
-    nvswitch_node,
-    rail_fat_tree,
-    torus_3d,
-)
+from simulator.topology import BUILDERS, build
+from simulator.topology_fat_tree import rail_fat_tree
+from simulator.topology_graph import EDGE_KINDS, NODE_KINDS, check_topology
+from simulator.topology_leaf_spine import leaf_spine_tor
+from simulator.topology_scaleup import nvl72_rack, nvswitch_node
+from simulator.topology_torus import torus_3d
 
 NIC = 50e9
 

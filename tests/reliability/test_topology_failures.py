@@ -18,7 +18,8 @@ from simulator.errors import ConfigError
 from simulator.failures import FailureModel, Stragglers, TraceFailure
 from simulator.network import Network
 from simulator.streams import stream
-from simulator.topology import build, check_topology
+from simulator.topology import build
+from simulator.topology_graph import check_topology
 from tests.listeners import Recorder
 
 MIN = 60.0
