@@ -1,8 +1,9 @@
 """The validated description of one simulated study, in SI units (seconds).
 
-These frozen dataclasses are what the model consumes. They are built once, at the
-boundary, by `simulator.config.to_scenario`; model code never sees Hydra or
-OmegaConf, and never re-validates.
+These frozen dataclasses are what the model consumes. Configuration validates them
+(simulator/config.py -> a StudySpec, simulator/study.py) and elaboration builds the
+Scenario once (simulator/elaborate.py); model code never sees Hydra or OmegaConf, and
+never re-validates.
 """
 
 from __future__ import annotations
