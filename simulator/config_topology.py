@@ -20,8 +20,9 @@ import math
 from typing import TYPE_CHECKING
 
 from simulator.errors import ConfigError, require_non_negative, require_one_of, require_positive
+from simulator.fabric_spec import FabricSpec
 from simulator.hardware import Accelerator
-from simulator.scenario import ClusterSpec, FabricSpec
+from simulator.scenario import ClusterSpec
 from simulator.units import GB, GBIT
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from simulator.fabric_spec import FabricSpec
 from simulator.failures import NO_FAILURES, FailureModel
 from simulator.jitter import StepJitter
 from simulator.units import DAY, HOUR
@@ -81,18 +82,6 @@ class RestartSpec:
     manual_repair_s: float = 72 * HOUR  # ... taking this much longer
     repair_failure_probability: float = 0.0  # a repair that does not fix: repair again
     elastic: bool = False  # restart on the nodes left instead of waiting for spares
-
-
-@dataclass(frozen=True)
-class FabricSpec:
-    """A topology builder, its arguments, and the link efficiencies of the network."""
-
-    builder: str
-    params: tuple[tuple[str, object], ...]
-    efficiency: tuple[tuple[str, float], ...]  # per link kind: achieved / nominal rate
-    nvls_efficiency: float = 0.61
-    step_latency_s: float = 1e-6
-    failed_cable: tuple[object, object] | None = None  # one switch-to-switch cable down
 
 
 @dataclass(frozen=True)

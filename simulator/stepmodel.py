@@ -14,9 +14,9 @@ import networkx as nx
 
 from simulator.collectives import CollectiveModel, Layout
 from simulator.domains import representative_uplink, without_cable
+from simulator.fabric_spec import FabricSpec
 from simulator.network import Network
 from simulator.protocols import NCCL_PROTOCOLS
-from simulator.scenario import FabricSpec
 from simulator.topology import build, check_topology
 from simulator.workload import StepProfile, Workload, step_profile
 

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulator.errors import ConfigError
+from simulator.fabric_spec import FabricSpec
 from simulator.failures import FailureModel
 from simulator.jitter import StepJitter
 from simulator.policies import CHECKPOINT_POLICIES
-from simulator.scenario import CheckpointSpec, ClusterSpec, FabricSpec, RestartSpec
+from simulator.scenario import CheckpointSpec, ClusterSpec, RestartSpec
 from simulator.workload import Workload
 
 
