@@ -24,7 +24,12 @@ def to_scenario(cfg: DictConfig) -> Scenario:
     with a bar of the fabric's build stages for a large fabric on a terminal (raises
     ConfigError)."""
     spec = to_spec(cfg)
-    return elaborate(spec, progress=fabric_progress(spec.cluster.gpus))
+    bar = fabric_progress(spec.cluster.gpus)
+    try:
+        return elaborate(spec, progress=bar)
+    finally:
+        if bar is not None:  # off the terminal before an error is printed
+            bar.close()
 
 
 def load_scenario(overrides: list[str] | None = None, config_name: str = "config") -> Scenario:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import IO, Any
 
 from tqdm import tqdm
@@ -135,7 +135,7 @@ def close_progress() -> None:
         progress.close()
 
 
-def fabric_progress(gpus: int) -> Callable[[str, int, int], None] | None:
+def fabric_progress(gpus: int) -> _FabricBar | None:
     """Elaboration's progress callback for a fabric of `gpus` accelerators: a bar of its
     build stages (graph, routing, collectives, ...) on a terminal outside CI when the
     fabric is large enough for building it to take seconds (about 30 at 131,072 GPUs);
@@ -146,8 +146,8 @@ def fabric_progress(gpus: int) -> Callable[[str, int, int], None] | None:
 
 
 class _FabricBar:
-    """`progress(stage, done, total)` drawn as a transient tqdm bar, opened on the first
-    call and closed when done == total."""
+    """Elaboration's `progress(stage, done, total)` drawn as a transient tqdm bar, opened
+    on the first call and closed when done == total (or by `close`)."""
 
     def __init__(self, gpus: int) -> None:
         self.desc = f"fabric of {gpus:,} GPUs"
@@ -159,5 +159,10 @@ class _FabricBar:
         self.bar.set_postfix_str(stage)
         self.bar.update(done - self.bar.n)
         if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        """Take the bar off the terminal (also when elaboration stopped with an error)."""
+        if self.bar is not None:
             self.bar.close()
             self.bar = None

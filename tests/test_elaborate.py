@@ -160,5 +160,8 @@ def test_the_entry_points_bar_is_for_large_fabrics_on_a_terminal(monkeypatch) ->
     for stage, done in (("graph", 0), ("routing", 1), ("collectives", 2), ("done", 3)):
         bar(stage, done, 3)
     assert bar.bar is None  # closed when done == total
+    bar("graph", 0, 3)
+    bar.close()  # what the entry point does when elaboration stops with an error
+    assert bar.bar is None
     monkeypatch.setattr(progress_module, "progress_enabled", lambda: False)
     assert fabric_progress(131_072) is None  # not a terminal, or CI: no bar
