@@ -20,7 +20,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from simulator.config import config_dir, explain, to_scenario
+from simulator.api import to_scenario
+from simulator.config import config_dir, explain
 from simulator.errors import ConfigError, TrainsimWarning, print_config_error
 from simulator.feasibility import result_warnings, scenario_warnings
 from simulator.feasibility import warn as feasibility_warn

@@ -43,7 +43,7 @@ def adaptive_replicates(overrides: Sequence[str], target_halfwidth: float = 0.00
     taken = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in SAMPLE_KEYS[:2]]
     if taken:
         raise ValueError(f"{', '.join(taken)}: adaptive_replicates chooses the replicates")
-    scenario = load_scenario(list(overrides), config_name)  # compose and validate once
+    scenario = load_scenario(list(overrides), config_name)  # compose, validate, elaborate once
     frames: list[pd.DataFrame] = []
     n, mean, half = 0, math.nan, math.nan
     while n < max_replicates:

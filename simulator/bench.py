@@ -230,9 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<11}{r['setup_s']:>8.2f}{r['wall_s']:>8.3f}{r['events']:>10,}"
               f"{r['events'] / r['wall_s']:>11,.0f}{r['failures']:>9.0f}{r['rss_mb']:>8.0f}"
               f"{raw:>12}{ratio:>6}  {target:<26}{'yes' if ok else 'NO':>3}")
-    print("\nsetup: composing and validating the scenario (the topology graph, the step "
-          "profile) once per scenario, shared by its replicates; wall: one replicate "
-          "(median of --repeat).")
+    print("\nsetup: composing, validating and elaborating the scenario (the topology graph, "
+          "the step profile) once per scenario, shared by its replicates; wall: one "
+          "replicate (median of --repeat).")
     print("fabric: wall is the cold build + every collective of one step; events are the "
           "distinct collectives timed; raw SimPy s is one cached step-profile lookup.")
     print("sweep: events are the replicates run (rows of runs.csv), events/s replicates per "

@@ -1,13 +1,13 @@
-"""Validation of the `failures` part of the config -> FailureModel (see config.py)."""
+"""Validation of the `failures` part of the config -> FailureModel (see config.py).
+
+The model has no failure domains yet: switch, rack, scale-up and link units come from the
+topology graph at elaboration (simulator/elaborate.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from simulator.domains import GROUP_SCOPES, domains_from_graph
 from simulator.errors import ConfigError, require_non_negative, require_one_of, require_positive
 from simulator.failures import (
     LIFETIME_KINDS,
@@ -24,9 +24,7 @@ from simulator.trace import read_trace
 from simulator.units import DAY, HOUR
 
 if TYPE_CHECKING:
-    import networkx as nx
-
-    from simulator.config import FailuresConfig
+    from simulator.config_schema import FailuresConfig
 
 COMPONENT_SCOPES = (*SCOPES, "link")
 COMPONENT_KEYS = ("scope", "mtbf_hours", "category", "repair_hours")
@@ -136,35 +134,10 @@ def _component(name: str, entry: Any, lifetime) -> Component:
                      None if repair is None else float(repair) * HOUR)
 
 
-def needs_topology(model: FailureModel) -> bool:
-    """Whether failures use the topology graph (switch, rack, scale-up domains; links)."""
-    scopes = {c.scope for c in model.components}
-    scopes |= {t.part for t in model.trace or ()}
-    return bool(scopes & {*GROUP_SCOPES, "link"})
-
-
-def with_domains(model: FailureModel, graph: nx.Graph, nodes_per_rack: int,
-                 total_nodes: int, link_slowdown: Callable[[], float] | None,
-                 topology: str) -> FailureModel:
-    """`model` with failure domains read from the job's topology graph.
-
-    link_slowdown: computes the step time with one redundant cable down / healthy; None
-    when the workload has no model (then link failures cannot be priced: an error).
-    """
-    require_positive("topology.nodes_per_rack", nodes_per_rack)
-    factor = 1.0
-    if any(c.scope == "link" for c in model.components) or \
-            any(t.part == "link" for t in model.trace or ()):
-        if link_slowdown is None:
-            raise ConfigError("failures.components", "scope: link",
-                              "link failures slow the step on the degraded graph, so they "
-                              "need a workload with a model (workload=llama3_405b, "
-                              "llama3_70b, gpt3_175b or moe_8x7b)")
-        factor = link_slowdown()
-    domains = domains_from_graph(graph, nodes_per_rack, total_nodes, factor)
-    for component in model.components:
-        if component.scope == "switch" and not domains.of("switch"):
-            raise ConfigError(f"failures.components.{component.name}.scope", "switch",
-                              f"topology {topology} has no leaf or ToR switches; allowed "
-                              f"here: gpu, node, rack, scaleup, job")
-    return dataclasses.replace(model, domains=domains)
+def check_links(model: FailureModel, has_model: bool) -> None:
+    """Link failures slow the step on the degraded graph: they need a workload's model."""
+    if "link" in model.graph_scopes and not has_model:
+        raise ConfigError("failures.components", "scope: link",
+                          "link failures slow the step on the degraded graph, so they "
+                          "need a workload with a model (workload=llama3_405b, "
+                          "llama3_70b, gpt3_175b or moe_8x7b)")

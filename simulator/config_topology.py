@@ -16,19 +16,35 @@ A cluster and its fabric are one system. Two kinds of rule hold them together:
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import TYPE_CHECKING
 
 from simulator.errors import ConfigError, require_non_negative, require_one_of, require_positive
+from simulator.fabric_spec import FabricSpec
 from simulator.hardware import Accelerator
-from simulator.scenario import ClusterSpec, FabricSpec
-from simulator.topology import BUILDERS
+from simulator.scenario import ClusterSpec
 from simulator.units import GB, GBIT
 
 if TYPE_CHECKING:
-    from simulator.config import EfficiencyConfig, TopologyConfig
+    from simulator.config_schema import EfficiencyConfig, TopologyConfig
 
+#: Each topology builder's keyword arguments (simulator/topology.py's BUILDERS, in its
+#: order), so that validation knows what a kind takes without importing the builders and
+#: networkx; tests/test_config.py holds this table to the builders' signatures.
+BUILDER_PARAMS: dict[str, tuple[str, ...]] = {
+    "nvswitch_node": ("gpus", "nvlink_bandwidth", "nvlink_latency"),
+    "nvl72": ("racks", "gpus_per_rack", "nvlink_bandwidth", "nic_bandwidth", "gpus_per_node",
+              "su_racks", "oversubscription", "tiers", "switch_radix", "nic_kind",
+              "nvlink_latency", "nic_latency", "switch_latency"),
+    "rail_fat_tree": ("nodes", "gpus_per_node", "nic_bandwidth", "nvlink_bandwidth",
+                      "su_nodes", "oversubscription", "tiers", "switch_radix", "nic_kind",
+                      "nvlink_latency", "nic_latency", "switch_latency"),
+    "leaf_spine_tor": ("nodes", "gpus_per_node", "nodes_per_rack", "pod_gpus",
+                       "nic_bandwidth", "agg_oversubscription", "nvlink_bandwidth",
+                       "cluster_switches", "tor_oversubscription", "nvlink_latency",
+                       "nic_latency", "switch_latency"),
+    "torus_3d": ("dims", "ici_bandwidth", "gpus_per_node", "wraparound", "ici_latency"),
+}
 LINK_KINDS = ("nvlink", "ib", "roce", "ici")
 US = 1e-6
 
@@ -81,7 +97,7 @@ _FORM_WORDS = {
 
 def builder_keys(kind: str) -> tuple[str, ...]:
     """The `topology.*` keys that builder `kind` takes (besides `kind` itself)."""
-    accepted = inspect.signature(BUILDERS[kind]).parameters
+    accepted = BUILDER_PARAMS[kind]
     return tuple(key for key, (param, _) in TOPOLOGY_KEYS.items()
                  if param in accepted or key in ALWAYS_USED)
 
@@ -89,7 +105,7 @@ def builder_keys(kind: str) -> tuple[str, ...]:
 def fabric_from(topo: TopologyConfig, eff: EfficiencyConfig, cluster: ClusterSpec,
                 accelerator: Accelerator) -> FabricSpec:
     """Builder arguments from the config, the cluster and the accelerator catalog."""
-    require_one_of("topology.kind", topo.kind, BUILDERS)
+    require_one_of("topology.kind", topo.kind, BUILDER_PARAMS)
     for kind in (*LINK_KINDS, "nvls", "compute"):
         value = getattr(eff, kind)
         if not 0 < value <= 1:
@@ -112,7 +128,7 @@ def fabric_from(topo: TopologyConfig, eff: EfficiencyConfig, cluster: ClusterSpe
         "gpus_per_node": cluster.gpus_per_node,
         "gpus_per_rack": accelerator.scaleup_domain,
     }
-    accepted = inspect.signature(BUILDERS[topo.kind]).parameters
+    accepted = BUILDER_PARAMS[topo.kind]
     params = {k: v for k, v in derived.items() if k in accepted}
     for key in taken:
         value = getattr(topo, key)

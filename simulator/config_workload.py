@@ -14,7 +14,7 @@ from simulator.units import GIB
 from simulator.workload import RECOMPUTE, Overlap, Parallelism, Transformer, Workload
 
 if TYPE_CHECKING:
-    from simulator.config import WorkloadConfig
+    from simulator.config_schema import WorkloadConfig
 
 
 def workload_from(w: WorkloadConfig, cluster: ClusterSpec, domain_size: int) -> Workload:

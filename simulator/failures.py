@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from simulator.domains import FailureDomains
+from simulator.domains import GROUP_SCOPES, FailureDomains
 from simulator.units import DAY
 
 
@@ -214,6 +214,13 @@ class FailureModel:
         plain = [Component(name, name, life) for name, life in
                  (("gpu", self.gpu), ("node", self.node)) if life is not None]
         return (*plain, *self.catalog)
+
+    @property
+    def graph_scopes(self) -> frozenset[str]:
+        """The scopes of its failures whose units come from the topology graph: switch,
+        rack and scale-up domains, and links (components' scopes and a trace's parts)."""
+        scopes = {c.scope for c in self.components} | {t.part for t in self.trace or ()}
+        return frozenset(scopes & {*GROUP_SCOPES, "link"})
 
     def units(self, scope: str, nodes: int, gpus_per_node: int) -> int:
         """How many parts of `scope` a job of `nodes` nodes runs on."""

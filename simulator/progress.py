@@ -2,7 +2,8 @@
 
 A sweep on the default launcher gets a bar over its runs; while it is open, standard
 output goes through a small wrapper so that Hydra's log lines and each run's line print
-above the bar. Large fabrics show their build stages (simulator/stepmodel.py). No Hydra
+above the bar. Large fabrics show their build stages (`fabric_progress`, the callback
+the entry points give elaboration, simulator/elaborate.py). No Hydra
 here: the sweep callback (simulator/results.py) says whether jobs run in this process.
 """
 
@@ -15,6 +16,8 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from tqdm import tqdm
+
+LARGE_FABRIC = 16_384  # GPUs from which building the fabric shows progress
 
 
 def progress_enabled(stream: IO[str] | None = None,
@@ -132,3 +135,34 @@ def close_progress() -> None:
         progress.close()
 
 
+def fabric_progress(gpus: int) -> _FabricBar | None:
+    """Elaboration's progress callback for a fabric of `gpus` accelerators: a bar of its
+    build stages (graph, routing, collectives, ...) on a terminal outside CI when the
+    fabric is large enough for building it to take seconds (about 30 at 131,072 GPUs);
+    None (no callback) otherwise."""
+    if gpus < LARGE_FABRIC or not progress_enabled():
+        return None
+    return _FabricBar(gpus)
+
+
+class _FabricBar:
+    """Elaboration's `progress(stage, done, total)` drawn as a transient tqdm bar, opened
+    on the first call and closed when done == total (or by `close`)."""
+
+    def __init__(self, gpus: int) -> None:
+        self.desc = f"fabric of {gpus:,} GPUs"
+        self.bar: tqdm | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit="stage", leave=False)
+        self.bar.set_postfix_str(stage)
+        self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        """Take the bar off the terminal (also when elaboration stopped with an error)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

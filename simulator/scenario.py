@@ -1,8 +1,9 @@
 """The validated description of one simulated study, in SI units (seconds).
 
-These frozen dataclasses are what the model consumes. They are built once, at the
-boundary, by `simulator.config.to_scenario`; model code never sees Hydra or
-OmegaConf, and never re-validates.
+These frozen dataclasses are what the model consumes. Configuration validates them
+(simulator/config.py -> a StudySpec, simulator/study.py) and elaboration builds the
+Scenario once (simulator/elaborate.py); model code never sees Hydra or OmegaConf, and
+never re-validates.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from simulator.fabric_spec import FabricSpec
 from simulator.failures import NO_FAILURES, FailureModel
 from simulator.jitter import StepJitter
 from simulator.units import DAY, HOUR
@@ -80,18 +82,6 @@ class RestartSpec:
     manual_repair_s: float = 72 * HOUR  # ... taking this much longer
     repair_failure_probability: float = 0.0  # a repair that does not fix: repair again
     elastic: bool = False  # restart on the nodes left instead of waiting for spares
-
-
-@dataclass(frozen=True)
-class FabricSpec:
-    """A topology builder, its arguments, and the link efficiencies of the network."""
-
-    builder: str
-    params: tuple[tuple[str, object], ...]
-    efficiency: tuple[tuple[str, float], ...]  # per link kind: achieved / nominal rate
-    nvls_efficiency: float = 0.61
-    step_latency_s: float = 1e-6
-    failed_cable: tuple[object, object] | None = None  # one switch-to-switch cable down
 
 
 @dataclass(frozen=True)

@@ -11,19 +11,15 @@ import dataclasses
 from functools import lru_cache
 
 import networkx as nx
-from tqdm import tqdm
 
 from simulator.collectives import CollectiveModel, Layout
 from simulator.domains import representative_uplink, without_cable
+from simulator.fabric_spec import FabricSpec
 from simulator.network import Network
-from simulator.progress import progress_enabled
 from simulator.protocols import NCCL_PROTOCOLS
-from simulator.scenario import FabricSpec
 from simulator.topology import build
 from simulator.topology_graph import check_topology
 from simulator.workload import StepProfile, Workload, step_profile
-
-LARGE_FABRIC = 16_384  # GPUs from which building the fabric shows progress
 
 
 @lru_cache(maxsize=8)
@@ -64,22 +60,10 @@ def profile(work: Workload, fabric: FabricSpec, gpus_per_node: int, peak_flops: 
             compute_efficiency: float, attention_peak_flops: float | None = None
             ) -> StepProfile:
     """The StepProfile of `work` on this fabric (cached). Building a large fabric takes
-    seconds (about 30 at 131,072 GPUs): a progress bar shows its stages on a terminal."""
-    gpus = work.parallel.gpus
-    with tqdm(total=3, desc=f"fabric of {gpus:,} GPUs", unit="stage", leave=False,
-              disable=gpus < LARGE_FABRIC or not progress_enabled()) as bar:
-        bar.set_postfix_str("graph")
-        fabric_graph(fabric, gpus)
-        bar.update()
-        bar.set_postfix_str("routing")
-        fabric_network(fabric, gpus)
-        bar.update()
-        bar.set_postfix_str("collectives")
-        comm = collective_model(fabric, gpus, layout_of(work, gpus_per_node))
-        result = step_profile(work, peak_flops, compute_efficiency, comm,
-                              attention_peak_flops)
-        bar.update()
-    return result
+    seconds (about 30 at 131,072 GPUs): elaboration (simulator/elaborate.py) builds the
+    graph, the routing and then the collectives as stages it can report."""
+    comm = collective_model(fabric, work.parallel.gpus, layout_of(work, gpus_per_node))
+    return step_profile(work, peak_flops, compute_efficiency, comm, attention_peak_flops)
 
 
 def link_slowdown(work: Workload, fabric: FabricSpec, gpus_per_node: int,

@@ -25,7 +25,9 @@ PACKAGE = ROOT / "simulator"
 #: adaptive-replicates command that composes from overrides, the sweep callback) and the
 #: configuration layer that registers Hydra's structured-config schemas.
 HYDRA_ALLOWED = {"__main__", "api", "adaptive", "results", "config", "config_checkpoint",
-                 "config_failures", "config_topology", "config_workload"}
+                 "config_failures", "config_schema", "config_topology", "config_workload"}
+#: The configuration layer: Hydra schemas and validation to a StudySpec; no graphs.
+CONFIG_MODULES = sorted(p.stem for p in PACKAGE.glob("config*.py"))
 MODEL_MODULES = sorted(p.stem for p in PACKAGE.glob("*.py")
                        if p.stem not in HYDRA_ALLOWED and p.stem != "__init__")
 
@@ -52,7 +54,8 @@ def test_model_modules_load_no_hydra() -> None:
     """Import every model module in turn in one fresh interpreter and report the first
     module after whose import Hydra or OmegaConf is loaded (with the modules before it
     clean, that module imports them itself)."""
-    assert {"cluster", "job", "stepmodel", "progress", "outputs", "report"} <= set(MODEL_MODULES)
+    assert {"cluster", "job", "stepmodel", "progress", "outputs", "report", "elaborate",
+            "study"} <= set(MODEL_MODULES)
     code = _HYDRA_LOADED + (
         "import importlib\n"
         f"for name in {MODEL_MODULES!r}:\n"
@@ -61,6 +64,32 @@ def test_model_modules_load_no_hydra() -> None:
         "        print(name, hydra_loaded()[:3]); raise SystemExit(1)\n")
     proc = _python(code)
     assert proc.returncode == 0, f"imports Hydra: {proc.stdout.strip()} {proc.stderr[-2000:]}"
+
+
+def test_elaboration_loads_no_hydra() -> None:
+    """Elaboration builds the fabric from a validated spec: no Hydra, no OmegaConf, and
+    none of the configuration layer's modules."""
+    proc = _python(_HYDRA_LOADED + "import simulator.elaborate\n"
+                   "assert not hydra_loaded(), hydra_loaded()[:3]\n"
+                   "assert not [m for m in sys.modules if m.startswith('simulator.config')]")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_the_config_layer_loads_no_graph_machinery() -> None:
+    """Validation knows nothing of graphs: importing the configuration layer loads no
+    networkx and none of the fabric modules that build or solve a graph."""
+    assert {"config", "config_schema", "config_topology"} <= set(CONFIG_MODULES)
+    fabric = ["simulator.stepmodel", "simulator.topology", "simulator.network",
+              "simulator.collectives", "simulator.flows", "simulator.elaborate"]
+    code = ("import sys\n"
+            f"for name in {CONFIG_MODULES!r}:\n"
+            "    __import__('simulator.' + name)\n"
+            f"loaded = [m for m in ['networkx', *{fabric!r}] if m in sys.modules]\n"
+            "assert not loaded, loaded\n")
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _python("import simulator.stepmodel, sys\n"  # and the check can fail
+                   "assert 'networkx' not in sys.modules").returncode != 0
 
 
 def test_the_checks_above_can_fail() -> None:
