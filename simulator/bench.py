@@ -99,9 +99,9 @@ def _peak_rss_mb() -> float:
 
 def _measure_fabric(case: Case, queue) -> None:
     """Runs in a child process: the step profile from a cold start, then a cached lookup."""
-    from simulator import stepmodel
     from simulator.api import load_scenario
-    from simulator.hardware import peak_flops
+    from simulator.fabric import stepmodel
+    from simulator.fabric.hardware import peak_flops
 
     plain = load_scenario(list(case.overrides))
     stepmodel.clear_caches()
@@ -125,7 +125,7 @@ def _measure_fabric(case: Case, queue) -> None:
 def _measure(case: Case, repeat: int, queue) -> None:
     """Runs in a child process: compose the scenario, time `repeat` replicates."""
     from simulator.api import load_scenario
-    from simulator.runner import run_replicate
+    from simulator.experiments.runner import run_replicate
 
     if case.kind == "fabric":
         _measure_fabric(case, queue)

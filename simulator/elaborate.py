@@ -1,13 +1,13 @@
 """Elaboration: a validated StudySpec -> the Scenario the model runs.
 
 desmod's second stage (build -> elaborate -> run -> collect). Configuration
-(simulator/config.py) has checked every value and built no graph; here, once per study,
+(simulator/config/validate.py) has checked every value and built no graph; here, once per study,
 the fabric is built and solved: the topology graph, its routing and the collectives of
 one step (the step profile), the failure domains the graph puts behind each switch, rack
 and scale-up domain, the step time with one cable down (link failures), and the
 checkpoint interval a model-driven policy chooses for the elaborated failure model's mean
 time between interruptions. The expensive parts are cached on the frozen specs
-(simulator/stepmodel.py), so a sweep over reliability settings builds its fabric once
+(simulator/fabric/stepmodel.py), so a sweep over reliability settings builds its fabric once
 per process.
 
 No Hydra or OmegaConf here. What only elaboration can find (a topology that cannot be
@@ -21,13 +21,13 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from simulator import stepmodel
-from simulator.domains import domains_from_graph
 from simulator.errors import ConfigError, require_positive
-from simulator.failures import FailureModel
-from simulator.scenario import Scenario
-from simulator.study import StudySpec
-from simulator.workload import StepProfile
+from simulator.fabric import stepmodel
+from simulator.fabric.domains import domains_from_graph
+from simulator.fabric.workload import StepProfile
+from simulator.reliability.failures import FailureModel
+from simulator.reliability.scenario import Scenario
+from simulator.reliability.study import StudySpec
 
 Progress = Callable[[str, int, int], None]
 """`progress(stage, done, total)`: called before each stage with the number of stages

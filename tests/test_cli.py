@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simulator.config import config_dir
-from simulator.hardware import ACCELERATORS
+from simulator.config.validate import config_dir
+from simulator.fabric.hardware import ACCELERATORS
 from tests.clirun import describe, run_cli
 
 ERROR_PREFIX = "trainsim: config error: "

@@ -2,7 +2,7 @@
 
 Each test runs the CLI in a subprocess with cwd=tmp_path. Expected times are the ring
 formulas of shared/REFERENCE.md ("Collectives") with the default cluster's NIC rate and
-NCCL's Simple-protocol constants (simulator/protocols.py, from NCCL's tuning.cc).
+NCCL's Simple-protocol constants (simulator/fabric/protocols.py, from NCCL's tuning.cc).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections import defaultdict
 
 import pytest
 
-from simulator.collectives import ALGORITHMS
-from simulator.collectives_cli import read_references
+from simulator.collectives import read_references
+from simulator.fabric.collectives import ALGORITHMS
 
 MiB = 2**20
 NIC = 50e9  # ConnectX-7 NDR 400 Gb/s (REFERENCE.md "Networks")

@@ -1,6 +1,6 @@
 """Elaboration (simulator/elaborate.py): a StudySpec -> the Scenario the model runs.
 
-Specs come from hand-written configs (validated by simulator/config.py); expected values
+Specs come from hand-written configs (validated by simulator/config/validate.py); expected values
 are worked out here: switch counts from the topology's definition, Young's interval
 from the elaborated MTBI, the stages a study needs.
 """
@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 from hydra import compose, initialize_config_dir
 
-from simulator import progress as progress_module
-from simulator import stepmodel
-from simulator.config import config_dir, to_spec, validate
-from simulator.config_checkpoint import AdaptiveCheckpointConfig, CheckpointConfig
-from simulator.config_schema import Config, ModelConfig, ParallelConfig, WorkloadConfig
+from simulator.config.checkpoint import AdaptiveCheckpointConfig, CheckpointConfig
+from simulator.config.schema import Config, ModelConfig, ParallelConfig, WorkloadConfig
+from simulator.config.validate import config_dir, to_spec, validate
 from simulator.elaborate import elaborate
 from simulator.errors import ConfigError
-from simulator.progress import LARGE_FABRIC, fabric_progress
-from simulator.topology import build
+from simulator.experiments import progress as progress_module
+from simulator.experiments.progress import LARGE_FABRIC, fabric_progress
+from simulator.fabric import stepmodel
+from simulator.fabric.topology import build
 
 HOUR = 60 * 60
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from simulator.config.explain import known_keys_note
 from simulator.errors import (
     EXIT_CONFIG_ERROR,
     ConfigError,
-    known_keys_note,
     print_config_error,
     require_non_negative,
     require_one_of,

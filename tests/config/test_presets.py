@@ -2,7 +2,8 @@
 accelerator, and every topology key means something to the builder it configures.
 
 Expected values are written here from the systems the presets describe (their sources
-are in scenarios/*/*.yaml) and from the builders' signatures (simulator/topology.py's registry),
+are in scenarios/*/*.yaml) and from the builders' signatures
+(simulator/fabric/topology.py's registry),
 not read back from the configuration code.
 """
 
@@ -14,11 +15,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from simulator import ConfigError, load_scenario, simulate, stepmodel
-from simulator.config import config_dir
-from simulator.config_topology import SCALEUP_FORM, builder_keys
-from simulator.hardware import ACCELERATORS
-from simulator.topology import BUILDERS
+from simulator import ConfigError, load_scenario, simulate
+from simulator.config.topology import SCALEUP_FORM, builder_keys
+from simulator.config.validate import config_dir
+from simulator.fabric import stepmodel
+from simulator.fabric.hardware import ACCELERATORS
+from simulator.fabric.topology import BUILDERS
 
 #: cluster preset -> (its topology preset, that preset's builder): GB200 NVL72 racks, the
 #: DGX H100 SuperPOD, Llama 3's RoCE cluster, MegaScale's CLOS, a TPU v5p ICI torus.
@@ -328,7 +330,7 @@ def test_su_racks_reaches_the_nvl72_leaves():
 
 # ---- the price follows the accelerator; a fixed step takes no model keys ------------------
 
-#: The catalog's assumed prices per accelerator-hour (simulator/hardware.py cites them).
+#: The catalog's assumed prices per accelerator-hour (simulator/fabric/hardware.py cites them).
 PRICES = {"H100": 2.5, "H200": 3.5, "B200": 4.5, "A100": 1.5}
 
 

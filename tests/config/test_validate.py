@@ -1,6 +1,6 @@
-"""Validation (simulator/config.py): a typed config -> a StudySpec, no graph built.
+"""Validation (simulator/config/validate.py): a typed config -> a StudySpec, no graph built.
 
-Configs are written by hand from the schemas (simulator/config_schema.py) with a few
+Configs are written by hand from the schemas (simulator/config/schema.py) with a few
 dotted changes; every expected value is worked out here from the schema defaults and
 the units in the key names, and every error names its key and the bad value.
 """
@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
-from simulator import stepmodel
-from simulator.config import to_spec, validate
-from simulator.config_checkpoint import CheckpointConfig
-from simulator.config_schema import Config, ModelConfig, ParallelConfig, WorkloadConfig
-from simulator.config_topology import BUILDER_PARAMS
+from simulator.config.checkpoint import CheckpointConfig
+from simulator.config.schema import Config, ModelConfig, ParallelConfig, WorkloadConfig
+from simulator.config.topology import BUILDER_PARAMS
+from simulator.config.validate import to_spec, validate
 from simulator.errors import ConfigError
-from simulator.study import CheckpointChoice, StudySpec
-from simulator.topology import BUILDERS
+from simulator.fabric import stepmodel
+from simulator.fabric.topology import BUILDERS
+from simulator.reliability.study import CheckpointChoice, StudySpec
 
-H100_BF16 = 989e12  # dense BF16 FLOP/s, NVIDIA H100 SXM datasheet (simulator/hardware.py)
+H100_BF16 = 989e12  # dense BF16 FLOP/s, NVIDIA H100 SXM datasheet (simulator/fabric/hardware.py)
 
 
 def config(**changes: Any) -> Config:

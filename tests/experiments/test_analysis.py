@@ -1,4 +1,4 @@
-"""Tests of simulator.analysis: summaries with confidence intervals, paired differences
+"""Tests of simulator.experiments.analysis: summaries with confidence intervals, paired differences
 under common random numbers, adaptive replicates, loading sweeps.
 
 Coverage tests count how often a 95% interval holds a known true mean over many
@@ -19,7 +19,7 @@ from scipy import stats
 
 import simulator
 from simulator import load_scenario, run_scenario
-from simulator.analysis import (
+from simulator.experiments.analysis import (
     NoRunsError,
     adaptive_replicates,
     config_columns,
@@ -28,7 +28,7 @@ from simulator.analysis import (
     paired_differences,
     summarize,
 )
-from simulator.metrics import SUMMARY_COLUMNS
+from simulator.reliability.metrics import SUMMARY_COLUMNS
 
 #: A small cluster that fails often: ~19 job failures and ~20 checkpoints in 10 days,
 #: about a millisecond a replicate.
@@ -233,7 +233,7 @@ def test_adaptive_stops_once_the_target_is_met():
     assert n < 200 and n % 5 == 0
     assert [c[0] for c in calls] == list(range(5, n + 1, 5))
     assert all(half > target for _, half in calls[:-1])  # it did not stop late
-    assert simulator.results.mean_ci(frame["goodput"])[1] == pytest.approx(calls[-1][1])
+    assert simulator.experiments.results.mean_ci(frame["goodput"])[1] == pytest.approx(calls[-1][1])
 
 
 def test_adaptive_respects_the_cap_and_extends_without_duplicates():

@@ -14,7 +14,7 @@ import math
 import pytest
 
 from simulator import ConfigError, load_scenario, simulate
-from simulator.metrics import ROW_COLUMNS, SUMMARY_COLUMNS
+from simulator.reliability.metrics import ROW_COLUMNS, SUMMARY_COLUMNS
 from tests.clirun import describe, run_cli
 
 DECISION_COLUMNS = ["tokens_per_s", "effective_tokens_per_s", "time_to_train_days",

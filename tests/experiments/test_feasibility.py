@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from simulator import ConfigError, TrainsimWarning, load_scenario, simulate
-from simulator.feasibility import (
+from simulator.experiments.feasibility import (
     check_goodput,
     nodes_in_repair,
     result_warnings,

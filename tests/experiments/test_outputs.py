@@ -1,4 +1,5 @@
-"""simulator/outputs.py: the one atomic writer (CSV, text, PNG) and the printed summary."""
+"""simulator/experiments/outputs.py: the one atomic writer (CSV, text, PNG) and the
+printed summary."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simulator.outputs import SUMMARY_HEADLINE, format_summary, write_atomic, write_csv_atomic
+from simulator.experiments.outputs import (
+    SUMMARY_HEADLINE,
+    format_summary,
+    write_atomic,
+    write_csv_atomic,
+)
 
 
 def test_write_atomic_text_and_binary(tmp_path: Path) -> None:

@@ -3,8 +3,8 @@
 The main sweep (two checkpoint policies x two intervals x two topologies, 3 replicates,
 on a 256-GPU cluster for 10 days, a fixed-step workload) and the issue's MoE fabric
 sweep are run once per module through the CLI; every number the report prints is
-recomputed here from runs.csv with pandas and scipy, not with simulator.analysis or
-simulator.decision.
+recomputed here from runs.csv with pandas and scipy, not with simulator.experiments.analysis or
+simulator.experiments.decision.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from scipy import stats
 
 import simulator
 from simulator import simulate
-from simulator.decision import OBJECTIVES, choose_objective, decide
-from simulator.report import main, write_report
-from simulator.results import swept_keys
+from simulator.experiments.decision import OBJECTIVES, choose_objective, decide
+from simulator.experiments.report import main, write_report
+from simulator.experiments.results import swept_keys
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FIGURES = ["goodput_vs_interval.png", "lost_gpu_hours.png", "comparison.png",

@@ -30,9 +30,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from simulator.config import config_dir
-from simulator.progress import SweepProgress, _LinesAboveBars, progress_enabled
-from simulator.results import (
+from simulator.config.validate import config_dir
+from simulator.experiments.progress import SweepProgress, _LinesAboveBars, progress_enabled
+from simulator.experiments.results import (
     DIGEST_FILE,
     EVENTS_FILE,
     RUNS_FILE,

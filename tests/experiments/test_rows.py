@@ -1,5 +1,6 @@
 """Rows carry their configuration: every row of `simulate()` and of the CLI has the
-configuration columns (simulator.metrics.CONFIG_COLUMNS) with the values the scenario ran
+configuration columns (simulator.reliability.metrics.CONFIG_COLUMNS) with the values the
+scenario ran
 with, and the statistics and the report work from the table alone.
 
 Expected values are written out by hand from the presets' YAML (scenarios/) and the
@@ -20,11 +21,11 @@ import pytest
 
 import simulator
 import simulator.adaptive
-import simulator.analysis
-from simulator.analysis import config_columns, paired_differences, summarize
-from simulator.config import Config
-from simulator.metrics import CONFIG_COLUMNS, ROW_COLUMNS, SUMMARY_COLUMNS
-from simulator.report import write_report
+import simulator.experiments.analysis
+from simulator.config.validate import Config
+from simulator.experiments.analysis import config_columns, paired_differences, summarize
+from simulator.experiments.report import write_report
+from simulator.reliability.metrics import CONFIG_COLUMNS, ROW_COLUMNS, SUMMARY_COLUMNS
 from tests.clirun import describe, run_cli
 
 SMALL = ["cluster.gpus=64", "horizon_days=2"]  # 8 nodes of 8 H100
@@ -218,11 +219,13 @@ def test_a_table_without_the_columns_says_why_there_are_no_marks(tmp_path):
 
 
 def test_adaptive_lives_apart_from_the_statistics():
+    import simulator.analysis  # the command keeps the old import working
+
     assert simulator.analysis.adaptive_replicates is simulator.adaptive.adaptive_replicates
-    source = Path(simulator.analysis.__file__).read_text(encoding="utf-8")
+    source = Path(simulator.experiments.analysis.__file__).read_text(encoding="utf-8")
     imported = {node.module for node in ast.walk(ast.parse(source))
                 if isinstance(node, ast.ImportFrom) and node.col_offset == 0}
-    assert not imported & {"simulator.runner", "simulator.api"}, imported
+    assert not imported & {"simulator.experiments.runner", "simulator.api"}, imported
 
 
 def test_adaptive_module_command_line(capsys, tmp_path):

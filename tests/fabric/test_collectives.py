@@ -3,13 +3,13 @@ figures are in tests/validation/test_nccl_tests.py).
 
 Every expected value is derived by hand in the comments: the alpha-beta ring formulas and
 nccl-tests' busbw factors of shared/REFERENCE.md ("Collectives"), the construction rules
-of `simulator.topology_graph` (edge bandwidths and latencies) and the routing rules of
-`simulator.network` (a ring neighbour's flow is alone on its links unless stated).
+of `simulator.fabric.topology_graph` (edge bandwidths and latencies) and the routing rules of
+`simulator.fabric.network` (a ring neighbour's flow is alone on its links unless stated).
 
 Per-step latency ``a`` of a ring step = latency of the flow's path (sum of its edges'
 ``latency``, counted once per step, as `Network.transfer_times` does) +
 ``CollectiveModel.step_latency_s`` (added once per step; the default protocol of a
-`CollectiveModel` is the pure flow model, `simulator.protocols.FLOW`).
+`CollectiveModel` is the pure flow model, `simulator.fabric.protocols.FLOW`).
 """
 
 from __future__ import annotations
@@ -22,18 +22,19 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from simulator import load_scenario, stepmodel
-from simulator.collectives import (
+from simulator import load_scenario
+from simulator.fabric import stepmodel
+from simulator.fabric.collectives import (
     BUS_FACTOR,
     OPS,
     CollectiveModel,
     Layout,
     bandwidths,
 )
-from simulator.network import Network
-from simulator.topology_fat_tree import rail_fat_tree
-from simulator.topology_graph import NIC_LATENCY, NVLINK_LATENCY, SWITCH_LATENCY
-from simulator.topology_scaleup import nvswitch_node
+from simulator.fabric.network import Network
+from simulator.fabric.topology_fat_tree import rail_fat_tree
+from simulator.fabric.topology_graph import NIC_LATENCY, NVLINK_LATENCY, SWITCH_LATENCY
+from simulator.fabric.topology_scaleup import nvswitch_node
 
 GiB, MiB = 2**30, 2**20
 NVL = 450e9  # H100 NVLink4 per GPU per direction (REFERENCE.md "Accelerators")
@@ -444,7 +445,7 @@ def test_collnet_off_by_default_and_closed_form_on_infiniband(two_nodes):
     Closed form: NVLS in each node pipelined with each NIC sending S/g into the SHARP
     tree at SHARP_EFFICIENCY of its rate; latency: the NVLS step + one network step
     (wire 2 us + step)."""
-    from simulator.collective_pricing import SHARP_EFFICIENCY
+    from simulator.fabric.collective_pricing import SHARP_EFFICIENCY
 
     group = np.arange(16)[None, :]
     off = CollectiveModel(two_nodes, Layout(dp=16), step_latency_s=STEP)
@@ -465,7 +466,7 @@ def test_collnet_off_by_default_and_closed_form_on_infiniband(two_nodes):
 
 def test_nvls_needs_an_nvswitch():
     """A torus (TPU) has no NVSwitch: no NVLS, not even offered by auto."""
-    from simulator.topology_torus import torus_3d
+    from simulator.fabric.topology_torus import torus_3d
 
     model = CollectiveModel(Network(torus_3d((2, 2, 2))), Layout(dp=8, gpus_per_node=4))
     group = np.arange(8)[None, :]
@@ -476,7 +477,7 @@ def test_nvls_needs_an_nvswitch():
 
 
 def test_protocols_latency_bound_small_messages(h100_node):
-    """NCCL's constants (simulator.protocols, from src/graph/tuning.cc) on one 8x H100
+    """NCCL's constants (simulator.fabric.protocols, from src/graph/tuning.cc) on one 8x H100
     node, ring all-reduce, 14 steps of S/8: LL costs 6.6 us once + 14 x max(0.6 us,
     wire 2 x 0.5 us + 1 us step) + the bytes at half of 450 x 0.82 GB/s; Simple 8.4 us +
     14 x max(3.4 us, 2 us) + the bytes at the full rate. LL wins at 4 KiB, Simple at

@@ -1,4 +1,4 @@
-"""Max-min fair rates and completion times on bare incidence matrices (simulator/flows.py).
+"""Max-min fair rates and completion times on bare incidence matrices (simulator/fabric/flows.py).
 
 Expected rates are the textbook max-min results, derived by hand in the comments; the
 randomised tests check the defining property of max-min fairness and agree with a plain
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from simulator.flows import RTOL, Incidence, finish_times, max_min_rates
+from simulator.fabric.flows import RTOL, Incidence, finish_times, max_min_rates
 
 C = 100e9  # B/s
 

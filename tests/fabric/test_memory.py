@@ -1,7 +1,7 @@
 """Per-GPU memory and precision: hand-computed bytes from the published formulas, the
 presets against their accelerators' HBM, FP8 peaks and collectives, and the errors.
 
-Formulas (simulator/memory.py): ZeRO (Rajbhandari et al. 2020): weights 2 bytes, gradients
+Formulas (simulator/fabric/memory.py): ZeRO (Rajbhandari et al. 2020): weights 2 bytes, gradients
 2 (ZeRO's paper) or 4 (FP32, Megatron-LM's and Llama 3's recipes), Adam K = 12 bytes a
 parameter; Korthikanti et al. 2022: a layer of one microbatch stores s b h / t (34 + 5 a s
 / h) bytes with tensor and sequence parallelism, 34 s b h / t with selective
@@ -14,12 +14,12 @@ from __future__ import annotations
 import pytest
 
 from simulator import ConfigError, load_scenario
-from simulator.hardware import ACCELERATORS, peak_flops
-from simulator.memory import GIB, per_gpu
-from simulator.workload import Overlap, Parallelism, Transformer, Workload, step_profile
+from simulator.fabric.hardware import ACCELERATORS, peak_flops
+from simulator.fabric.memory import GIB, per_gpu
+from simulator.fabric.workload import Overlap, Parallelism, Transformer, Workload, step_profile
 from tests.clirun import describe, run_cli
 
-RESERVE = 2 * GIB  # CUDA context, cuBLAS, NCCL (simulator/memory.py's assumption)
+RESERVE = 2 * GIB  # CUDA context, cuBLAS, NCCL (simulator/fabric/memory.py's assumption)
 FRAGMENTATION = 0.05  # of the tensors (the same)
 
 
@@ -216,7 +216,7 @@ def test_cli_header_shows_memory_and_the_precision_peak(tmp_path):
 
 
 def test_fp8_peaks_are_the_vendor_figures():
-    # dense FP8, TFLOP/s: half the datasheets' sparse figures (simulator/hardware.py)
+    # dense FP8, TFLOP/s: half the datasheets' sparse figures (simulator/fabric/hardware.py)
     published = {"H100": 1979, "H200": 1979, "B200": 4500, "GB200": 5000, "MI300X": 2614.9,
                  "Trainium2": 1299}
     for name, tflops in published.items():

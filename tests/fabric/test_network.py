@@ -1,4 +1,4 @@
-"""Routing and flows over a topology (simulator/network.py).
+"""Routing and flows over a topology (simulator/fabric/network.py).
 
 Expected rates are the textbook max-min results, derived by hand in the comments (the
 solver itself, on bare incidence matrices: tests/fabric/test_flows.py); the randomised
@@ -14,8 +14,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-import simulator.flows as flows
-from simulator.network import Network, max_min_rates
+import simulator.fabric.flows as flows
+from simulator.fabric.network import Network, max_min_rates
 
 C = 100e9  # B/s
 GB = 1e9
@@ -422,8 +422,8 @@ def test_16k_gpu_rail_fat_tree_routes_and_solves_fast():
 
 
 def test_topology_builders_route_as_designed():
-    fat_tree = pytest.importorskip("simulator.topology_fat_tree")
-    torus = pytest.importorskip("simulator.topology_torus")
+    fat_tree = pytest.importorskip("simulator.fabric.topology_fat_tree")
+    torus = pytest.importorskip("simulator.fabric.topology_torus")
     g = fat_tree.rail_fat_tree(nodes=64)  # 2 tiers
     net = Network(g)
     n = g.graph["gpus"]

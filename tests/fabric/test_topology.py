@@ -12,12 +12,12 @@ from collections import Counter
 import networkx as nx
 import pytest
 
-from simulator.topology import BUILDERS, build
-from simulator.topology_fat_tree import rail_fat_tree
-from simulator.topology_graph import EDGE_KINDS, NODE_KINDS, check_topology
-from simulator.topology_leaf_spine import leaf_spine_tor
-from simulator.topology_scaleup import nvl72_rack, nvswitch_node
-from simulator.topology_torus import torus_3d
+from simulator.fabric.topology import BUILDERS, build
+from simulator.fabric.topology_fat_tree import rail_fat_tree
+from simulator.fabric.topology_graph import EDGE_KINDS, NODE_KINDS, check_topology
+from simulator.fabric.topology_leaf_spine import leaf_spine_tor
+from simulator.fabric.topology_scaleup import nvl72_rack, nvswitch_node
+from simulator.fabric.topology_torus import torus_3d
 
 NIC = 50e9
 

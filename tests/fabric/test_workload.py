@@ -2,7 +2,7 @@
 published presets' step figures: tests/validation/test_published_steps.py; configuration
 errors: tests/config/test_validate.py).
 
-Expected values come from the formulas of `simulator/workload.py`'s docstring worked out
+Expected values come from the formulas of `simulator/fabric/workload.py`'s docstring worked out
 by hand, from the model shapes in scenarios/workload/*.yaml, and from the published
 figures of shared/REFERENCE.md ("Llama 3", "MegaScale", "Accelerators").
 """
@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator import ConfigError, load_scenario, stepmodel
-from simulator.collectives import Layout, bandwidths
-from simulator.workload import Overlap, Parallelism, Transformer, Workload, step_profile
+from simulator import ConfigError, load_scenario
+from simulator.fabric import stepmodel
+from simulator.fabric.collectives import Layout, bandwidths
+from simulator.fabric.workload import Overlap, Parallelism, Transformer, Workload, step_profile
 
 H100_PEAK = 989e12  # dense BF16 FLOP/s (REFERENCE.md, hardware.py)
 NIC = 50e9  # 400 Gb/s per GPU
@@ -227,7 +228,7 @@ def test_superpod_any_node_count(gpus):
     nodes = gpus // 8
     model = stepmodel.collective_model(s.fabric, gpus, Layout(tp=8, dp=nodes))
     n = 64 * MiB
-    # NCCL's protocols (simulator/protocols.py, from NCCL's src/graph/tuning.cc).
+    # NCCL's protocols (simulator/fabric/protocols.py, from NCCL's src/graph/tuning.cc).
     # TP, ring, Simple: 8.4 us once, then per step max(3.4 us, wire 2 x 0.5 us + 1 us
     # step) + S/8 at 450 GB/s x 0.82.
     tp_group, dp_group = model.layout.groups("tp"), model.layout.groups("dp")

@@ -13,10 +13,10 @@ import pytest
 from scipy import stats
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, load_scenario
-from simulator.domains import FailureDomains, rack_groups
-from simulator.failure_source import bundles
-from simulator.failures import Component, Exponential, FailureModel, LogNormal, Weibull
-from simulator.runner import run_replicate
+from simulator.experiments.runner import run_replicate
+from simulator.fabric.domains import FailureDomains, rack_groups
+from simulator.reliability.failure_source import bundles
+from simulator.reliability.failures import Component, Exponential, FailureModel, LogNormal, Weibull
 
 HOUR = 3600.0
 

@@ -14,10 +14,10 @@ import math
 import pytest
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, load_scenario
-from simulator.domains import FailureDomains, rack_groups
-from simulator.failures import Exponential, FailureModel, TraceFailure
-from simulator.policies import young_daly_interval
-from simulator.runner import run_replicate
+from simulator.experiments.runner import run_replicate
+from simulator.fabric.domains import FailureDomains, rack_groups
+from simulator.reliability.failures import Exponential, FailureModel, TraceFailure
+from simulator.reliability.intervals import young_daly_interval
 
 MIN = 60.0
 
@@ -218,7 +218,7 @@ def test_in_memory_node_failure_reloads_the_peer_copy():
 def test_in_memory_switch_failure_falls_back_to_durable():
     # the switch takes node 0 and its peer 1: both copies gone, nothing durable yet:
     # all 25 min are rework; recovery loads storage: 2 + 10 + 5 = 17 -> 42.
-    row = in_memory_run(52.5, [TraceFailure(25 * MIN, node=0, part="switch")])
+    row = in_memory_run(52.5, [TraceFailure(25 * MIN, node=0, kind="switch")])
     assert row["rework_h"] == pytest.approx(25)
     assert row["restart_h"] == pytest.approx(17)
     assert row["useful_h"] == pytest.approx(10)

@@ -1,4 +1,4 @@
-"""The cluster (simulator/cluster.py): effects of failures on nodes, the pool and the
+"""The cluster (simulator/reliability/cluster.py): effects of failures on nodes, the pool and the
 slowdown, and what it tells its listener, on scripted traces worked out by hand."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from functools import partial
 import pytest
 import simpy
 
-from simulator.cluster import Cluster
-from simulator.domains import FailureDomains
-from simulator.failures import FailureModel, Stragglers, TraceFailure
-from simulator.scenario import ClusterSpec, RestartSpec
+from simulator.fabric.domains import FailureDomains
+from simulator.reliability.cluster import Cluster
+from simulator.reliability.failures import FailureModel, Stragglers, TraceFailure
+from simulator.reliability.scenario import ClusterSpec, RestartSpec
 from simulator.streams import stream
 from tests.listeners import Recorder
 
@@ -58,7 +58,7 @@ def test_a_domain_failure_takes_its_serving_nodes_and_records_one_failure():
     env = simpy.Environment()
     listener = Recorder(env)
     domains = FailureDomains((("rack", ((0, 1), (2,))),))
-    cluster = cluster_of(env, [TraceFailure(HOUR, node=1, part="rack")], listener,
+    cluster = cluster_of(env, [TraceFailure(HOUR, node=1, kind="rack")], listener,
                          domains=domains)
     env.run(until=2 * HOUR)
     assert [n.serving for n in cluster.nodes] == [False, False, True]
@@ -72,8 +72,8 @@ def test_slowdown_is_the_straggler_times_the_degraded_fabric_while_a_cable_is_do
     # the fabric at x1.5: slowdown 2 -> 3 -> 2; the swap at 70 s brings the spare in: 1
     env = simpy.Environment()
     listener = Recorder(env)
-    trace = [TraceFailure(10.0, node=1, part="straggler", repair_s=50.0),
-             TraceFailure(20.0, part="link", repair_s=30.0)]
+    trace = [TraceFailure(10.0, node=1, kind="straggler", repair_s=50.0),
+             TraceFailure(20.0, kind="link", repair_s=30.0)]
     cluster = cluster_of(env, trace, listener, stragglers=Stragglers(1e9, 2.0, 600.0),
                          domains=FailureDomains((), link_cables=4, link_slowdown=1.5))
     observed = {}
@@ -98,7 +98,7 @@ def test_slowdown_is_the_straggler_times_the_degraded_fabric_while_a_cable_is_do
 def test_a_job_fault_stops_the_job_and_touches_no_node():
     env = simpy.Environment()
     listener = Recorder(env)
-    cluster = cluster_of(env, [TraceFailure(5.0, part="job", component="nccl")], listener)
+    cluster = cluster_of(env, [TraceFailure(5.0, kind="job", component="nccl")], listener)
     env.run(until=10.0)
-    assert [(r.node, r.part, r.scope) for r in listener.failures] == [(-1, "nccl", "job")]
+    assert [(r.node, r.component, r.scope) for r in listener.failures] == [(-1, "nccl", "job")]
     assert [n.serving for n in cluster.nodes] == [True, True, False]

@@ -1,4 +1,5 @@
-"""Every failure source (simulator/sources.py, the part clock in simulator/parts.py),
+"""Every failure source (simulator/reliability/sources.py, the part clock in
+simulator/reliability/parts.py),
 started on a recording cluster, with fixed lifetimes or scripted draws: the times and
 effects below follow by hand from the lifetimes."""
 
@@ -9,11 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from simulator.failure_source import Bundle, NullListener
-from simulator.failures import Exponential, FailureModel, Stragglers, TraceFailure
-from simulator.parts import PartClock, PartTable
-from simulator.scenario import ClusterSpec
-from simulator.sources import (
+from simulator.reliability.failure_source import Bundle, NullListener
+from simulator.reliability.failures import Exponential, FailureModel, Stragglers, TraceFailure
+from simulator.reliability.parts import PartClock, PartTable
+from simulator.reliability.scenario import ClusterSpec
+from simulator.reliability.sources import (
     CableFailures,
     DomainFailures,
     JobFaults,
@@ -153,11 +154,11 @@ def test_maintenance_asks_the_listener_not_the_hardware():
 
 
 def test_trace_replay_plays_exactly_the_listed_failures_in_time_order():
-    trace = (TraceFailure(30.0, part="job", component="nccl"),
+    trace = (TraceFailure(30.0, kind="job", component="nccl"),
              TraceFailure(10.0, node=1),
-             TraceFailure(20.0, node=0, part="gpu", gpu=3, repair_s=5.0),
-             TraceFailure(40.0, part="link", repair_s=7.0),
-             TraceFailure(50.0, node=2, part="straggler", repair_s=9.0))
+             TraceFailure(20.0, node=0, kind="gpu", gpu=3, repair_s=5.0),
+             TraceFailure(40.0, kind="link", repair_s=7.0),
+             TraceFailure(50.0, node=2, kind="straggler", repair_s=9.0))
     failures = FailureModel(kind="trace", trace=trace,
                             stragglers=Stragglers(mean_s=1.0, slowdown=2.0, detect_s=60.0))
     effects = run(TraceReplay(failures), 3, until=100).effects

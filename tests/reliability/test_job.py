@@ -1,4 +1,4 @@
-"""The training job (simulator/job.py), driven by hand-scripted failures on a real
+"""The training job (simulator/reliability/job.py), driven by hand-scripted failures on a real
 Cluster, without the runner: segments, checkpoints, rollback, recovery, waiting for a
 repair, a planned drain and a work budget.
 
@@ -15,11 +15,11 @@ from functools import partial
 import pytest
 import simpy
 
-from simulator.cluster import Cluster
-from simulator.failures import FailureModel, TraceFailure
-from simulator.job import JobPlan, TrainingJob
-from simulator.metrics import CATEGORIES, Ledger
-from simulator.scenario import CheckpointSpec, ClusterSpec, RestartSpec
+from simulator.reliability.cluster import Cluster
+from simulator.reliability.failures import FailureModel, TraceFailure
+from simulator.reliability.job import JobPlan, TrainingJob
+from simulator.reliability.metrics import CATEGORIES, Ledger
+from simulator.reliability.scenario import CheckpointSpec, ClusterSpec, RestartSpec
 from simulator.streams import stream
 
 MIN = 60.0

@@ -9,8 +9,8 @@ import pytest
 from scipy import stats
 
 from simulator import ClusterSpec, RestartSpec, Scenario
-from simulator.failures import Exponential, FailureModel, InfantMortality, Lemons
-from simulator.runner import run_replicate
+from simulator.experiments.runner import run_replicate
+from simulator.reliability.failures import Exponential, FailureModel, InfantMortality, Lemons
 
 HOUR = 3600.0
 

@@ -1,4 +1,5 @@
-"""The time accounting (simulator/metrics.py, the Ledger): every second of the horizon is
+"""The time accounting (simulator/reliability/metrics.py, the Ledger): every second of the
+horizon is
 in exactly one category."""
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, run_replicate
-from simulator.domains import FailureDomains, rack_groups
-from simulator.failures import (
+from simulator.fabric.domains import FailureDomains, rack_groups
+from simulator.reliability.failures import (
     SCOPES,
     Component,
     Exponential,
@@ -20,7 +21,7 @@ from simulator.failures import (
     Stragglers,
     Weibull,
 )
-from simulator.metrics import CATEGORIES, Ledger, Phase
+from simulator.reliability.metrics import CATEGORIES, Ledger, Phase
 
 HOUR = 3600.0
 

@@ -1,4 +1,5 @@
-"""The checkpoint and restart policies as strategy objects (simulator/policies.py).
+"""The checkpoint and restart policies as strategy objects
+(simulator/reliability/checkpoint_policies.py, restart_policies.py).
 
 Each policy is driven here by a scripted job (a real SimPy clock and Ledger, a stand-in
 for TrainingJob) and checked against timelines worked out by hand in the comments;
@@ -17,19 +18,17 @@ import simpy
 import yaml
 
 from simulator import CheckpointSpec, ConfigError, RestartSpec, load_scenario
-from simulator.config import config_dir
-from simulator.config_checkpoint import SCHEMAS, CheckpointConfig
-from simulator.metrics import Ledger, Phase
-from simulator.policies import (
+from simulator.config.checkpoint import SCHEMAS, CheckpointConfig
+from simulator.config.validate import config_dir
+from simulator.reliability.checkpoint_policies import (
     CHECKPOINT_POLICIES,
     MODEL_DRIVEN,
     CheckpointPolicy,
-    Elastic,
-    FullWidth,
     Rollback,
     checkpoint_policy,
-    restart_policy,
 )
+from simulator.reliability.metrics import Ledger, Phase
+from simulator.reliability.restart_policies import Elastic, FullWidth, restart_policy
 
 NODE = SimpleNamespace(scope="node")
 SWITCH = SimpleNamespace(scope="switch")

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from simulator import load_scenario, run_replicate, simulate
-from simulator.failures import Exponential, Weibull
+from simulator.reliability.failures import Exponential, Weibull
 
 HOUR = 3600.0
 

@@ -14,10 +14,10 @@ import pytest
 import simpy
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, load_scenario
-from simulator.cluster import Cluster
-from simulator.failure_source import NullListener
-from simulator.failures import FailureModel, TraceFailure
-from simulator.runner import run_replicate
+from simulator.experiments.runner import run_replicate
+from simulator.reliability.cluster import Cluster
+from simulator.reliability.failure_source import NullListener
+from simulator.reliability.failures import FailureModel, TraceFailure
 from simulator.streams import stream
 
 MIN = 60.0

@@ -1,4 +1,4 @@
-"""The frozen specs the model consumes (simulator/scenario.py): the step rounding, the
+"""The frozen specs the model consumes (simulator/reliability/scenario.py): the step rounding, the
 cluster's node count and spare note, and the job's MTBI, worked out by hand."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from simulator.failures import NO_FAILURES, Exponential, FailureModel
-from simulator.scenario import CheckpointSpec, ClusterSpec, Scenario, whole_steps
+from simulator.reliability.failures import NO_FAILURES, Exponential, FailureModel
+from simulator.reliability.scenario import CheckpointSpec, ClusterSpec, Scenario, whole_steps
 
 
 @pytest.mark.parametrize(("interval_s", "step_s", "steps"), [

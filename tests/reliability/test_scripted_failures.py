@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, run_replicate
-from simulator.failures import FailureModel, TraceFailure
+from simulator.reliability.failures import FailureModel, TraceFailure
 
 MIN = 60.0
 
@@ -29,8 +29,8 @@ def scripted(horizon_min: float, failures: list[TraceFailure], *, spares: int = 
     return {k: (v * 60 if k.endswith("_h") else v) for k, v in row.items()}  # hours -> min
 
 
-def at(minute: float, node: int = 0, part: str = "node") -> TraceFailure:
-    return TraceFailure(time_s=minute * MIN, node=node, part=part)
+def at(minute: float, node: int = 0, kind: str = "node") -> TraceFailure:
+    return TraceFailure(time_s=minute * MIN, node=node, kind=kind)
 
 
 def test_failure_during_checkpoint_write_loses_that_checkpoint():
@@ -81,7 +81,7 @@ def test_failure_while_waiting_restarts_detection_and_extends_the_wait():
 
 
 def test_gpu_failure_takes_its_node_out():
-    row = scripted(100, [at(10, node=1, part="gpu")])
+    row = scripted(100, [at(10, node=1, kind="gpu")])
     assert row["gpu_failures"] == 1 and row["node_failures"] == 0
     assert row["rework_h"] == pytest.approx(10)
 
@@ -121,7 +121,7 @@ def test_a_gpu_keeps_its_age_while_its_node_is_repaired_for_another_part():
         restart=RestartSpec(repair_s=5 * hours),
     )
     log = run_replicate(scenario).failure_log
-    assert log[["node", "part"]].values.tolist() == [
+    assert log[["node", "component"]].values.tolist() == [
         [0, "node"], [1, "node"], [0, "node"], [1, "node"], [0, "gpu"]]
     assert (log.time_s / hours).tolist() == pytest.approx([10, 20, 30, 40, 45])
     assert log.age_s.iloc[-1] / hours == pytest.approx(25)

@@ -1,4 +1,4 @@
-"""The spare pool and the repair shop (simulator/spares.py), on scripted cases.
+"""The spare pool and the repair shop (simulator/reliability/spares.py), on scripted cases.
 
 Every expectation is worked out by hand in the test: which node fills which slot, when
 a repaired node is back, what an escalation or a failed repair adds.
@@ -11,10 +11,10 @@ import collections
 import pytest
 import simpy
 
-from simulator.failure_source import PartRef
-from simulator.failures import Lemons
-from simulator.scenario import RestartSpec
-from simulator.spares import RepairShop, SparePool, flagged
+from simulator.reliability.failure_source import PartRef
+from simulator.reliability.failures import Lemons
+from simulator.reliability.scenario import RestartSpec
+from simulator.reliability.spares import RepairShop, SparePool, flagged
 
 HOUR = 3600.0
 

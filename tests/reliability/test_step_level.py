@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from simulator import simulate
-from simulator.jitter import StepJitter
+from simulator.reliability.jitter import StepJitter
 
 
 def test_the_slowest_gpus_mean_matches_brute_force_sampling():

@@ -12,14 +12,14 @@ import pytest
 import simpy
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, run_replicate
-from simulator.cluster import Cluster
-from simulator.domains import domains_from_graph, representative_uplink, without_cable
 from simulator.errors import ConfigError
-from simulator.failures import FailureModel, Stragglers, TraceFailure
-from simulator.network import Network
+from simulator.fabric.domains import domains_from_graph, representative_uplink, without_cable
+from simulator.fabric.network import Network
+from simulator.fabric.topology import build
+from simulator.fabric.topology_graph import check_topology
+from simulator.reliability.cluster import Cluster
+from simulator.reliability.failures import FailureModel, Stragglers, TraceFailure
 from simulator.streams import stream
-from simulator.topology import build
-from simulator.topology_graph import check_topology
 from tests.listeners import Recorder
 
 MIN = 60.0
@@ -62,7 +62,7 @@ def test_domains_of_a_hand_built_graph():
 def test_switch_failure_takes_down_exactly_the_nodes_the_graph_puts_behind_it():
     G = two_tor_graph()
     failures = FailureModel(kind="trace", trace=(TraceFailure(10 * MIN, node=3,
-                                                              part="switch"),),
+                                                              kind="switch"),),
                             domains=domains_from_graph(G, 2, total_nodes=6))
     env = simpy.Environment()
     listener = Recorder(env)
@@ -129,7 +129,8 @@ def test_one_cable_down_halves_a_two_cable_uplink():
 
 
 def test_link_slowdown_of_a_real_workload_is_the_degraded_graphs_step_time():
-    from simulator import load_scenario, stepmodel
+    from simulator import load_scenario
+    from simulator.fabric import stepmodel
 
     scenario = load_scenario(["workload=llama3_70b",
                               "+failures.components.cable={scope: link, mtbf_hours: 1e5}"])
@@ -164,7 +165,7 @@ def test_a_redundant_link_failure_slows_the_job_without_stopping_it():
     # Cable down 10-40 min at slowdown 1.5: the 30 min give 20 min of work and 10 of
     # degraded time. Segment 1 computes 0-70 (60 min of work), writes 70-75; segment 2
     # computes 75-125 and the horizon ends there: useful 60 + 50, degraded 10.
-    row = link_run(125, [TraceFailure(10 * MIN, part="link", repair_s=30 * MIN)])
+    row = link_run(125, [TraceFailure(10 * MIN, kind="link", repair_s=30 * MIN)])
     assert row["failures"] == 0 and row["link_failures"] == 1
     assert row["degraded_h"] == pytest.approx(10)
     assert row["useful_h"] == pytest.approx(110)
@@ -174,15 +175,15 @@ def test_a_redundant_link_failure_slows_the_job_without_stopping_it():
 
 def test_overlapping_link_failures_slow_once_until_the_last_is_repaired():
     # Two cables down 10-40 and 30-50: degraded 10-50 (40 min -> 40 (1 - 1/1.5) = 40/3)
-    row = link_run(125, [TraceFailure(10 * MIN, part="link", repair_s=30 * MIN),
-                         TraceFailure(30 * MIN, part="link", repair_s=20 * MIN)])
+    row = link_run(125, [TraceFailure(10 * MIN, kind="link", repair_s=30 * MIN),
+                         TraceFailure(30 * MIN, kind="link", repair_s=20 * MIN)])
     assert row["degraded_h"] == pytest.approx(40 / 3)
     assert row["link_failures"] == 2
 
 
 def test_a_failure_during_degraded_running_loses_the_degraded_time_too():
     # Cable down 10-40; node 0 fails at 30: 0-30 (10 nominal + 20 slow) is rework.
-    row = link_run(60, [TraceFailure(10 * MIN, part="link", repair_s=30 * MIN),
+    row = link_run(60, [TraceFailure(10 * MIN, kind="link", repair_s=30 * MIN),
                         TraceFailure(30 * MIN, node=0)])
     assert row["rework_h"] == pytest.approx(30)
     assert row["degraded_h"] == 0.0  # none of the slow time survived
@@ -198,7 +199,7 @@ def test_a_straggler_slows_every_step_until_found_and_swapped_at_the_next_checkp
     # drains there, swaps node 1 for a spare, restarts and loads (10 + 3): 115-128, then
     # computes at full speed 128-188.
     slow = Stragglers(mean_s=float("inf"), slowdown=2.0, detect_s=1e9)
-    row = link_run(188, [TraceFailure(10 * MIN, node=1, part="straggler",
+    row = link_run(188, [TraceFailure(10 * MIN, node=1, kind="straggler",
                                       repair_s=20 * MIN)], stragglers=slow)
     assert row["stragglers"] == 1 and row["failures"] == 0
     assert row["degraded_h"] == pytest.approx(50)
@@ -211,7 +212,7 @@ def test_a_straggler_that_fails_stops_slowing_the_job():
     # Node 1 slow (x2) from 10; it fails at 30: rework 0-30, restart 30-45 on a spare at
     # full speed; 45-60 useful.
     slow = Stragglers(mean_s=float("inf"), slowdown=2.0, detect_s=1e9)
-    row = link_run(60, [TraceFailure(10 * MIN, node=1, part="straggler", repair_s=1e6),
+    row = link_run(60, [TraceFailure(10 * MIN, node=1, kind="straggler", repair_s=1e6),
                         TraceFailure(30 * MIN, node=1)], stragglers=slow)
     assert row["rework_h"] == pytest.approx(30)
     assert row["useful_h"] == pytest.approx(15)

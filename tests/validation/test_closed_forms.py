@@ -57,10 +57,10 @@ from scipy import optimize, stats
 from scipy.optimize import brentq
 
 from simulator import load_scenario
-from simulator.failures import NO_FAILURES, Exponential, FailureModel, Weibull
-from simulator.policies import daly_interval, young_daly_interval
-from simulator.runner import run_replicate
-from simulator.scenario import CheckpointSpec, ClusterSpec, RestartSpec, Scenario
+from simulator.experiments.runner import run_replicate
+from simulator.reliability.failures import NO_FAILURES, Exponential, FailureModel, Weibull
+from simulator.reliability.intervals import daly_interval, young_daly_interval
+from simulator.reliability.scenario import CheckpointSpec, ClusterSpec, RestartSpec, Scenario
 
 HOUR = 3600.0
 Z = 4.0  # standard errors allowed for a statistical comparison (see module docstring)

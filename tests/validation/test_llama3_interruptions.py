@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 from simulator import load_scenario
-from simulator.runner import run_replicate
+from simulator.experiments.runner import run_replicate
 
 #: Llama 3 Table 5 (REFERENCE.md): root cause -> count of the 419 unexpected interruptions.
 TABLE5 = {
@@ -56,7 +56,7 @@ def test_llama3_54d_shares_per_component_match_table5(llama3_runs):
     # Pooled over replicates, the causes follow Table 5's proportions (chi-square).
     pooled = {name: 0 for name in TABLE5}
     for run in llama3_runs:
-        for name, n in run.failure_log["part"].value_counts().items():
+        for name, n in run.failure_log["component"].value_counts().items():
             pooled[name] += int(n)
     observed = np.array([pooled[name] for name in TABLE5])
     expected = np.array(list(TABLE5.values())) / 419 * observed.sum()

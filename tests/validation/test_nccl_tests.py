@@ -7,16 +7,17 @@ shared/REFERENCE.md "Collectives") and `efficiency.nvls` 0.61 (NVLS all-reduce 4
 row of results/reference/nccl_tests.csv marked "calibration". Every test here holds those
 efficiencies fixed and checks a *different* measured figure: another op, another system,
 another message size or node count. The tolerance is the reference table's 15%
-(`simulator.collectives_cli.TOLERANCE`).
+(`simulator.collectives.TOLERANCE`).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from simulator import load_scenario, stepmodel
-from simulator.collectives import CollectiveModel, Layout, bandwidths
-from simulator.collectives_cli import TOLERANCE, Reference, predict, read_references
+from simulator import load_scenario
+from simulator.collectives import TOLERANCE, Reference, predict, read_references
+from simulator.fabric import stepmodel
+from simulator.fabric.collectives import CollectiveModel, Layout, bandwidths
 
 GiB = 2**30
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from simulator import load_scenario
-from simulator.config import config_dir
+from simulator.config.validate import config_dir
 
 H100_PEAK, A100_PEAK = 989e12, 312e12  # dense BF16 FLOP/s (REFERENCE.md "Accelerators")
 
