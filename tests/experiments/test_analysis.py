@@ -19,15 +19,17 @@ from scipy import stats
 
 import simulator
 from simulator import load_scenario, run_scenario
+from simulator.adaptive import adaptive_replicates
+from simulator.analysis import main as analysis_command
 from simulator.experiments.analysis import (
     NoRunsError,
-    adaptive_replicates,
     config_columns,
     load_sweep,
     main,
     paired_differences,
     summarize,
 )
+from simulator.experiments.outputs import mean_ci
 from simulator.reliability.metrics import SUMMARY_COLUMNS
 
 #: A small cluster that fails often: ~19 job failures and ~20 checkpoints in 10 days,
@@ -233,7 +235,7 @@ def test_adaptive_stops_once_the_target_is_met():
     assert n < 200 and n % 5 == 0
     assert [c[0] for c in calls] == list(range(5, n + 1, 5))
     assert all(half > target for _, half in calls[:-1])  # it did not stop late
-    assert simulator.experiments.results.mean_ci(frame["goodput"])[1] == pytest.approx(calls[-1][1])
+    assert mean_ci(frame["goodput"])[1] == pytest.approx(calls[-1][1])
 
 
 def test_adaptive_respects_the_cap_and_extends_without_duplicates():
@@ -259,12 +261,12 @@ def test_adaptive_refuses_replicate_overrides_and_nan_metrics():
 
 def test_adaptive_command_line(capsys, tmp_path):
     out = tmp_path / "adaptive.csv"
-    assert main(["adaptive", "--target", "1", "--batch", "2", "--min", "4", "--out", str(out),
-                 "--", *FAST]) == 0
+    assert analysis_command(["adaptive", "--target", "1", "--batch", "2", "--min", "4",
+                             "--out", str(out), "--", *FAST]) == 0
     text = capsys.readouterr().out
     assert "target ± 1 reached: 4 replicates" in text and "goodput" in text
     assert len(pd.read_csv(out)) == 4
-    assert main(["adaptive", "--", "checkpoint=bogus"]) == 2
+    assert analysis_command(["adaptive", "--", "checkpoint=bogus"]) == 2
     assert "trainsim: config error: checkpoint=bogus" in capsys.readouterr().err
 
 
