@@ -17,20 +17,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from simulator.api import load_scenario, simulate
     from simulator.errors import ConfigError, TrainsimWarning
-    from simulator.runner import run_replicate, run_scenario
-    from simulator.scenario import CheckpointSpec, ClusterSpec, RestartSpec, Scenario
+    from simulator.experiments.runner import run_replicate, run_scenario
+    from simulator.reliability.scenario import CheckpointSpec, ClusterSpec, RestartSpec, Scenario
 
 #: Public name -> the module that defines it.
 _HOMES = {
-    "CheckpointSpec": "simulator.scenario",
-    "ClusterSpec": "simulator.scenario",
+    "CheckpointSpec": "simulator.reliability.scenario",
+    "ClusterSpec": "simulator.reliability.scenario",
     "ConfigError": "simulator.errors",
-    "RestartSpec": "simulator.scenario",
-    "Scenario": "simulator.scenario",
+    "RestartSpec": "simulator.reliability.scenario",
+    "Scenario": "simulator.reliability.scenario",
     "TrainsimWarning": "simulator.errors",
     "load_scenario": "simulator.api",
-    "run_replicate": "simulator.runner",
-    "run_scenario": "simulator.runner",
+    "run_replicate": "simulator.experiments.runner",
+    "run_scenario": "simulator.experiments.runner",
     "simulate": "simulator.api",
 }
 

@@ -2,7 +2,7 @@
 
 One run (all its replicates) prints a summary and writes `results/<name>/summary.csv`;
 `-m` (Hydra multirun) runs a sweep and gathers `results/<name>/runs.csv`. Running an
-interrupted sweep's command again reuses its complete runs (simulator/results.py).
+interrupted sweep's command again reuses its complete runs (simulator/experiments/results.py).
 Configuration errors print one line and exit with status 2.
 """
 
@@ -20,13 +20,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from simulator.config import config_dir, explain, to_scenario
+from simulator.api import to_scenario
+from simulator.config.validate import config_dir, explain
 from simulator.errors import ConfigError, TrainsimWarning, print_config_error
-from simulator.feasibility import result_warnings, scenario_warnings
-from simulator.feasibility import warn as feasibility_warn
-from simulator.memory import memory_line
-from simulator.metrics import CONFIG_COLUMNS
-from simulator.outputs import (
+from simulator.experiments.feasibility import result_warnings, scenario_warnings
+from simulator.experiments.feasibility import warn as feasibility_warn
+from simulator.experiments.outputs import (
     SUMMARY_FILE,
     clear_run,
     format_profile,
@@ -34,10 +33,12 @@ from simulator.outputs import (
     read_complete_summary,
     save_run,
 )
-from simulator.progress import close_progress, progress_enabled
-from simulator.results import config_digest
-from simulator.runner import run_scenario
-from simulator.scenario import Scenario
+from simulator.experiments.progress import close_progress, progress_enabled
+from simulator.experiments.results import config_digest
+from simulator.experiments.runner import run_scenario
+from simulator.fabric.memory import memory_line
+from simulator.reliability.metrics import CONFIG_COLUMNS
+from simulator.reliability.scenario import Scenario
 from simulator.units import DAY, HOUR
 
 #: Config groups a user swaps; their chosen option becomes a column of every row.

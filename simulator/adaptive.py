@@ -1,5 +1,5 @@
 """Sampling until a confidence interval is narrow enough: runs the simulator in batches
-of replicates (the statistics themselves are in `simulator.analysis`).
+of replicates (the statistics themselves are in `simulator.experiments.analysis`).
 
     python -m simulator.adaptive --target 0.002 -- checkpoint=young_daly
 
@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from simulator.analysis import SAMPLE_KEYS
 from simulator.api import load_scenario
 from simulator.errors import ConfigError, print_config_error
-from simulator.outputs import format_summary, mean_ci, write_csv_atomic
-from simulator.runner import run_scenario
+from simulator.experiments.analysis import SAMPLE_KEYS
+from simulator.experiments.outputs import format_summary, mean_ci, write_csv_atomic
+from simulator.experiments.runner import run_scenario
 
 
 def adaptive_replicates(overrides: Sequence[str], target_halfwidth: float = 0.005,
@@ -43,7 +43,7 @@ def adaptive_replicates(overrides: Sequence[str], target_halfwidth: float = 0.00
     taken = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in SAMPLE_KEYS[:2]]
     if taken:
         raise ValueError(f"{', '.join(taken)}: adaptive_replicates chooses the replicates")
-    scenario = load_scenario(list(overrides), config_name)  # compose and validate once
+    scenario = load_scenario(list(overrides), config_name)  # compose, validate, elaborate once
     frames: list[pd.DataFrame] = []
     n, mean, half = 0, math.nan, math.nan
     while n < max_replicates:
@@ -70,7 +70,7 @@ def adaptive_replicates(overrides: Sequence[str], target_halfwidth: float = 0.00
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of the adaptive command (here and under `simulator.analysis`)."""
+    """The options of the adaptive command (here and under `simulator.experiments.analysis`)."""
     parser.add_argument("--target", type=float, default=0.005, help="CI half-width to reach")
     parser.add_argument("--metric", default="goodput")
     parser.add_argument("--batch", type=int, default=10)

@@ -1,18 +1,39 @@
-"""`simulate()`: the same run as the command line, from Python, as a DataFrame."""
+"""`simulate()`: the same run as the command line, from Python, as a DataFrame.
+
+The entry points compose the stages: Hydra composes a config, configuration validates it
+(`to_spec`, simulator/config/validate.py: a StudySpec, no graph), elaboration builds what the
+model runs on (`elaborate`, simulator/elaborate.py: a Scenario), the runner runs it.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 
-from simulator.config import config_dir, explain, to_scenario
-from simulator.feasibility import result_warnings, scenario_warnings, warn
-from simulator.runner import run_scenario
-from simulator.scenario import Scenario
+from simulator.config.validate import config_dir, explain, to_spec
+from simulator.elaborate import elaborate
+from simulator.experiments.feasibility import result_warnings, scenario_warnings, warn
+from simulator.experiments.progress import fabric_progress
+from simulator.experiments.runner import run_scenario
+from simulator.reliability.scenario import Scenario
+
+
+def to_scenario(cfg: DictConfig) -> Scenario:
+    """A composed Hydra config -> the Scenario to run: validated, then elaborated once,
+    with a bar of the fabric's build stages for a large fabric on a terminal (raises
+    ConfigError)."""
+    spec = to_spec(cfg)
+    bar = fabric_progress(spec.cluster.gpus)
+    try:
+        return elaborate(spec, progress=bar)
+    finally:
+        if bar is not None:  # off the terminal before an error is printed
+            bar.close()
 
 
 def load_scenario(overrides: list[str] | None = None, config_name: str = "config") -> Scenario:
-    """Compose `scenarios/<config_name>.yaml` with `overrides` and validate it.
+    """Compose `scenarios/<config_name>.yaml` with `overrides`, validate and elaborate it.
 
     Raises ConfigError (one line: key, bad value, what is allowed) on bad input.
     """
@@ -29,7 +50,7 @@ def simulate(overrides: list[str] | None = None, config_name: str = "config",
              progress: bool | None = None) -> pd.DataFrame:
     """Run a scenario with Hydra-style overrides; one summary row per replicate.
 
-    Configurations that run but cannot work (simulator/feasibility.py) raise a
+    Configurations that run but cannot work (simulator/experiments/feasibility.py) raise a
     `TrainsimWarning` each; the run still runs.
 
     >>> simulate(["cluster.gpus=4096", "replicates=20"])  # doctest: +SKIP

@@ -99,9 +99,9 @@ def _peak_rss_mb() -> float:
 
 def _measure_fabric(case: Case, queue) -> None:
     """Runs in a child process: the step profile from a cold start, then a cached lookup."""
-    from simulator import stepmodel
     from simulator.api import load_scenario
-    from simulator.hardware import peak_flops
+    from simulator.fabric import stepmodel
+    from simulator.fabric.hardware import peak_flops
 
     plain = load_scenario(list(case.overrides))
     stepmodel.clear_caches()
@@ -125,7 +125,7 @@ def _measure_fabric(case: Case, queue) -> None:
 def _measure(case: Case, repeat: int, queue) -> None:
     """Runs in a child process: compose the scenario, time `repeat` replicates."""
     from simulator.api import load_scenario
-    from simulator.runner import run_replicate
+    from simulator.experiments.runner import run_replicate
 
     if case.kind == "fabric":
         _measure_fabric(case, queue)
@@ -230,9 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<11}{r['setup_s']:>8.2f}{r['wall_s']:>8.3f}{r['events']:>10,}"
               f"{r['events'] / r['wall_s']:>11,.0f}{r['failures']:>9.0f}{r['rss_mb']:>8.0f}"
               f"{raw:>12}{ratio:>6}  {target:<26}{'yes' if ok else 'NO':>3}")
-    print("\nsetup: composing and validating the scenario (the topology graph, the step "
-          "profile) once per scenario, shared by its replicates; wall: one replicate "
-          "(median of --repeat).")
+    print("\nsetup: composing, validating and elaborating the scenario (the topology graph, "
+          "the step profile) once per scenario, shared by its replicates; wall: one "
+          "replicate (median of --repeat).")
     print("fabric: wall is the cold build + every collective of one step; events are the "
           "distinct collectives timed; raw SimPy s is one cached step-profile lookup.")
     print("sweep: events are the replicates run (rows of runs.csv), events/s replicates per "

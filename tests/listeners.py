@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import simpy
 
-from simulator.failure_source import FailureRecord
-from simulator.node import Node
+from simulator.reliability.failure_source import FailureRecord
+from simulator.reliability.node import Node
 
 
 class Recorder:
-    """Records every call of simulator.failure_source.ClusterListener as (time, what)."""
+    """Records every call of simulator.reliability.failure_source.ClusterListener as
+    (time, what)."""
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env

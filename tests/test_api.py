@@ -89,7 +89,7 @@ def test_policies_on_one_seed_see_the_same_hardware_failures(failures: list[str]
     for policy, log in zip(policies[1:], logs[1:], strict=True):
         pd.testing.assert_series_equal(log["time_s"], reference["time_s"], obj=str(policy))
         pd.testing.assert_series_equal(log["node"], reference["node"], obj=str(policy))
-        pd.testing.assert_series_equal(log["part"], reference["part"], obj=str(policy))
+        pd.testing.assert_series_equal(log["component"], reference["component"], obj=str(policy))
     # ... and the log does depend on the seed
     other = _failure_times([*failures, *policies[0]], seed=6)
     assert other["time_s"].tolist() != reference["time_s"].tolist()

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from clirun import describe, run_cli
 
-from simulator.config import config_dir
-from simulator.hardware import ACCELERATORS
+from simulator.config.validate import config_dir
+from simulator.fabric.hardware import ACCELERATORS
+from tests.clirun import describe, run_cli
 
 ERROR_PREFIX = "trainsim: config error: "
 #: `trainsim: config error: <key>=<value>: <what is allowed>`

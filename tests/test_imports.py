@@ -1,4 +1,5 @@
-"""Imports: `import simulator` and the model modules load no Hydra; one units module.
+"""Imports: `import simulator` and the model modules load no Hydra (one units module:
+tests/test_units.py).
 
 Hydra and OmegaConf belong to the entry points (the command line, `simulate()` /
 `load_scenario()`, the sweep callback) and the configuration layer; everything below
@@ -10,7 +11,6 @@ imported cannot hide an import.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,17 +18,26 @@ from pathlib import Path
 import pytest
 
 import simulator
-from simulator import units
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "simulator"
-#: Modules allowed to import Hydra or OmegaConf: entry points (command line, API, the
-#: adaptive-replicates command that composes from overrides, the sweep callback) and the
+
+
+def _dotted(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts)
+
+
+#: Every module of the package by dotted name (sub-packages' __init__ are empty).
+MODULES = sorted(_dotted(p) for p in PACKAGE.rglob("*.py") if p.stem != "__init__")
+#: Modules allowed to import Hydra or OmegaConf: the entry points at the top (command
+#: line, API, the commands that compose from overrides), the sweep callback and the
 #: configuration layer that registers Hydra's structured-config schemas.
-HYDRA_ALLOWED = {"__main__", "api", "adaptive", "results", "config", "config_checkpoint",
-                 "config_failures", "config_topology", "config_workload"}
-MODEL_MODULES = sorted(p.stem for p in PACKAGE.glob("*.py")
-                       if p.stem not in HYDRA_ALLOWED and p.stem != "__init__")
+ENTRY_POINTS = {"simulator.__main__", "simulator.api", "simulator.adaptive",
+                "simulator.bench", "simulator.collectives", "simulator.report",
+                "simulator.analysis"}
+CONFIG_MODULES = [m for m in MODULES if m.startswith("simulator.config.")]
+HYDRA_ALLOWED = {*ENTRY_POINTS, *CONFIG_MODULES, "simulator.experiments.results"}
+MODEL_MODULES = [m for m in MODULES if m not in HYDRA_ALLOWED]
 
 _HYDRA_LOADED = ("import sys\n"
                  "def hydra_loaded():\n"
@@ -53,15 +62,47 @@ def test_model_modules_load_no_hydra() -> None:
     """Import every model module in turn in one fresh interpreter and report the first
     module after whose import Hydra or OmegaConf is loaded (with the modules before it
     clean, that module imports them itself)."""
-    assert {"cluster", "job", "stepmodel", "progress", "outputs", "report"} <= set(MODEL_MODULES)
+    assert {"simulator.reliability.cluster", "simulator.reliability.job",
+            "simulator.fabric.stepmodel", "simulator.experiments.progress",
+            "simulator.experiments.outputs", "simulator.experiments.report",
+            "simulator.elaborate", "simulator.reliability.study"} <= set(MODEL_MODULES)
     code = _HYDRA_LOADED + (
         "import importlib\n"
         f"for name in {MODEL_MODULES!r}:\n"
-        "    importlib.import_module('simulator.' + name)\n"
+        "    importlib.import_module(name)\n"
         "    if hydra_loaded():\n"
         "        print(name, hydra_loaded()[:3]); raise SystemExit(1)\n")
     proc = _python(code)
     assert proc.returncode == 0, f"imports Hydra: {proc.stdout.strip()} {proc.stderr[-2000:]}"
+
+
+def test_elaboration_loads_no_hydra() -> None:
+    """Elaboration builds the fabric from a validated spec: no Hydra, no OmegaConf, and
+    none of the configuration layer's modules."""
+    proc = _python(_HYDRA_LOADED + "import simulator.elaborate\n"
+                   "assert not hydra_loaded(), hydra_loaded()[:3]\n"
+                   "assert not [m for m in sys.modules\n"
+                   "            if m.startswith('simulator.config.validate')]")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_the_config_layer_loads_no_graph_machinery() -> None:
+    """Validation knows nothing of graphs: importing the configuration layer loads no
+    networkx and none of the fabric modules that build or solve a graph."""
+    assert {"simulator.config.validate", "simulator.config.schema",
+            "simulator.config.topology"} <= set(CONFIG_MODULES)
+    fabric = ["simulator.fabric.stepmodel", "simulator.fabric.topology",
+              "simulator.fabric.network", "simulator.fabric.collectives",
+              "simulator.fabric.flows", "simulator.elaborate"]
+    code = ("import sys\n"
+            f"for name in {CONFIG_MODULES!r}:\n"
+            "    __import__(name)\n"
+            f"loaded = [m for m in ['networkx', *{fabric!r}] if m in sys.modules]\n"
+            "assert not loaded, loaded\n")
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _python("import simulator.fabric.stepmodel, sys\n"  # and the check can fail
+                   "assert 'networkx' not in sys.modules").returncode != 0
 
 
 def test_the_checks_above_can_fail() -> None:
@@ -73,7 +114,7 @@ def test_the_checks_above_can_fail() -> None:
 def test_public_names_resolve_lazily() -> None:
     from simulator.api import load_scenario, simulate
     from simulator.errors import ConfigError
-    from simulator.scenario import Scenario
+    from simulator.reliability.scenario import Scenario
 
     assert simulator.simulate is simulate and simulator.load_scenario is load_scenario
     assert simulator.ConfigError is ConfigError and simulator.Scenario is Scenario
@@ -82,22 +123,3 @@ def test_public_names_resolve_lazily() -> None:
         assert getattr(simulator, name).__name__ == name
     with pytest.raises(AttributeError, match="no_such_name"):
         simulator.no_such_name  # noqa: B018
-
-
-def test_units() -> None:
-    assert units.MINUTE == 60 and units.HOUR == 60 * 60 and units.DAY == 24 * 60 * 60
-    assert units.GIB == 1024 * 1024 * 1024 and units.GB == 1000**3
-    assert units.GBIT * 8 == units.GB  # 400 Gb/s NDR = 50 GB/s
-
-
-#: A time or size constant spelled out instead of taken from simulator/units.py.
-_SPELLED = re.compile(r"(?<![\w.])(3600|86400|2\s*\*\*\s*30)(\.0)?(?![\w.])")
-
-
-@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
-def test_units_come_from_one_module(path: Path) -> None:
-    if path.name == "units.py":  # the one place they are spelled out
-        return
-    code = [line.split("#")[0] for line in path.read_text(encoding="utf-8").splitlines()]
-    found = [line.strip() for line in code if _SPELLED.search(line)]
-    assert not found, f"{path.name}: use simulator.units instead of {found}"

@@ -29,13 +29,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from clirun import describe, run_cli
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from scipy.optimize import brentq
 
 from simulator import load_scenario
-from simulator.config import config_dir
+from simulator.config.validate import config_dir
+from tests.clirun import describe, run_cli
 
 PRESETS = config_dir() / "hydra"
 RAY_PLUGIN = "hydra_plugins.hydra_ray_launcher"
@@ -340,7 +340,7 @@ def test_optuna_preset_finds_optimal_interval_in_a_quarter_of_a_grids_runs(tmp_p
 def test_the_sweep_digest_groups_by_the_search_parameters_too() -> None:
     # The end-of-sweep digest groups rows by the swept keys: command-line sweeps and a
     # search sweeper's own params (otherwise every Optuna trial lands in one line).
-    from simulator.results import swept_keys
+    from simulator.experiments.results import swept_keys
 
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("config", overrides=["hydra/sweeper=optimize_interval"],

@@ -1,0 +1,143 @@
+"""Validation of the `failures` part of the config -> FailureModel (see config.py).
+
+The model has no failure domains yet: switch, rack, scale-up and link units come from the
+topology graph at elaboration (simulator/elaborate.py)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from simulator.errors import ConfigError, require_non_negative, require_one_of, require_positive
+from simulator.reliability.failures import (
+    LIFETIME_KINDS,
+    SCOPES,
+    Component,
+    FailureModel,
+    InfantMortality,
+    Lemons,
+    Stragglers,
+    make_lifetime,
+)
+from simulator.reliability.scenario import ClusterSpec
+from simulator.reliability.trace import read_trace
+from simulator.units import DAY, HOUR
+
+if TYPE_CHECKING:
+    from simulator.config.schema import FailuresConfig
+
+COMPONENT_SCOPES = (*SCOPES, "link")
+COMPONENT_KEYS = ("scope", "mtbf_hours", "category", "repair_hours")
+FAILURE_KINDS = ("none", "trace", *LIFETIME_KINDS)
+
+
+def failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
+    """The failure model: plain lifetimes, a catalog, a trace; lemons, infant mortality,
+    planned maintenance."""
+    require_one_of("failures.kind", f.kind, FAILURE_KINDS)
+    require_non_negative("failures.planned_per_day", f.planned_per_day)
+    stragglers = _stragglers(f)
+    planned_gap_s = DAY / f.planned_per_day if f.planned_per_day > 0 else None
+    if f.kind == "trace":
+        if f.trace_path is None:
+            raise ConfigError("failures.trace_path", None, "failures=trace needs a CSV file")
+        total = cluster.nodes + cluster.spare_nodes
+        trace = read_trace(f.trace_path, total, cluster.gpus_per_node, f.trace_replicate)
+        return FailureModel(kind="trace", trace=trace, planned_gap_s=planned_gap_s,
+                            stragglers=stragglers or Stragglers(
+                                math.inf, f.straggler_slowdown,
+                                f.straggler_detect_hours * HOUR))
+    if f.trace_path is not None:
+        raise ConfigError("failures.trace_path", f.trace_path,
+                          "is only read with failures=trace (or failures.kind=trace)")
+    if f.kind == "none":
+        for key in ("gpu_mtbf_hours", "node_mtbf_hours"):
+            if getattr(f, key) is not None:
+                raise ConfigError(f"failures.{key}", getattr(f, key),
+                                  "must be null with failures=none (choose failures="
+                                  "exponential or weibull to set a rate)")
+        if f.components:
+            raise ConfigError("failures.components", ", ".join(f.components),
+                              "must be empty with failures=none")
+        return FailureModel(kind="none", planned_gap_s=planned_gap_s, stragglers=stragglers)
+    require_positive("failures.gpu_mtbf_hours", f.gpu_mtbf_hours, optional=True)
+    require_positive("failures.node_mtbf_hours", f.node_mtbf_hours, optional=True)
+    require_positive("failures.shape", f.shape)
+
+    def lifetime(mtbf_hours: float | None):
+        return None if mtbf_hours is None else make_lifetime(f.kind, mtbf_hours * HOUR, f.shape)
+
+    catalog = [_component(name, entry, lifetime) for name, entry in f.components.items()]
+    lemons, infant = _lemons(f), _infant(f)
+    return FailureModel(kind=f.kind, gpu=lifetime(f.gpu_mtbf_hours),
+                        node=lifetime(f.node_mtbf_hours), catalog=tuple(catalog),
+                        planned_gap_s=planned_gap_s, lemons=lemons, infant=infant,
+                        stragglers=stragglers)
+
+
+def _stragglers(f: FailuresConfig) -> Stragglers | None:
+    require_positive("failures.straggler_mtbf_hours", f.straggler_mtbf_hours, optional=True)
+    if not (math.isfinite(f.straggler_slowdown) and f.straggler_slowdown >= 1):
+        raise ConfigError("failures.straggler_slowdown", f.straggler_slowdown,
+                          "must be 1 or more (the step time factor while slow)")
+    require_positive("failures.straggler_detect_hours", f.straggler_detect_hours)
+    if f.straggler_mtbf_hours is None:
+        return None
+    return Stragglers(f.straggler_mtbf_hours * HOUR, f.straggler_slowdown,
+                      f.straggler_detect_hours * HOUR)
+
+
+def _lemons(f: FailuresConfig) -> Lemons | None:
+    if not 0 <= f.lemon_fraction <= 1:
+        raise ConfigError("failures.lemon_fraction", f.lemon_fraction, "must be in [0, 1]")
+    if not (math.isfinite(f.lemon_factor) and f.lemon_factor >= 1):
+        raise ConfigError("failures.lemon_factor", f.lemon_factor, "must be 1 or more")
+    require_positive("failures.lemon_retire_after", f.lemon_retire_after, optional=True)
+    require_positive("failures.lemon_window_hours", f.lemon_window_hours)
+    if f.lemon_fraction == 0 and f.lemon_retire_after is None:
+        return None
+    return Lemons(f.lemon_fraction, f.lemon_factor, f.lemon_retire_after,
+                  f.lemon_window_hours * HOUR)
+
+
+def _infant(f: FailuresConfig) -> InfantMortality | None:
+    if not (math.isfinite(f.infant_factor) and f.infant_factor >= 1):
+        raise ConfigError("failures.infant_factor", f.infant_factor, "must be 1 or more")
+    require_non_negative("failures.infant_hours", f.infant_hours)
+    if f.infant_factor == 1 or f.infant_hours == 0:
+        return None
+    return InfantMortality(f.infant_factor, f.infant_hours * HOUR)
+
+
+def _component(name: str, entry: Any, lifetime) -> Component:
+    """One catalog entry: {scope, mtbf_hours, category}, checked field by field."""
+    key = f"failures.components.{name}"
+    if name in ("gpu", "node"):
+        raise ConfigError(key, name, "is reserved: use failures.gpu_mtbf_hours / "
+                          "failures.node_mtbf_hours")
+    if not isinstance(entry, dict):
+        raise ConfigError(key, entry, "must be a mapping {scope: ..., mtbf_hours: ...}")
+    unknown = sorted(set(entry) - set(COMPONENT_KEYS))
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]}", entry[unknown[0]],
+                          f"unknown key; known keys: {', '.join(COMPONENT_KEYS)}")
+    scope, mtbf = entry.get("scope"), entry.get("mtbf_hours")
+    require_one_of(f"{key}.scope", scope, COMPONENT_SCOPES)
+    if isinstance(mtbf, bool) or not isinstance(mtbf, int | float):
+        raise ConfigError(f"{key}.mtbf_hours", mtbf, "must be a positive number")
+    require_positive(f"{key}.mtbf_hours", float(mtbf))
+    repair = entry.get("repair_hours")
+    if repair is not None and (isinstance(repair, bool) or not isinstance(repair, int | float)
+                               or not math.isfinite(repair) or repair < 0):
+        raise ConfigError(f"{key}.repair_hours", repair, "must be zero or a positive number")
+    return Component(name, scope, lifetime(float(mtbf)), str(entry.get("category", "")),
+                     None if repair is None else float(repair) * HOUR)
+
+
+def check_links(model: FailureModel, has_model: bool) -> None:
+    """Link failures slow the step on the degraded graph: they need a workload's model."""
+    if "link" in model.graph_scopes and not has_model:
+        raise ConfigError("failures.components", "scope: link",
+                          "link failures slow the step on the degraded graph, so they "
+                          "need a workload with a model (workload=llama3_405b, "
+                          "llama3_70b, gpt3_175b or moe_8x7b)")

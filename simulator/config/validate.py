@@ -1,0 +1,304 @@
+"""Validation: a composed Hydra config -> a `StudySpec`, every value checked.
+
+`to_spec` checks a composed config once, at the boundary, against the schemas of
+simulator/config/schema.py and converts it to SI units; every problem becomes a
+`ConfigError` naming the key, the bad value and what is allowed. Nothing here builds a
+graph: the step profile, failure domains, link slowdown and model-driven checkpoint
+interval are elaboration's (simulator/elaborate.py), so every check that needs no graph
+runs before any expensive work. The Scenario the model runs is
+`elaborate(to_spec(cfg))` (the entry points: simulator/api.py, simulator/__main__.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from simulator.config.checkpoint import CheckpointConfig, check_schema, owner_of
+from simulator.config.explain import blame_override, config_error_from, known_keys_note
+from simulator.config.failures import check_links, failures_from
+from simulator.config.schema import (
+    ClusterConfig,
+    Config,
+    RestartConfig,
+    StorageConfig,
+    WorkloadConfig,
+)
+from simulator.config.topology import fabric_from
+from simulator.config.workload import (
+    check_fixed_step,
+    check_memory,
+    peak_of,
+    workload_from,
+)
+from simulator.errors import (
+    ConfigError,
+    require_non_negative,
+    require_one_of,
+    require_positive,
+)
+from simulator.fabric.hardware import ACCELERATORS
+from simulator.fabric.workload import Workload
+from simulator.reliability.checkpoint_policies import CHECKPOINT_POLICIES
+from simulator.reliability.failures import FailureModel
+from simulator.reliability.jitter import StepJitter
+from simulator.reliability.scenario import ClusterSpec, RestartSpec
+from simulator.reliability.study import CheckpointChoice, StudySpec
+from simulator.units import DAY, GB, HOUR, MINUTE
+
+MODES = ("segments", "steps")
+
+
+def config_dir() -> Path:
+    """The Hydra config root: `scenarios/` in a checkout, or shipped inside the package."""
+    here = Path(__file__).resolve().parents[1]  # the simulator package
+    for candidate in (here.parent / "scenarios", here / "scenarios"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"no scenarios/config.yaml next to {here}")
+
+
+# ---- validation ---------------------------------------------------------------------------
+
+
+def _cluster(c: ClusterConfig) -> ClusterSpec:
+    require_one_of("cluster.accelerator", c.accelerator, ACCELERATORS)
+    require_positive("cluster.gpus_per_node", c.gpus_per_node)
+    require_positive("cluster.gpus", c.gpus)
+    if c.gpus % c.gpus_per_node:
+        raise ConfigError("cluster.gpus", c.gpus,
+                          f"must be a multiple of cluster.gpus_per_node={c.gpus_per_node}")
+    spare_nodes, spare_fraction = _spares(c, c.gpus // c.gpus_per_node)
+    require_non_negative("cluster.gpu_hour_usd", c.gpu_hour_usd, optional=True)
+    if not c.pue >= 1.0:
+        raise ConfigError("cluster.pue", c.pue, "must be 1.0 or more (facility / IT energy)")
+    # the price follows the accelerator (a preset's own price would survive an override
+    # of cluster.accelerator and price a B200 as an H100) unless it is set explicitly
+    price = c.gpu_hour_usd if c.gpu_hour_usd is not None else ACCELERATORS[c.accelerator].hour_usd
+    return ClusterSpec(c.accelerator, c.gpus, c.gpus_per_node, spare_nodes,
+                       price, c.pue, spare_fraction)
+
+
+def _spares(c: ClusterConfig, nodes: int) -> tuple[int, float | None]:
+    """(spare nodes, the fraction they came from or None): an explicit
+    `cluster.spare_nodes` wins; else ceil(`cluster.spare_fraction` x the job's nodes)."""
+    if c.spare_nodes is not None:
+        if c.spare_nodes < 0:
+            raise ConfigError("cluster.spare_nodes", c.spare_nodes, "must be zero or more")
+        return c.spare_nodes, None
+    if c.spare_fraction is None:
+        raise ConfigError("cluster.spare_nodes", None, "set cluster.spare_nodes (a count) or "
+                          "cluster.spare_fraction (a share of the job's nodes); 0 for no spares")
+    if not (math.isfinite(c.spare_fraction) and 0 <= c.spare_fraction <= 1):
+        raise ConfigError("cluster.spare_fraction", c.spare_fraction,
+                          "must be in [0, 1] (a share of the job's nodes), or null to give "
+                          "cluster.spare_nodes")
+    # the tolerance keeps an exact share (4 of 128 = 0.03125) from rounding up to 5
+    return math.ceil(nodes * c.spare_fraction - 1e-9), c.spare_fraction
+
+
+def _checkpoint_bytes(workload: Workload | None, storage: StorageConfig) -> float | None:
+    """Checkpoint size: every parameter's weights and optimizer state, each shard once."""
+    require_positive("storage.bytes_per_param", storage.bytes_per_param)
+    return None if workload is None else workload.model.params * storage.bytes_per_param
+
+
+def _transfer_s(key: str, size: float | None, system_gb_per_s: float,
+                storage: StorageConfig, nodes: int) -> float:
+    """Seconds to move `size` bytes: the storage system or the nodes' paths, the slower."""
+    if size is None:
+        raise ConfigError(key, None, "null derives it from the model's size; that needs a "
+                          "workload with a model (e.g. workload=llama3_405b)")
+    require_positive("storage.node_gb_per_s", storage.node_gb_per_s)
+    return size / (min(system_gb_per_s, nodes * storage.node_gb_per_s) * GB)
+
+
+def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpec,
+                size: float | None, storage: StorageConfig) -> CheckpointChoice:
+    """The policy and its costs; the interval a model-driven policy chooses is resolved
+    at elaboration, from the failure model with its domains."""
+    require_one_of("checkpoint.policy", c.policy, CHECKPOINT_POLICIES)
+    require_positive("storage.write_gb_per_s", storage.write_gb_per_s)
+    require_positive("storage.read_gb_per_s", storage.read_gb_per_s)
+    if c.write_minutes is None:
+        write_s = _transfer_s("checkpoint.write_minutes", size, storage.write_gb_per_s,
+                              storage, cluster.nodes)
+    else:
+        require_non_negative("checkpoint.write_minutes", c.write_minutes)
+        write_s = c.write_minutes * MINUTE
+    if c.load_minutes is None:
+        load_s = _transfer_s("checkpoint.load_minutes", size, storage.read_gb_per_s,
+                             storage, cluster.nodes)
+    else:
+        require_non_negative("checkpoint.load_minutes", c.load_minutes)
+        load_s = c.load_minutes * MINUTE
+    check_schema(c)
+    own = c.policy_fields()
+    if CHECKPOINT_POLICIES[c.policy].model_driven:
+        if c.interval_minutes is not None:
+            raise ConfigError("checkpoint.interval_minutes", c.interval_minutes,
+                              f"is chosen by checkpoint={c.policy}; leave it null, or use "
+                              "checkpoint=fixed to set it")
+        require_positive("checkpoint.write_minutes", write_s)
+    else:
+        require_positive("checkpoint.interval_minutes", c.interval_minutes)
+    derived = c.write_minutes is None or c.load_minutes is None
+    choice = CheckpointChoice(c.policy, None if c.interval_minutes is None
+                              else c.interval_minutes * MINUTE, write_s, load_s,
+                              size_bytes=size if derived else None,
+                              own=tuple(sorted(own.items())))
+    if not failures.graph_scopes:  # the job's MTBI is final: a policy that cannot choose
+        choice.resolve(failures.job_mtbi_s(cluster.nodes, cluster.gpus_per_node))  # fails now
+    return choice
+
+
+def _restart(r: RestartConfig, cluster: ClusterSpec) -> RestartSpec:
+    require_non_negative("restart.detect_minutes", r.detect_minutes)
+    require_non_negative("restart.restart_minutes", r.restart_minutes)
+    require_non_negative("restart.repair_hours", r.repair_hours)
+    require_non_negative("restart.init_seconds_per_1k_gpus", r.init_seconds_per_1k_gpus)
+    require_non_negative("restart.detect_seconds_per_1k_gpus", r.detect_seconds_per_1k_gpus)
+    require_non_negative("restart.manual_repair_hours", r.manual_repair_hours)
+    for key in ("manual_probability", "repair_failure_probability"):
+        value = getattr(r, key)
+        if not 0 <= value < 1:
+            raise ConfigError(f"restart.{key}", value, "must be in [0, 1)")
+    thousands = cluster.gpus / 1000
+    detect_s = r.detect_minutes * MINUTE + r.detect_seconds_per_1k_gpus * thousands
+    restart_s = r.restart_minutes * MINUTE + r.init_seconds_per_1k_gpus * thousands
+    return RestartSpec(detect_s, restart_s, r.repair_hours * HOUR,
+                       r.manual_probability, r.manual_repair_hours * HOUR,
+                       r.repair_failure_probability, r.elastic)
+
+
+def validate(cfg: Config) -> StudySpec:
+    """Check every value of `cfg` and convert it to a StudySpec in seconds."""
+    if cfg.seed < 0:
+        raise ConfigError("seed", cfg.seed, "must be zero or a positive integer")
+    require_positive("replicates", cfg.replicates)
+    require_non_negative("first_replicate", cfg.first_replicate)
+    require_positive("horizon_days", cfg.horizon_days)
+    require_positive("work_hours", cfg.work_hours, optional=True)
+    require_positive("max_horizon_days", cfg.max_horizon_days)
+    require_positive("workload.step_seconds", cfg.workload.step_seconds,
+                     optional=cfg.workload.model is not None)
+    cluster = _cluster(cfg.cluster)
+    failures = failures_from(cfg.failures, cluster)
+    accelerator = ACCELERATORS[cluster.accelerator]
+    fabric = fabric_from(cfg.topology, cfg.efficiency, cluster, accelerator)
+    workload = peak = attention_peak = None
+    if cfg.workload.model is not None:
+        workload = workload_from(cfg.workload, cluster, accelerator.scaleup_domain)
+        check_memory(workload, accelerator)
+        peak = peak_of(cluster.accelerator, workload.precision)
+        attention_peak = peak_of(cluster.accelerator, "bf16")
+    else:
+        check_fixed_step(cfg.workload)
+    require_one_of("mode", cfg.mode, MODES)
+    jitter = _jitter(cfg.workload.jitter_cv, cluster.gpus)
+    check_links(failures, workload is not None)
+    train_tokens, train_steps = _train_budget(cfg.workload)
+    return StudySpec(
+        seed=cfg.seed,
+        replicates=cfg.replicates,
+        first_replicate=cfg.first_replicate,
+        horizon_s=cfg.horizon_days * DAY,
+        work_s=None if cfg.work_hours is None else cfg.work_hours * HOUR,
+        max_horizon_s=cfg.max_horizon_days * DAY,
+        step_level=cfg.mode == "steps",
+        jitter=jitter,
+        cluster=cluster,
+        failures=failures,
+        checkpoint=_checkpoint(cfg.checkpoint, failures, cluster,
+                               _checkpoint_bytes(workload, cfg.storage), cfg.storage),
+        restart=_restart(cfg.restart, cluster),
+        fabric=fabric,
+        nodes_per_rack=cfg.topology.nodes_per_rack,
+        workload=workload,
+        fixed_step_s=cfg.workload.step_seconds,
+        compute_efficiency=cfg.efficiency.compute,
+        peak_flops=peak,
+        attention_peak_flops=attention_peak,
+        train_tokens=train_tokens,
+        train_steps=train_steps,
+    )
+
+
+def _train_budget(w: WorkloadConfig) -> tuple[float | None, float | None]:
+    """The training budget: tokens (a model workload) or steps (any), at most one."""
+    require_positive("workload.train_tokens", w.train_tokens, optional=True)
+    require_positive("workload.train_steps", w.train_steps, optional=True)
+    if w.train_tokens is not None and w.train_steps is not None:
+        raise ConfigError("workload.train_steps", w.train_steps,
+                          f"set either workload.train_tokens={w.train_tokens:g} or "
+                          "workload.train_steps, not both (null the other)")
+    if w.train_tokens is not None and w.model is None:
+        raise ConfigError("workload.train_tokens", w.train_tokens,
+                          "needs a model workload (tokens per step); for a fixed-step "
+                          "workload give the budget as workload.train_steps")
+    return w.train_tokens, w.train_steps
+
+
+def _jitter(cv: float, gpus: int) -> StepJitter | None:
+    if not (math.isfinite(cv) and 0 <= cv <= 1):
+        raise ConfigError("workload.jitter_cv", cv, "must be in [0, 1] (0: no jitter)")
+    return StepJitter(cv, gpus) if cv > 0 else None
+
+
+def to_spec(cfg: DictConfig) -> StudySpec:
+    """A composed Hydra config -> a validated StudySpec (raises ConfigError)."""
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    check_no_extra_keys(cfg)
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except Exception as exc:  # missing (???) values and late type errors
+        raise _name_owner(config_error_from(exc, Config)) from None
+    if not isinstance(obj, Config):
+        raise ConfigError("defaults", "?", "the primary config must use base_config")
+    return validate(obj)
+
+
+def check_no_extra_keys(cfg: DictConfig) -> None:
+    """Reject keys the schema does not know (e.g. a typo added with `+`)."""
+    def walk(node: DictConfig, schema: Any, prefix: str) -> None:
+        fields = {f.name: f for f in dataclasses.fields(schema)}
+        for key in node:
+            full = f"{prefix}{key}"
+            if key not in fields:
+                raise _name_owner(ConfigError(
+                    full, node[key] if OmegaConf.is_missing(node, key) is False else "???",
+                    f"unknown key; {known_keys_note(full, Config)}"))
+            sub = fields[key].default_factory
+            if dataclasses.is_dataclass(sub) and isinstance(node[key], DictConfig):
+                typed = OmegaConf.get_type(node[key])  # a group option's own schema
+                walk(node[key], typed if dataclasses.is_dataclass(typed) else sub, f"{full}.")
+
+    walk(cfg, Config, "")
+
+
+def explain(exc: BaseException, overrides: list[str]) -> ConfigError:
+    """Any error raised while composing `overrides` as the one-line ConfigError for it."""
+    if isinstance(exc, ConfigError):
+        return exc
+    return blame_override(overrides, exc) or _name_owner(config_error_from(exc, Config))
+
+
+def _name_owner(error: ConfigError) -> ConfigError:
+    """An unknown key that is another checkpoint option's own: say whose it is."""
+    if not error.allowed.startswith("unknown key"):
+        return error
+    owner = owner_of(error.key)
+    if owner is None:
+        if error.key.startswith("checkpoint."):
+            return ConfigError(error.key, error.value, f"{error.allowed}; and each "
+                               "option's own (scenarios/checkpoint/<option>.yaml)")
+        return error
+    return ConfigError(error.key, error.value,
+                       f"is only used by checkpoint={owner}; leave it out (or choose "
+                       f"checkpoint={owner})")

@@ -1,0 +1,137 @@
+"""Elaboration: a validated StudySpec -> the Scenario the model runs.
+
+desmod's second stage (build -> elaborate -> run -> collect). Configuration
+(simulator/config/validate.py) has checked every value and built no graph; here, once per study,
+the fabric is built and solved: the topology graph, its routing and the collectives of
+one step (the step profile), the failure domains the graph puts behind each switch, rack
+and scale-up domain, the step time with one cable down (link failures), and the
+checkpoint interval a model-driven policy chooses for the elaborated failure model's mean
+time between interruptions. The expensive parts are cached on the frozen specs
+(simulator/fabric/stepmodel.py), so a sweep over reliability settings builds its fabric once
+per process.
+
+No Hydra or OmegaConf here. What only elaboration can find (a topology that cannot be
+built as configured, a switch failure on a fabric without switches, a model-driven
+checkpoint policy with nothing that fails) is a ConfigError naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from simulator.errors import ConfigError, require_positive
+from simulator.fabric import stepmodel
+from simulator.fabric.domains import domains_from_graph
+from simulator.fabric.workload import StepProfile
+from simulator.reliability.failures import FailureModel
+from simulator.reliability.scenario import Scenario
+from simulator.reliability.study import StudySpec
+
+Progress = Callable[[str, int, int], None]
+"""`progress(stage, done, total)`: called before each stage with the number of stages
+done so far, and once more as `progress("done", total, total)` at the end. Stages:
+"graph", "routing", "collectives" (the step profile), "link slowdown", "domains"; a
+study that builds no graph (a fixed step, no switch, rack, scale-up or link failures)
+has none, and the callback is never called."""
+
+Stage = tuple[str, Callable[[], Any]]
+
+
+def elaborate(spec: StudySpec, progress: Progress | None = None) -> Scenario:
+    """The Scenario of `spec`: its step profile, failure domains and checkpoint interval.
+
+    Raises ConfigError where the fabric decides: `topology` (cannot be built or routed as
+    configured), `failures.components.<name>.scope` (a switch failure on a fabric without
+    leaf or ToR switches), `checkpoint.policy` (a model-driven policy with no failures).
+    """
+    done: dict[str, Any] = {}
+    stages = _stages(spec, done)
+    for count, (name, run) in enumerate(stages):
+        if progress is not None:
+            progress(name, count, len(stages))
+        done[name] = run()
+    if progress is not None and stages:
+        progress("done", len(stages), len(stages))
+    profile: StepProfile | None = done.get("collectives")
+    failures: FailureModel = done.get("domains", spec.failures)
+    cluster = spec.cluster
+    checkpoint = spec.checkpoint.resolve(failures.job_mtbi_s(cluster.nodes,
+                                                             cluster.gpus_per_node))
+    step_s = profile.step_s if spec.fixed_step_s is None else spec.fixed_step_s
+    if spec.jitter is not None:  # the mean step waits for the slowest GPU
+        step_s *= spec.jitter.expected_max
+    return Scenario(
+        seed=spec.seed,
+        replicates=spec.replicates,
+        first_replicate=spec.first_replicate,
+        horizon_s=spec.horizon_s,
+        work_s=spec.work_s,
+        max_horizon_s=spec.max_horizon_s,
+        step_s=step_s,
+        step_level=spec.step_level,
+        jitter=spec.jitter,
+        cluster=cluster,
+        failures=failures,
+        checkpoint=checkpoint,
+        restart=spec.restart,
+        fabric=spec.fabric,
+        workload=spec.workload,
+        profile=profile,
+        train_tokens=spec.train_tokens,
+        train_steps=spec.train_steps,
+    )
+
+
+def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
+    """What `spec` needs built, in order; a stage may read earlier results in `done`."""
+    fabric, gpus = spec.fabric, spec.cluster.gpus
+    stages: list[Stage] = []
+    graph: Stage = ("graph", lambda: _buildable(spec, stepmodel.fabric_graph, fabric, gpus))
+    if spec.workload is not None:
+        stages += [graph,
+                   ("routing", lambda: _buildable(spec, stepmodel.fabric_network, fabric,
+                                                  gpus)),
+                   ("collectives", lambda: _buildable(spec, stepmodel.profile,
+                                                      *_profile_args(spec)))]
+    scopes = spec.failures.graph_scopes
+    if scopes:
+        if spec.workload is None:
+            stages.append(graph)
+        if "link" in scopes:  # validation made sure there is a workload to slow
+            stages.append(("link slowdown",
+                           lambda: stepmodel.link_slowdown(*_profile_args(spec))))
+        stages.append(("domains", lambda: with_domains(
+            spec, _buildable(spec, stepmodel.fabric_graph, fabric, gpus),
+            done.get("link slowdown", 1.0))))
+    return stages
+
+
+def _buildable(spec: StudySpec, build: Callable[..., Any], *args: Any) -> Any:
+    """`build(*args)`, with a builder's or router's ValueError as a ConfigError."""
+    try:
+        return build(*args)
+    except ValueError as exc:  # the topology cannot be built or routed as configured
+        raise ConfigError("topology", spec.topology, str(exc)) from None
+
+
+def _profile_args(spec: StudySpec) -> tuple:
+    """stepmodel.profile's arguments: the workload on the fabric at the peaks."""
+    return (spec.workload, spec.fabric, spec.cluster.gpus_per_node, spec.peak_flops,
+            spec.compute_efficiency, spec.attention_peak_flops)
+
+
+def with_domains(spec: StudySpec, graph: Any, link_slowdown: float) -> FailureModel:
+    """`spec.failures` with its failure domains read from the job's topology graph
+    (switch, rack and scale-up groups, redundant cables; spares in racks of their own)."""
+    require_positive("topology.nodes_per_rack", spec.nodes_per_rack)
+    cluster = spec.cluster
+    domains = domains_from_graph(graph, spec.nodes_per_rack,
+                                 cluster.nodes + cluster.spare_nodes, link_slowdown)
+    for component in spec.failures.components:
+        if component.scope == "switch" and not domains.of("switch"):
+            raise ConfigError(f"failures.components.{component.name}.scope", "switch",
+                              f"topology {spec.topology} has no leaf or ToR switches; "
+                              "allowed here: gpu, node, rack, scaleup, job")
+    return dataclasses.replace(spec.failures, domains=domains)

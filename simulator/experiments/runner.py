@@ -1,0 +1,273 @@
+"""Assemble and run the model: one replicate -> one summary row, a scenario -> a table."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property, partial
+
+import pandas as pd
+import simpy
+from tqdm import tqdm
+
+from simulator.fabric.hardware import ACCELERATORS
+from simulator.reliability.cluster import Cluster
+from simulator.reliability.failure_source import FailureRecord
+from simulator.reliability.job import JobPlan, TrainingJob
+from simulator.reliability.metrics import (
+    CATEGORIES,
+    CONFIG_COLUMNS,
+    ROW_COLUMNS,
+    SUMMARY_COLUMNS,
+    Ledger,
+)
+from simulator.reliability.scenario import Scenario
+from simulator.streams import stream
+from simulator.units import DAY, HOUR, MINUTE
+
+FAILURE_COLUMNS = ["time_s", "node", "component", "index", "age_s", "scope"]
+EVENT_COLUMNS = ["replicate", "time_hours", "event", "kind", "node", "gpu", "component",
+                 "age_hours"]
+
+
+class CountingEnvironment(simpy.Environment):
+    """A SimPy environment that knows how many events it processed (for the benchmark).
+
+    SimPy numbers every event it schedules (`_eid`, an itertools.count); the processed
+    ones are the scheduled ones no longer in the queue. Reading the counter costs
+    nothing per event, unlike overriding `step`.
+    """
+
+    @property
+    def processed(self) -> int:
+        scheduled = int(repr(self._eid)[len("count("):-1])
+        return scheduled - len(self._queue)
+
+
+@dataclass
+class ReplicateResult:
+    """The summary row of one replicate, its failure log and the SimPy event count."""
+
+    row: dict
+    records: list[FailureRecord]
+    sim_events: int
+    job_log: list[tuple[float, str]]  # (time_s, "recovered" | "planned")
+
+    @cached_property
+    def failure_log(self) -> pd.DataFrame:
+        """One row per failure: time_s, node, component, index, age_s, scope (built on demand:
+        sweeps only need the summary row)."""
+        return pd.DataFrame([r.__dict__ for r in self.records], columns=FAILURE_COLUMNS)
+
+    def events(self, replicate: int) -> pd.DataFrame:
+        """Failures, recoveries and planned drains in time order, in the trace format
+        (simulator/reliability/trace.py): its failure rows replay with failures=trace."""
+        log = self.failure_log
+        failures = pd.DataFrame({
+            "replicate": replicate, "time_hours": log.time_s / HOUR, "event": "failure",
+            "kind": log.scope, "node": log.node, "gpu": log["index"],
+            "component": log.component, "age_hours": log.age_s / HOUR})
+        job = pd.DataFrame({"replicate": replicate,
+                            "time_hours": [t / HOUR for t, _ in self.job_log],
+                            "event": [e for _, e in self.job_log]})
+        frames = [f for f in (failures, job) if not f.empty]
+        if not frames:
+            return pd.DataFrame(columns=EVENT_COLUMNS)
+        merged = pd.concat(frames, ignore_index=True).reindex(columns=EVENT_COLUMNS)
+        merged = merged.astype({"node": "Int64", "gpu": "Int64"})
+        return merged.sort_values("time_hours", kind="stable", ignore_index=True)
+
+
+def job_plan(scenario: Scenario) -> JobPlan:
+    """The job's plan in steps and seconds (work rounded up to whole steps)."""
+    work_steps = None
+    if scenario.work_s is not None:
+        work_steps = max(1, math.ceil(scenario.work_s / scenario.step_s - 1e-9))
+    return JobPlan(step_s=scenario.step_s, checkpoint=scenario.checkpoint,
+                   restart=scenario.restart,
+                   nodes=scenario.cluster.nodes, work_steps=work_steps,
+                   step_level=scenario.step_level, jitter=scenario.jitter)
+
+
+def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
+    """Simulate one replicate of `scenario` with its own random streams."""
+    env = CountingEnvironment()
+    streams = partial(stream, scenario.seed, replicate)
+    ledger = Ledger()
+    job = TrainingJob(env, ledger, job_plan(scenario), streams("jitter"))
+    cluster = Cluster(env, scenario.cluster, scenario.failures, scenario.restart, streams,
+                      listener=job)
+    job.start(cluster)
+    if scenario.work_s is None:
+        env.run(until=scenario.horizon_s)
+    else:
+        env.run(until=env.any_of([job.process, env.timeout(scenario.max_horizon_s)]))
+    ledger.finish(env.now)
+    row = _summary_row(scenario, replicate, env.now, ledger, job, cluster)
+    return ReplicateResult(row=row, records=cluster.records, sim_events=env.processed,
+                           job_log=job.log)
+
+
+def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledger,
+                 job: TrainingJob, cluster: Cluster) -> dict:
+    gpus = scenario.cluster.gpus
+    hours = {f"{c}_h": ledger.totals[c] / HOUR for c in CATEGORIES}
+    horizon_h = end_s / HOUR
+    goodput = hours["useful_h"] / horizon_h if horizon_h > 0 else 0.0
+    row = {
+        "seed": scenario.seed,
+        "replicate": replicate,
+        "gpus": gpus,
+        "horizon_h": horizon_h,
+        **hours,
+        "goodput": goodput,
+        "lost_gpu_h": (horizon_h - hours["useful_h"]) * gpus,
+        "failures": job.failures,
+        **{f"{scope}_failures": n for scope, n in job.failures_by_scope.items()},
+        "link_failures": cluster.link_failures,
+        "stragglers": cluster.stragglers,
+        "planned": job.planned,
+        "retired_nodes": cluster.retired,
+        "checkpoints": job.checkpoints,
+        "lost_checkpoints": job.lost_checkpoints,
+        "interval_min": job.interval_steps * scenario.step_s / MINUTE,
+        "step_s": scenario.step_s,
+        "job_mtbi_h": scenario.job_mtbi_s / HOUR,
+        **_throughput(scenario, horizon_h, hours["useful_h"]),
+        "completed": job.finished if scenario.work_s is not None else True,
+    }
+    return {**{column: row[column] for column in SUMMARY_COLUMNS}, **configuration(scenario)}
+
+
+def configuration(scenario: Scenario) -> dict[str, object]:
+    """The configuration columns of every row of `scenario` (`metrics.CONFIG_COLUMNS`).
+
+    Values are what the model ran with, in the units of the column names: derived ones
+    resolved (a write time from the model's size, the restart times with their
+    per-1,000-GPU terms, the spare count from a fraction, the catalog's price). A setting
+    the scenario does not have (no model, another policy's key) is nan, or None for text.
+    """
+    c, ckpt, r, w = scenario.cluster, scenario.checkpoint, scenario.restart, scenario.workload
+    failures = scenario.failures
+    p = None if w is None else w.parallel
+    row = {
+        "cluster_accelerator": c.accelerator,
+        "cluster_gpus_per_node": c.gpus_per_node,
+        "cluster_nodes": c.nodes,
+        "cluster_spare_nodes": c.spare_nodes,
+        "cluster_gpu_hour_usd": _or_nan(c.gpu_hour_usd),
+        "cluster_pue": c.pue,
+        "topology_kind": None if scenario.fabric is None else scenario.fabric.builder,
+        "workload_model_params_b": math.nan if w is None else w.model.params / 1e9,
+        "workload_precision": None if w is None else w.precision,
+        "workload_parallel": None if p is None else
+        f"tp{p.tp} pp{p.pp} dp{p.dp} cp{p.cp} ep{p.ep}",
+        "workload_global_batch_tokens": math.nan if w is None else w.global_batch_tokens,
+        "workload_jitter_cv": 0.0 if scenario.jitter is None else scenario.jitter.cv,
+        "run_mode": "steps" if scenario.step_level else "segments",
+        "run_horizon_days": scenario.horizon_s / DAY if scenario.work_s is None else math.nan,
+        "run_work_h": _or_nan(scenario.work_s, HOUR),
+        "failures_kind": failures.kind,
+        "failures_gpu_mtbf_h": math.nan if failures.gpu is None
+        else failures.gpu.mean_s / HOUR,
+        "failures_node_mtbf_h": math.nan if failures.node is None
+        else failures.node.mean_s / HOUR,
+        "checkpoint_policy": ckpt.policy,
+        "checkpoint_write_min": ckpt.write_s / MINUTE,
+        "checkpoint_load_min": ckpt.load_s / MINUTE,
+        "checkpoint_snapshot_min": _or_nan(ckpt.snapshot_s, MINUTE),
+        "checkpoint_memory_write_min": _or_nan(ckpt.memory_write_s, MINUTE),
+        "checkpoint_memory_load_min": math.nan if ckpt.memory_write_s is None
+        else ckpt.memory_load_s / MINUTE,
+        "checkpoint_durable_every": ckpt.durable_every,
+        "checkpoint_prior_mtbi_h": _or_nan(ckpt.prior_mtbi_s, HOUR),
+        "checkpoint_size_tb": _or_nan(ckpt.size_bytes, 1e12),
+        "restart_detect_min": r.detect_s / MINUTE,
+        "restart_restart_min": r.restart_s / MINUTE,
+        "restart_repair_h": r.repair_s / HOUR,
+        "restart_manual_probability": r.manual_probability,
+        "restart_manual_repair_h": r.manual_repair_s / HOUR,
+        "restart_repair_failure_probability": r.repair_failure_probability,
+        "restart_elastic": r.elastic,
+    }
+    return {column: row[column] for column in CONFIG_COLUMNS}
+
+
+def _or_nan(value: float | None, unit: float = 1.0) -> float:
+    """`value` in `unit`s, nan for None."""
+    return math.nan if value is None else value / unit
+
+
+def _throughput(scenario: Scenario, horizon_h: float, useful_h: float) -> dict:
+    """Throughput, MFU, energy, cost and the decision metrics of one replicate.
+
+    The cluster is reserved for the job over the whole horizon, so it draws board power
+    (times the facility's PUE) and is paid for whether or not the time was useful; the
+    lost share is the time that was not useful. Nan where the catalog has no power or
+    `cluster.gpu_hour_usd` is not set.
+
+    `tokens_per_s` is the nominal rate while computing; `effective_tokens_per_s` what the
+    job delivered over the horizon: useful (never rolled back) compute at the nominal
+    rate. The ledger counts compute at a slowdown f as 1/f useful, so useful time x the
+    nominal rate is the tokens actually produced, degraded running included. Nan without
+    a model (a fixed-step workload has no tokens).
+    """
+    profile, step_s, c = scenario.profile, scenario.step_s, scenario.cluster
+    power_w = ACCELERATORS[c.accelerator].power_w
+    share = useful_h / horizon_h if horizon_h > 0 else 0.0  # goodput
+    energy_mwh = math.nan if power_w is None else power_w * c.pue * c.gpus * horizon_h / 1e6
+    cost_usd = math.nan if c.gpu_hour_usd is None else c.gpu_hour_usd * c.gpus * horizon_h
+    tokens_per_s = math.nan if profile is None else profile.tokens / step_s
+    effective = tokens_per_s * share
+    mtokens = effective * horizon_h * HOUR / 1e6  # useful tokens, millions
+    return {
+        "tokens_per_s": tokens_per_s,
+        "mfu": math.nan if profile is None
+        else profile.model_flops / (step_s * profile.gpus * profile.peak_flops),
+        "energy_mwh": energy_mwh,
+        "lost_mwh": energy_mwh * (1.0 - share),
+        "cost_usd": cost_usd,
+        "lost_usd": cost_usd * (1.0 - share),
+        "effective_tokens_per_s": effective,
+        "time_to_train_days": _time_to_train_days(scenario, share),
+        "usd_per_mtoken": _per(cost_usd, mtokens),
+        "mwh_per_mtoken": _per(energy_mwh, mtokens),
+    }
+
+
+def _time_to_train_days(scenario: Scenario, goodput: float) -> float:
+    """Days to train the budget at this replicate's effective rate (an extrapolation of
+    the horizon's goodput; `work_hours` simulates a budget directly): the budget's steps
+    x the step time / goodput. Nan without a budget, inf if nothing useful was done."""
+    steps = scenario.train_steps
+    if scenario.train_tokens is not None and scenario.profile is not None:
+        steps = scenario.train_tokens / scenario.profile.tokens
+    if steps is None:
+        return math.nan
+    return _per(steps * scenario.step_s / DAY, goodput)
+
+
+def _per(amount: float, units: float) -> float:
+    """amount / units; inf when nothing was produced (nan stays nan)."""
+    if math.isnan(amount) or math.isnan(units):
+        return math.nan
+    return amount / units if units > 0 else math.inf
+
+
+def run_scenario(scenario: Scenario, progress: bool | None = None,
+                 events: list[pd.DataFrame] | None = None) -> pd.DataFrame:
+    """All replicates of `scenario`, one row each: the summary, then the configuration.
+
+    progress: show a progress bar (None: only when writing to a terminal).
+    events: if a list, each replicate's event table is appended to it.
+    """
+    disable = None if progress is None else not progress
+    rows = []
+    first = scenario.first_replicate
+    for r in tqdm(range(first, first + scenario.replicates), desc="replicates", unit="rep",
+                  disable=disable, leave=False):
+        result = run_replicate(scenario, r)
+        rows.append(result.row)
+        if events is not None:
+            events.append(result.events(r))
+    return pd.DataFrame(rows, columns=list(ROW_COLUMNS))

@@ -1,0 +1,86 @@
+"""Step time from the fabric: topology graph -> flow network -> collectives -> profile.
+
+Everything here is cached on frozen, hashable specs: the same topology is built once per
+process, and the step profile of a (workload, fabric, cluster) is computed once, so a
+sweep over checkpoint policies pays for the fabric only once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+
+import networkx as nx
+
+from simulator.fabric.collectives import CollectiveModel, Layout
+from simulator.fabric.domains import representative_uplink, without_cable
+from simulator.fabric.fabric_spec import FabricSpec
+from simulator.fabric.network import Network
+from simulator.fabric.protocols import NCCL_PROTOCOLS
+from simulator.fabric.topology import build
+from simulator.fabric.topology_graph import check_topology
+from simulator.fabric.workload import StepProfile, Workload, step_profile
+
+
+@lru_cache(maxsize=8)
+def fabric_graph(fabric: FabricSpec, gpus: int) -> nx.Graph:
+    """The topology graph of `gpus` accelerators (checked: connected, positive links),
+    without `fabric.failed_cable` if one is set."""
+    if fabric.failed_cable is not None:
+        healthy = fabric_graph(dataclasses.replace(fabric, failed_cable=None), gpus)
+        return without_cable(healthy, fabric.failed_cable)
+    graph = build(fabric.builder, gpus, **dict(fabric.params))
+    check_topology(graph)
+    return graph
+
+
+@lru_cache(maxsize=8)
+def fabric_network(fabric: FabricSpec, gpus: int) -> Network:
+    return Network(fabric_graph(fabric, gpus), dict(fabric.efficiency))
+
+
+@lru_cache(maxsize=16)
+def collective_model(fabric: FabricSpec, gpus: int, layout: Layout) -> CollectiveModel:
+    """Collectives as NCCL runs them by default: channels over every NIC, LL / LL128 /
+    Simple, NVLS and NVLS-tree where the NVSwitches reduce; CollNet (SHARP) off, as
+    NCCL_COLLNET_ENABLE defaults to 0."""
+    return CollectiveModel(fabric_network(fabric, gpus), layout,
+                           step_latency_s=fabric.step_latency_s,
+                           nvls_efficiency=fabric.nvls_efficiency,
+                           protocols=NCCL_PROTOCOLS)
+
+
+def layout_of(work: Workload, gpus_per_node: int) -> Layout:
+    p = work.parallel
+    return Layout(tp=p.tp, cp=p.cp, dp=p.dp, pp=p.pp, ep=p.ep, gpus_per_node=gpus_per_node)
+
+
+@lru_cache(maxsize=64)
+def profile(work: Workload, fabric: FabricSpec, gpus_per_node: int, peak_flops: float,
+            compute_efficiency: float, attention_peak_flops: float | None = None
+            ) -> StepProfile:
+    """The StepProfile of `work` on this fabric (cached). Building a large fabric takes
+    seconds (about 30 at 131,072 GPUs): elaboration (simulator/elaborate.py) builds the
+    graph, the routing and then the collectives as stages it can report."""
+    comm = collective_model(fabric, work.parallel.gpus, layout_of(work, gpus_per_node))
+    return step_profile(work, peak_flops, compute_efficiency, comm, attention_peak_flops)
+
+
+def link_slowdown(work: Workload, fabric: FabricSpec, gpus_per_node: int,
+                  peak_flops: float, compute_efficiency: float,
+                  attention_peak_flops: float | None = None) -> float:
+    """Step time with one redundant cable down (the first uplink in front of GPU 0)
+    over the healthy step time; 1.0 if the fabric has no such cable."""
+    cable = representative_uplink(fabric_graph(fabric, work.parallel.gpus))
+    if cable is None:
+        return 1.0
+    args = (gpus_per_node, peak_flops, compute_efficiency, attention_peak_flops)
+    healthy = profile(work, fabric, *args)
+    degraded = profile(work, dataclasses.replace(fabric, failed_cable=cable), *args)
+    return degraded.step_s / healthy.step_s
+
+
+def clear_caches() -> None:
+    """Forget every built graph and computed profile (for cold-start measurements)."""
+    for cached in (fabric_graph, fabric_network, collective_model, profile):
+        cached.cache_clear()

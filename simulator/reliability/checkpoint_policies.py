@@ -1,0 +1,378 @@
+"""Checkpoint policies: strategy objects, chosen by name from a registry.
+
+`TrainingJob` (simulator/reliability/job.py) runs segments of compute and asks its checkpoint
+policy every question that differs between policies:
+
+- `choose_interval(configured_s, write_s, mtbi_s)`: the compute time between
+  checkpoints, at configuration time, from the write time C and the job's mean time
+  between interruptions M (from the failure model);
+- `interval_steps(now_s, failures)`: the steps of the next segment (adaptive re-plans);
+- `save(steps)`: the checkpoint at the end of a segment, as a SimPy generator: what it
+  blocks for and when it becomes durable (`JobHooks.made_durable`);
+- `roll_back(cause)`: what a failure discards and what the recovery then loads.
+
+The interval rules are closed forms in simulator/reliability/intervals.py; the restart
+policies are in simulator/reliability/restart_policies.py.
+
+Adding a policy: one class here with its `name` in `CHECKPOINT_POLICIES`, one
+`scenarios/checkpoint/<name>.yaml` with its schema in simulator/config/checkpoint.py,
+and tests (README "Checkpoint policies").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import simpy
+
+from simulator.fabric.domains import GROUP_SCOPES
+from simulator.reliability.intervals import daly_interval, fixed_interval, young_daly_interval
+from simulator.reliability.metrics import Ledger, Phase
+from simulator.reliability.scenario import CheckpointSpec, whole_steps
+
+#: Asynchronous checkpoints: writes in flight at most; the next snapshot waits (blocked,
+#: as checkpoint time) for the oldest to finish, as checkpoint libraries make a save
+#: wait for the one before it. Without a bound, intervals shorter than the write would
+#: pile up writes that share the bandwidth ever more thinly.
+MAX_WRITES_IN_FLIGHT = 2
+
+
+# ---- what a policy sees of the job ------------------------------------------------------
+
+
+class JobHooks(Protocol):
+    """The job a checkpoint policy runs in: its clock, its ledger, its progress."""
+
+    env: simpy.Environment
+    ledger: Ledger
+
+    def made_durable(self, steps: int) -> None:
+        """`steps` more steps are in a durable checkpoint."""
+
+    def completes(self, pending_steps: int) -> bool:
+        """Whether durable + `pending_steps` steps reach the job's work budget."""
+
+    @property
+    def draining(self) -> bool:
+        """Planned maintenance waits for this checkpoint (then the job restarts)."""
+
+    @property
+    def swapping(self) -> bool:
+        """A straggler waits for this checkpoint to be swapped out (then a restart)."""
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """What a failure cost the checkpoints, and what the recovery loads (seconds)."""
+
+    load_s: float
+    lost_writes: int = 0  # background writes lost with the failed nodes' host memory
+
+
+# ---- checkpoint policies ----------------------------------------------------------------
+
+#: CheckpointSpec fields that belong to one policy each (None / default elsewhere).
+_OWN_FIELDS = {"snapshot_s": None, "prior_mtbi_s": None, "memory_write_s": None,
+               "memory_load_s": 0.0, "durable_every": 1}
+
+
+class CheckpointPolicy:
+    """Synchronous checkpoints every `interval_s` of compute: the job blocks for the
+    whole write; a failure rolls back to the last checkpoint, which recovery loads."""
+
+    name: ClassVar[str] = ""
+    #: chooses its interval from the failure model (checkpoint.interval_minutes is null)
+    model_driven: ClassVar[bool] = False
+    #: the CheckpointSpec fields of `_OWN_FIELDS` this policy needs set
+    own_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, spec: CheckpointSpec, step_s: float) -> None:
+        for key, unset in _OWN_FIELDS.items():
+            value = getattr(spec, key)
+            if key in self.own_fields and value is None:
+                raise ValueError(f"checkpoint policy {self.name!r} needs {key}")
+            if key not in self.own_fields and value != unset:
+                raise ValueError(f"checkpoint policy {self.name!r} does not use {key} "
+                                 f"(got {value!r}); leave it {unset!r}")
+        self.spec = spec
+        self.step_s = step_s
+        self.job: JobHooks | None = None
+        self._to_durable = Rollback(spec.load_s)
+
+    #: (configured_s, write_s, mtbi_s) -> the interval in seconds, at configuration time
+    choose_interval = staticmethod(fixed_interval)
+
+    def attach(self, job: JobHooks) -> None:
+        """Run in `job` (called once, after the job's process has started)."""
+        self.job = job
+
+    def interval_steps(self, now_s: float, failures: int) -> int:
+        """Steps to compute before the next checkpoint."""
+        return whole_steps(self.spec.interval_s, self.step_s)
+
+    @property
+    def pending_steps(self) -> int:
+        """Steps saved but not yet durable."""
+        return 0
+
+    def save(self, steps: int) -> Generator[simpy.Event, Any, None]:
+        """The checkpoint after `steps` steps of compute (the ledger is in CHECKPOINT)."""
+        env, job = self.job.env, self.job
+        yield env.timeout(self.spec.write_s)
+        job.ledger.commit(env.now)
+        job.made_durable(steps)
+
+    def roll_back(self, cause: object) -> Rollback:
+        """A failure: discard everything not durable; recovery loads from storage."""
+        self.job.ledger.rollback(self.job.env.now)
+        return self._to_durable
+
+    @property
+    def planned_load_s(self) -> float:
+        """What a planned restart (drain, swap, elastic growth) loads: the durable one."""
+        return self.spec.load_s
+
+    # ---- what the policy costs, before any run (experiments/feasibility.py asks) ----
+
+    #: the keys that set `usual_load_s`, for messages
+    load_keys: ClassVar[str] = "checkpoint.load_minutes"
+
+    @classmethod
+    def mean_blocking_s(cls, spec: CheckpointSpec) -> float:
+        """Seconds the job blocks per checkpoint, on average."""
+        return spec.write_s
+
+    @classmethod
+    def blocking_keys(cls, spec: CheckpointSpec) -> str | None:
+        """The keys that set `mean_blocking_s` when it is not the whole write (None)."""
+        return None
+
+    @classmethod
+    def background_write_s(cls, spec: CheckpointSpec) -> float | None:
+        """Seconds a write runs behind the job after it stops blocking (None: none)."""
+        return None
+
+    @classmethod
+    def usual_load_s(cls, spec: CheckpointSpec) -> float:
+        """What recovery from a typical (one-node) failure loads."""
+        return spec.load_s
+
+
+class Fixed(CheckpointPolicy):
+    """Every `checkpoint.interval_minutes` of compute (rounded to whole steps)."""
+
+    name = "fixed"
+
+
+class YoungDaly(CheckpointPolicy):
+    """Young's (1974) interval sqrt(2 C M), from the failure model's M."""
+
+    name = "young_daly"
+    model_driven = True
+    choose_interval = staticmethod(young_daly_interval)
+
+
+class Daly(CheckpointPolicy):
+    """Daly's (2006) higher-order interval, from the failure model's M."""
+
+    name = "daly"
+    model_driven = True
+    choose_interval = staticmethod(daly_interval)
+
+
+class Adaptive(YoungDaly):
+    """Young's interval for the MTBI estimated so far, re-set at every segment:
+    (M0 + t) / (1 + n), the prior M0 counting as one pseudo-failure, t the elapsed
+    time, n the failures the job has seen."""
+
+    name = "adaptive"
+    own_fields = ("prior_mtbi_s",)
+
+    def interval_steps(self, now_s: float, failures: int) -> int:
+        mtbi_s = (self.spec.prior_mtbi_s + now_s) / (1 + failures)
+        return whole_steps(young_daly_interval(None, self.spec.write_s, mtbi_s), self.step_s)
+
+
+class Async(CheckpointPolicy):
+    """Block only for the snapshot to host memory; a background process makes it
+    durable. Writes in flight share the storage bandwidth (processor sharing: with n
+    writing, each goes at 1/n of the speed); with MAX_WRITES_IN_FLIGHT writing, the next
+    snapshot waits. A failure loses every write not yet finished and rolls back to the
+    last durable checkpoint. Before the end of the work, a drain or a swap, the job
+    waits until everything it saved is durable."""
+
+    name = "async"
+    own_fields = ("snapshot_s",)
+
+    def __init__(self, spec: CheckpointSpec, step_s: float) -> None:
+        super().__init__(spec, step_s)
+        self._writes: list[list[float]] = []  # [steps, seconds of writing left]
+
+    @classmethod
+    def mean_blocking_s(cls, spec: CheckpointSpec) -> float:
+        return spec.snapshot_s
+
+    @classmethod
+    def blocking_keys(cls, spec: CheckpointSpec) -> str | None:
+        return "checkpoint.snapshot_minutes"
+
+    @classmethod
+    def background_write_s(cls, spec: CheckpointSpec) -> float | None:
+        return spec.write_s
+
+    def attach(self, job: JobHooks) -> None:
+        super().attach(job)
+        env = job.env
+        self._arrived: simpy.Event = env.event()  # a snapshot joined the writes
+        self._write_done: simpy.Event = env.event()  # a write finished
+        self._idle: simpy.Event | None = None  # every write finished
+        self._writer = env.process(self._write_in_background())
+
+    @property
+    def pending_steps(self) -> int:
+        return int(sum(steps for steps, _ in self._writes))
+
+    def save(self, steps: int) -> Generator[simpy.Event, Any, None]:
+        env, job = self.job.env, self.job
+        while len(self._writes) >= MAX_WRITES_IN_FLIGHT:  # storage is behind: wait
+            self._write_done = env.event()
+            yield self._write_done
+        yield env.timeout(self.spec.snapshot_s)
+        job.ledger.seal(env.now)
+        self._start_write(steps)
+        if job.completes(self.pending_steps) or job.draining or job.swapping:
+            yield from self._await_durable()
+
+    def roll_back(self, cause: object) -> Rollback:
+        if not self._writes:
+            return super().roll_back(cause)
+        lost = len(self._writes)  # lost with the nodes' host memory
+        self._writes.clear()
+        self._writer.interrupt("failure")
+        return Rollback(super().roll_back(cause).load_s, lost)
+
+    def _start_write(self, steps: int) -> None:
+        """A snapshot was taken: its write joins the ones in flight."""
+        self._writes.append([steps, self.spec.write_s])
+        if len(self._writes) == 1:
+            if not self._arrived.triggered:
+                self._arrived.succeed()
+            self._arrived = self.job.env.event()
+        else:
+            self._writer.interrupt("another write")
+
+    def _await_durable(self) -> Generator[simpy.Event, Any, None]:
+        """Block (as checkpoint time) until every snapshot taken is durable."""
+        if self.pending_steps:
+            self.job.ledger.enter(Phase.CHECKPOINT, self.job.env.now)
+            self._idle = self.job.env.event()
+            yield self._idle
+
+    def _write_in_background(self) -> Generator[simpy.Event, Any, None]:
+        """The writes in flight share the storage bandwidth (n writing: each at 1/n
+        speed). Writes are the same size, so the oldest finishes first and the ledger
+        commits segments in order."""
+        env = self.job.env
+        while True:
+            if not self._writes:
+                yield self._arrived
+                continue
+            sharing = len(self._writes)
+            started = env.now
+            try:
+                yield env.timeout(self._writes[0][1] * sharing)
+            except simpy.Interrupt:  # a new write joined, or a failure cleared them all
+                for write in self._writes[:sharing]:  # not the one that just joined
+                    write[1] -= (env.now - started) / sharing
+                continue
+            for write in self._writes[1:]:
+                write[1] -= (env.now - started) / sharing
+            steps, _ = self._writes.pop(0)
+            self.job.ledger.commit_oldest()
+            self.job.made_durable(int(steps))
+            if not self._write_done.triggered:
+                self._write_done.succeed()
+            if self.pending_steps == 0 and self._idle is not None and not self._idle.triggered:
+                self._idle.succeed()
+
+
+class InMemory(CheckpointPolicy):
+    """Gemini-style: most checkpoints are copies to a peer node's memory; every
+    `durable_every`-th (and the last, and before planned maintenance) is also written to
+    storage. A failure rolls back to the last in-memory copy and loads it fast, unless
+    it took more than one node at once (a switch: the node and its peer) or struck again
+    before the job re-checkpointed: then back to the last durable checkpoint. A
+    straggler swap keeps the copies (they are on peers)."""
+
+    name = "in_memory"
+    own_fields = ("memory_write_s", "memory_load_s", "durable_every")
+    load_keys = "checkpoint.load_minutes, checkpoint.memory_load_minutes"
+
+    @classmethod
+    def mean_blocking_s(cls, spec: CheckpointSpec) -> float:
+        k = spec.durable_every
+        return ((k - 1) * spec.memory_write_s + spec.write_s) / k
+
+    @classmethod
+    def blocking_keys(cls, spec: CheckpointSpec) -> str | None:
+        return ("checkpoint.memory_write_minutes, and checkpoint.write_minutes every "
+                f"checkpoint.durable_every={spec.durable_every}")
+
+    @classmethod
+    def usual_load_s(cls, spec: CheckpointSpec) -> float:
+        return spec.memory_load_s
+
+    def __init__(self, spec: CheckpointSpec, step_s: float) -> None:
+        super().__init__(spec, step_s)
+        self._since_durable = 0  # in-memory checkpoints since the last durable one
+        self._memory_steps = 0  # steps held only in memory copies
+        self._hit_since_checkpoint = False  # a failure since the last checkpoint
+        self._to_memory = Rollback(spec.memory_load_s)
+
+    @property
+    def pending_steps(self) -> int:
+        return self._memory_steps
+
+    def save(self, steps: int) -> Generator[simpy.Event, Any, None]:
+        env, job, spec = self.job.env, self.job, self.spec
+        last = job.completes(self._memory_steps + steps)
+        if self._since_durable + 1 >= spec.durable_every or last or job.draining:
+            yield env.timeout(spec.write_s)
+            job.ledger.commit(env.now)
+            job.made_durable(self._memory_steps + steps)
+            self._memory_steps, self._since_durable = 0, 0
+        else:
+            yield env.timeout(spec.memory_write_s)
+            job.ledger.seal(env.now)
+            self._memory_steps += steps
+            self._since_durable += 1
+        self._hit_since_checkpoint = False
+
+    def roll_back(self, cause: object) -> Rollback:
+        from_memory = (not self._hit_since_checkpoint
+                       and getattr(cause, "scope", "node") not in GROUP_SCOPES)
+        self._hit_since_checkpoint = True
+        if from_memory:
+            self.job.ledger.rollback_open(self.job.env.now)
+            return self._to_memory
+        self._memory_steps, self._since_durable = 0, 0
+        return super().roll_back(cause)
+
+
+#: Checkpoint policies by name (`checkpoint.policy`, the `checkpoint=` group option).
+CHECKPOINT_POLICIES: dict[str, type[CheckpointPolicy]] = {
+    policy.name: policy for policy in (Fixed, YoungDaly, Daly, Adaptive, Async, InMemory)
+}
+#: Policies that choose the interval themselves from the failure model.
+MODEL_DRIVEN = tuple(name for name, policy in CHECKPOINT_POLICIES.items()
+                     if policy.model_driven)
+
+
+def checkpoint_policy(spec: CheckpointSpec, step_s: float) -> CheckpointPolicy:
+    """A fresh policy object for one job (policies keep per-run state)."""
+    if spec.policy not in CHECKPOINT_POLICIES:
+        raise ValueError(f"unknown checkpoint policy {spec.policy!r}; expected one of "
+                         f"{', '.join(CHECKPOINT_POLICIES)}")
+    return CHECKPOINT_POLICIES[spec.policy](spec, step_s)

@@ -1,0 +1,125 @@
+"""The spare pool and the repair shop.
+
+A node that fails leaves the job and goes to the repair shop; its job slot is refilled
+from the spare pool if a spare is idle, otherwise the job is *short* a node until a
+repaired one comes back to the pool. Repairs run in parallel (one crew per node, as
+many as needed), each automated, escalated to a manual repair with some probability,
+and redone if it did not fix the node. A node flagged as a lemon is retired after its
+repair instead of coming back.
+
+Why plain classes and not SimPy's `Store` (pool) and `Resource` (shop), as in SimPy's
+bank and machine-shop examples: a `Store` hands a returned node to a waiting slot only
+when the put event is processed, a later event of the same instant, while the job learns
+of a failure synchronously, after the refill (a spare is already in, the part clock
+already counts its parts' ageing). Keeping that order keeps every number of the golden
+test. A `Resource` would add an event per repair and model nothing: the shop has no
+queue, its capacity is unbounded.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import simpy
+
+from simulator.reliability.failure_source import PartRef
+from simulator.reliability.failures import Lemons
+from simulator.reliability.node import Node
+from simulator.reliability.scenario import RestartSpec
+
+
+class SparePool:
+    """Idle healthy nodes and the job slots without one (`short`).
+
+    Handing a node to a slot calls its `enter_service()`; `when_full()` is an event that
+    fires once every slot has a node.
+    """
+
+    def __init__(self, env: simpy.Environment, spares: Iterable[Node]) -> None:
+        self.env = env
+        self.idle: collections.deque[Node] = collections.deque(spares)
+        self.short = 0
+        self._full: simpy.Event | None = None
+
+    def __len__(self) -> int:
+        return len(self.idle)
+
+    @property
+    def is_full(self) -> bool:
+        return self.short == 0
+
+    def vacate(self) -> None:
+        """A slot lost its node (call `refill` once all are counted)."""
+        self.short += 1
+
+    def give_back(self, node: Node) -> None:
+        """A repaired node joins the pool and fills a slot if one is empty."""
+        self.idle.append(node)
+        self.refill()
+
+    def refill(self) -> None:
+        """Fill empty slots with idle nodes, oldest first."""
+        while self.short and self.idle:
+            self.idle.popleft().enter_service()
+            self.short -= 1
+        if self.is_full and self._full is not None and not self._full.triggered:
+            self._full.succeed()
+
+    def when_full(self) -> simpy.Event:
+        """An event that fires once every job slot has a healthy node."""
+        if self._full is None or self._full.triggered:
+            self._full = self.env.event()
+            if self.is_full:
+                self._full.succeed()
+        return self._full
+
+
+def flagged(node: Node, now: float, lemons: Lemons | None) -> bool:
+    """Lemon detection: note a failure of `node` at `now`; whether it failed
+    `retire_after` times within the window (False if lemons are never retired)."""
+    if lemons is None or lemons.retire_after is None:
+        return False
+    times = node.failure_times
+    times.append(now)
+    while times and times[0] < now - lemons.window_s:
+        times.popleft()
+    return len(times) >= lemons.retire_after
+
+
+class RepairShop:
+    """Repairs nodes, one SimPy process each, and returns them to the pool.
+
+    `renew` gives the failed part a fresh lifetime before the node returns. All repairs
+    draw from one stream (`repairs`), in the order the processes run.
+    """
+
+    def __init__(self, env: simpy.Environment, plan: RestartSpec, rng: np.random.Generator,
+                 pool: SparePool, renew: Callable[[PartRef], None]) -> None:
+        self.env, self.plan, self.rng = env, plan, rng
+        self.pool = pool
+        self.renew = renew
+        self.retired = 0  # lemons out of the fleet for good
+
+    def repair(self, node: Node, part: PartRef | None, repair_s: float,
+               retire: bool = False) -> None:
+        """Start repairing `node` (out of service) for `repair_s`, plus escalations."""
+        self.env.process(self._repair(node, part, repair_s, retire))
+
+    def _repair(self, node: Node, part: PartRef | None, repair_s: float, retire: bool):
+        plan, rng = self.plan, self.rng
+        while True:
+            duration = repair_s
+            if plan.manual_probability and rng.random() < plan.manual_probability:
+                duration += plan.manual_repair_s
+            yield self.env.timeout(duration)
+            if not (plan.repair_failure_probability
+                    and rng.random() < plan.repair_failure_probability):
+                break
+        if retire:  # flagged as a lemon: out of the fleet for good
+            self.retired += 1
+            return
+        if part is not None:
+            self.renew(part)
+        self.pool.give_back(node)

@@ -1,0 +1,95 @@
+"""The validated study before elaboration: every checked value, and no graph.
+
+Configuration (simulator/config/validate.py) turns a composed config into a `StudySpec`: frozen,
+in SI units, every value checked with the key that set it. What needs the fabric built
+is left for elaboration (simulator/elaborate.py), which turns a StudySpec into the
+`Scenario` the model runs: the step profile of the workload on the topology graph, the
+failure domains the graph puts behind each switch, rack and scale-up domain, the step
+time with one cable down, and the checkpoint interval a model-driven policy chooses for
+the elaborated failure model's mean time between interruptions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.errors import ConfigError
+from simulator.fabric.fabric_spec import FabricSpec
+from simulator.fabric.workload import Workload
+from simulator.reliability.checkpoint_policies import CHECKPOINT_POLICIES
+from simulator.reliability.failures import FailureModel
+from simulator.reliability.jitter import StepJitter
+from simulator.reliability.scenario import CheckpointSpec, ClusterSpec, RestartSpec
+
+
+@dataclass(frozen=True)
+class CheckpointChoice:
+    """A checkpoint policy and its costs, before its interval is resolved.
+
+    `interval_s`: the configured interval (None: the policy chooses it); `own`: the
+    policy's own CheckpointSpec fields, validated (e.g. `snapshot_s` for async);
+    `size_bytes`: the model's checkpoint size when a write or load time derives from it.
+    """
+
+    policy: str
+    interval_s: float | None
+    write_s: float
+    load_s: float
+    size_bytes: float | None = None
+    own: tuple[tuple[str, Any], ...] = ()
+
+    def resolve(self, job_mtbi_s: float) -> CheckpointSpec:
+        """The CheckpointSpec, with the interval the policy chooses for a job whose mean
+        time between interruptions is `job_mtbi_s` (adaptive: its prior, if given)."""
+        own = dict(self.own)
+        mtbi_s = job_mtbi_s
+        if self.policy == "adaptive":  # the prior, or the failure model's MTBI, starts it
+            mtbi_s = own.setdefault("prior_mtbi_s", mtbi_s)
+        policy = CHECKPOINT_POLICIES[self.policy]
+        if policy.model_driven and not math.isfinite(mtbi_s):
+            raise ConfigError("checkpoint.policy", self.policy,
+                              "needs failures to choose an interval; with failures=none "
+                              "use checkpoint=fixed")
+        interval_s = policy.choose_interval(self.interval_s, self.write_s, mtbi_s)
+        return CheckpointSpec(self.policy, interval_s, self.write_s, self.load_s,
+                              size_bytes=self.size_bytes, **own)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """Everything configuration knows about one study, checked, in seconds.
+
+    `failures` has no failure domains yet (they come from the topology graph);
+    `fabric` is the topology builder and its arguments, not a graph. With a `workload`,
+    `peak_flops` (at the workload's precision) and `attention_peak_flops` (bf16) price
+    its step on the fabric; `fixed_step_s` set: the job runs at that step time instead.
+    """
+
+    seed: int
+    replicates: int
+    first_replicate: int
+    horizon_s: float
+    work_s: float | None
+    max_horizon_s: float
+    step_level: bool
+    jitter: StepJitter | None
+    cluster: ClusterSpec
+    failures: FailureModel
+    checkpoint: CheckpointChoice
+    restart: RestartSpec
+    fabric: FabricSpec
+    nodes_per_rack: int  # the power domain of rack failures (topology.nodes_per_rack)
+    workload: Workload | None = None
+    fixed_step_s: float | None = None
+    compute_efficiency: float = 0.6
+    peak_flops: float | None = None
+    attention_peak_flops: float | None = None
+    train_tokens: float | None = None
+    train_steps: float | None = None
+
+    @property
+    def topology(self) -> str:
+        """The topology kind, as `topology.kind` names it (for error text)."""
+        return self.fabric.builder
