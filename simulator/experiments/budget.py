@@ -1,7 +1,7 @@
 """The work budget: how many SimPy events a run will take, estimated before it runs.
 
 A run's cost is its SimPy events (`python -m simulator.bench` measures 30,000 to 90,000
-events/s per core for the failure-heavy presets, ~200,000 in step mode). The estimate
+events/s per core for the failure-heavy presets, ~180,000 in step mode). The estimate
 counts, per replicate over the simulated span T, what every process of the model
 schedules, from the elaborated Scenario's rates:
 
@@ -43,7 +43,18 @@ draw, each counted above as T / its mean (or, for lifetimes mostly drawn ~0, by 
 renewal bound). The limit is at most MAX_EVENTS_CEILING = 1e12, so an accepted run's
 gaps average at least T x 1e-12, well above the spacing of doubles at T (T x 2.2e-16):
 every accepted gap moves the clock. Zero-length repairs and recoveries are legal; they
-end because the failures that start them are counted.
+end because the failures that start them are counted. The loops of reliability/ that
+could turn at one instant, and what bounds each here:
+
+- job.TrainingJob._run, _compute_steps: a segment is at least one step (step_s > 0),
+  counted as checkpoints and steps; _compute re-plans once per speed change (counted
+  with the stragglers and cables that cause them).
+- spares.RepairShop._repair redoes a repair with probability p < 1 (validated), also
+  when the repair takes no time: 1/(1-p) - 1 more per repair, counted.
+- parts.PartClock._run and sources.DomainFailures._run fail again at once when a
+  lifetime is drawn ~0 and (parts) the repair takes no time: the renewal bound.
+- sources._Superposed (job faults, cables), StragglerArrivals, Maintenance: T x rate.
+- checkpoint_policies.Async's background writer: one write per checkpoint.
 """
 
 from __future__ import annotations
@@ -78,7 +89,8 @@ EVENTS_PER_STRAGGLER = 11
 EVENTS_PER_PLANNED = 2
 EVENTS_PER_TRACE_ROW = 8
 #: SimPy events per second on one core, the slow end of `python -m simulator.bench`
-#: (colossus 32,000, default 36,000, llama3 78,000, fleet 92,000 on a 2-core machine).
+#: (colossus 32,000, default 36,000, llama3 78,000, fleet 92,000, steps 177,000 on a
+#: shared 2-core machine): the wall time a refused run would have taken, for its message.
 EVENTS_PER_S = 30_000
 
 #: What each source's count grows with: the keys to change when it dominates.
@@ -118,10 +130,6 @@ class WorkEstimate:
         return max(self.terms, key=self.terms.get, default="")
 
 
-def _ratio(mean_sq_over_mean2: float) -> float:
-    return mean_sq_over_mean2 - 1.0
-
-
 def squared_cv(lifetime: Lifetime) -> float:
     """Var / mean^2 of a lifetime (inf when it overflows; 1 for unknown kinds)."""
     try:
@@ -129,7 +137,7 @@ def squared_cv(lifetime: Lifetime) -> float:
             return 1.0
         if isinstance(lifetime, Weibull):
             k = lifetime.shape
-            return _ratio(math.exp(math.lgamma(1 + 2 / k) - 2 * math.lgamma(1 + 1 / k)))
+            return math.exp(math.lgamma(1 + 2 / k) - 2 * math.lgamma(1 + 1 / k)) - 1.0
         if isinstance(lifetime, LogNormal):
             return math.expm1(lifetime.sigma ** 2)
     except OverflowError:

@@ -106,6 +106,14 @@ def test_a_hang_through_the_command_line(tmp_path):
     assert not (tmp_path / "results" / "budget" / "summary.csv").exists()
 
 
+def test_a_hang_in_a_sweep(tmp_path):
+    proc = run_cli(["-m", "horizon_days=1e9,2e9", "name=budget"], tmp_path, timeout=120)
+    assert proc.returncode == 2, describe(proc)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("trainsim: config error: max_events="), describe(proc)
+    assert "Traceback" not in proc.stderr
+
+
 def test_adaptive_checks_its_largest_run_first():
     # 10,000,000 replicates of ~1,500 events: refused before the first batch
     with deadline(60), pytest.raises(ConfigError, match="max_events"):
