@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from simulator.api import to_scenario
 from simulator.config.validate import config_dir, explain
 from simulator.errors import ConfigError, TrainsimWarning, print_config_error
+from simulator.experiments.budget import check_budget
 from simulator.experiments.feasibility import result_warnings, scenario_warnings
 from simulator.experiments.feasibility import warn as feasibility_warn
 from simulator.experiments.outputs import (
@@ -95,6 +96,7 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
             return goodput
     try:
         scenario = to_scenario(cfg)
+        check_budget(scenario)  # refuse a run past max_events before touching its folder
     except ConfigError as error:
         if multirun:
             raise  # Hydra names the failing job; main() prints the error

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from simulator.config.validate import config_dir, explain, to_spec
 from simulator.elaborate import elaborate
+from simulator.experiments.budget import check_budget
 from simulator.experiments.feasibility import result_warnings, scenario_warnings, warn
 from simulator.experiments.progress import fabric_progress
 from simulator.experiments.runner import run_scenario
@@ -56,6 +57,7 @@ def simulate(overrides: list[str] | None = None, config_name: str = "config",
     >>> simulate(["cluster.gpus=4096", "replicates=20"])  # doctest: +SKIP
     """
     scenario = load_scenario(overrides, config_name)
+    check_budget(scenario)  # a run past max_events is refused before any warning
     warn(scenario_warnings(scenario))  # TrainsimWarning: filter with the warnings module
     frame = run_scenario(scenario, progress=progress)
     warn(result_warnings(frame))

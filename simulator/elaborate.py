@@ -81,6 +81,7 @@ def elaborate(spec: StudySpec, progress: Progress | None = None) -> Scenario:
         profile=profile,
         train_tokens=spec.train_tokens,
         train_steps=spec.train_steps,
+        max_events=spec.max_events,
     )
 
 

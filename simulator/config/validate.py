@@ -46,7 +46,7 @@ from simulator.fabric.workload import Workload
 from simulator.reliability.checkpoint_policies import CHECKPOINT_POLICIES
 from simulator.reliability.failures import FailureModel
 from simulator.reliability.jitter import StepJitter
-from simulator.reliability.scenario import ClusterSpec, RestartSpec
+from simulator.reliability.scenario import MAX_EVENTS_CEILING, ClusterSpec, RestartSpec
 from simulator.reliability.study import CheckpointChoice, StudySpec
 from simulator.units import DAY, GB, HOUR, MINUTE
 
@@ -199,6 +199,9 @@ def validate(cfg: Config) -> StudySpec:
     else:
         check_fixed_step(cfg.workload)
     require_one_of("mode", cfg.mode, MODES)
+    if not 1 <= cfg.max_events <= MAX_EVENTS_CEILING:  # the work budget (nan fails too)
+        raise ConfigError("max_events", cfg.max_events, f"must be a number of SimPy events "
+                          f"from 1 to {MAX_EVENTS_CEILING:.0e}")
     jitter = _jitter(cfg.workload.jitter_cv, cluster.gpus)
     check_links(failures, workload is not None)
     train_tokens, train_steps = _train_budget(cfg.workload)
@@ -225,6 +228,7 @@ def validate(cfg: Config) -> StudySpec:
         attention_peak_flops=attention_peak,
         train_tokens=train_tokens,
         train_steps=train_steps,
+        max_events=float(cfg.max_events),
     )
 
 
