@@ -26,6 +26,7 @@ from simulator.errors import ConfigError, TrainsimWarning, print_config_error
 from simulator.experiments.feasibility import result_warnings, scenario_warnings
 from simulator.experiments.feasibility import warn as feasibility_warn
 from simulator.experiments.outputs import (
+    NAME_ALLOWED,
     SUMMARY_FILE,
     clear_run,
     format_profile,
@@ -34,7 +35,7 @@ from simulator.experiments.outputs import (
     save_run,
 )
 from simulator.experiments.progress import close_progress, progress_enabled
-from simulator.experiments.results import config_digest
+from simulator.experiments.results import StartRefused, config_digest
 from simulator.experiments.runner import run_scenario
 from simulator.fabric.memory import memory_line
 from simulator.reliability.metrics import CONFIG_COLUMNS
@@ -188,6 +189,9 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's printer
     try:
         _run()
+    except StartRefused as refused:  # `name` or the sweep's folder, before Hydra made any
+        close_progress()
+        _exit_with(refused.error)
     except KeyboardInterrupt:
         close_progress()  # end the sweep's bar before printing below it
         print("trainsim: interrupted (a sweep resumes when run again with the same command)",
@@ -199,8 +203,18 @@ def main() -> None:
             raise
         if isinstance(exc, ConfigError) or not _task_started:
             overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
-            _exit_with(explain(exc, overrides))
+            _exit_with(_blame_name(explain(exc, overrides), overrides))
         raise
+
+
+def _blame_name(error: ConfigError, overrides: list[str]) -> ConfigError:
+    """An output folder that does not resolve is `name`'s fault when `name` is given."""
+    if error.key not in ("hydra.run.dir", "hydra.sweep.dir"):
+        return error
+    names = [o.partition("=")[2] for o in overrides if o.partition("=")[0].lstrip("+") == "name"]
+    if not names:
+        return error
+    return ConfigError("name", names[-1], f"cannot be resolved; {NAME_ALLOWED}")
 
 
 def _exit_with(error: ConfigError) -> None:
