@@ -31,9 +31,11 @@ def acquire(sweep_dir: Path, name: object, command: list[str] | None = None) -> 
     if another live sweep holds it. Returns the lock's path."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     path = sweep_dir / LOCK_FILE
+    if command is None:  # as typed: `python -m simulator ...`, `.../trainsim ...`
+        command = list(getattr(sys, "orig_argv", sys.argv))
+        command[0] = Path(command[0]).name
     owner = {"pid": os.getpid(), "host": socket.gethostname(),
-             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-             "command": " ".join(command if command is not None else sys.argv)}
+             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(command)}
     for _ in range(3):  # a stale lock removed by two sweeps at once: one wins the retry
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
