@@ -196,6 +196,11 @@ class GatherRuns(Callback):
     configuration digest matches); any other folder means a different sweep of the same
     name, and all are moved to `results/<name>/previous-<time>/` with that sweep's
     `runs.csv` and `report/`, so `runs.csv` and the report hold this sweep only.
+
+    Before any folder exists it checks `name` (a run's too) and, for a sweep, that it has
+    jobs and that no other live sweep holds `results/<name>/sweep.lock`; a refusal is a
+    `StartRefused` (Hydra would turn an Exception into a warning and carry on). It holds
+    the lock until the sweep ends and gathers its own jobs only.
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
