@@ -26,7 +26,6 @@ from simulator.errors import ConfigError, TrainsimWarning, print_config_error
 from simulator.experiments.feasibility import result_warnings, scenario_warnings
 from simulator.experiments.feasibility import warn as feasibility_warn
 from simulator.experiments.outputs import (
-    NAME_ALLOWED,
     SUMMARY_FILE,
     clear_run,
     format_profile,
@@ -203,18 +202,8 @@ def main() -> None:
             raise
         if isinstance(exc, ConfigError) or not _task_started:
             overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
-            _exit_with(_blame_name(explain(exc, overrides), overrides))
+            _exit_with(explain(exc, overrides))
         raise
-
-
-def _blame_name(error: ConfigError, overrides: list[str]) -> ConfigError:
-    """An output folder that does not resolve is `name`'s fault when `name` is given."""
-    if error.key not in ("hydra.run.dir", "hydra.sweep.dir"):
-        return error
-    names = [o.partition("=")[2] for o in overrides if o.partition("=")[0].lstrip("+") == "name"]
-    if not names:
-        return error
-    return ConfigError("name", names[-1], f"cannot be resolved; {NAME_ALLOWED}")
 
 
 def _exit_with(error: ConfigError) -> None:

@@ -295,7 +295,8 @@ def test_rerun_sweep_with_same_name_gathers_only_its_own_jobs(tmp_path: Path) ->
 # ---- where results go: `name` is a plain folder name inside results/ ------------------
 
 #: (name as typed, run mode or sweep): each refused with exit 2 before any folder exists
-NAME_CASES = [(name, sweep) for name in ("../../x", "ABSOLUTE", "..", "", "${oc.env:HOME}")
+NAME_CASES = [(name, sweep) for name in ("../../x", "ABSOLUTE", "..", "", "${oc.env:HOME}",
+                                           "${oc.env:TRAINSIM_NO_SUCH_VARIABLE}")
               for sweep in (False, True)]
 
 
