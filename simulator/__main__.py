@@ -35,7 +35,7 @@ from simulator.experiments.outputs import (
     save_run,
 )
 from simulator.experiments.progress import close_progress, progress_enabled
-from simulator.experiments.results import config_digest
+from simulator.experiments.results import StartRefused, config_digest
 from simulator.experiments.runner import run_scenario
 from simulator.fabric.memory import memory_line
 from simulator.reliability.metrics import CONFIG_COLUMNS
@@ -190,6 +190,9 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's printer
     try:
         _run()
+    except StartRefused as refused:  # `name` or the sweep's folder, before Hydra made any
+        close_progress()
+        _exit_with(refused.error)
     except KeyboardInterrupt:
         close_progress()  # end the sweep's bar before printing below it
         print("trainsim: interrupted (a sweep resumes when run again with the same command)",
