@@ -63,12 +63,13 @@ CONFIG_NAN = ("cluster_gpu_hour_usd", "workload_model_params_b",
               "checkpoint_memory_write_min", "checkpoint_memory_load_min",
               "checkpoint_durable_every", "checkpoint_prior_mtbi_h", "checkpoint_size_tb")
 #: "infinite when nothing useful was done" (Summary columns); job_mtbi_h is infinite
-#: when nothing can fail (failures=none, a trace).
+#: when the failure model has no rate: failures=none (then nothing fails) or a trace
+#: (its failures come from the file).
 INF_WHEN = {
     "time_to_train_days": lambda row: row["useful_h"] == 0,
     "usd_per_mtoken": lambda row: row["useful_h"] == 0,
     "mwh_per_mtoken": lambda row: row["useful_h"] == 0,
-    "job_mtbi_h": lambda row: True,
+    "job_mtbi_h": lambda row: row["failures"] == 0 or row["failures_kind"] == "trace",
 }
 
 
