@@ -18,6 +18,10 @@ from dataclasses import dataclass
 
 #: A work-budget refusal names the key that raises the limit (`max_events` or similar).
 BUDGET_KEY_PREFIX = "max_"
+#: Validation cases where the work budget's refusal is a clean answer too (too much work
+#: asked for, whichever check sees it first).
+BUDGET_TOO = frozenset({"interval_1e308", "work_hours_1e308", "replicates_huge", "gpus_1e9",
+                        "spare_nodes_1e9", "step_seconds_1e308"})
 
 GOOD_TRACE = "time_hours,kind,node\n5,node,3\n20,gpu,7\n"
 
