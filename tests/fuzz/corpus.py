@@ -87,8 +87,15 @@ CASES = [
          "error", ("failures.components",), "budget"),
     Case("steps_of_1ms", ("mode=steps", "workload.step_seconds=0.001"), "error",
          ("workload.step_seconds", "mode"), "budget"),
+    # with the default 5-minute write, a checkpoint per step is ~8,600 checkpoints in 30
+    # days: it runs at once, and warns that the interval is shorter than the write
     Case("interval_1e-9_steps_1e-6", ("checkpoint.interval_minutes=1e-9",
-                                      "workload.step_seconds=1e-6"), "error",
+                                      "workload.step_seconds=1e-6"), "warn",
+         ("checkpoint.interval_minutes",), "budget"),
+    # with no write, a checkpoint every microsecond: ~2.6e12 events, past the work budget
+    Case("interval_1e-9_steps_1e-6_no_write", ("checkpoint.interval_minutes=1e-9",
+                                               "workload.step_seconds=1e-6",
+                                               "checkpoint.write_minutes=0"), "error",
          ("checkpoint.interval_minutes", "workload.step_seconds"), "budget"),
     Case("replicates_1e7", ("replicates=10000000",), "error", ("replicates",), "budget"),
     # ---- silent acceptance -----------------------------------------------------------
