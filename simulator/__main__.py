@@ -94,7 +94,7 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
                   f"{run_dir / SUMMARY_FILE}")
             return goodput
     try:
-        scenario = to_scenario(cfg)
+        scenario = to_scenario(cfg, list(hydra_cfg.overrides.task))
     except ConfigError as error:
         if multirun:
             raise  # Hydra names the failing job; main() prints the error
