@@ -75,6 +75,8 @@ MAX_GPUS = 262_144
 def check_bounds(cfg: Any) -> None:
     """Raise ConfigError for the first number that is not finite or out of its bound."""
     _walk(cfg, "")
+    if cfg.max_gpus < 1:
+        raise ConfigError("max_gpus", cfg.max_gpus, "must be a positive integer")
     f = cfg.failures
     if f.kind in SHAPE_BOUNDS:
         low, high, why = SHAPE_BOUNDS[f.kind]

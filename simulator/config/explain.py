@@ -92,13 +92,14 @@ def null_parent(overrides: list[str], exc: BaseException, schema: Any) -> Config
     """The override that sets a key below a node that is null in this configuration
     (`workload.model.layers=10` on a fixed-step workload, whose `workload.model` is
     null): OmegaConf says only "Unexpected type for root: NoneType"."""
-    if "Unexpected type for root" not in str(exc):
+    whole = "'NoneType' object has no attribute 'get'" in str(exc)  # the node set whole
+    if "Unexpected type for root" not in str(exc) and not whole:
         return None
     for text in overrides:
         key, _, value = text.partition("=")
         parts = key.lstrip("+~").split(".")
         node = schema
-        for depth, part in enumerate(parts[:-1]):
+        for depth, part in enumerate(parts if whole else parts[:-1]):
             fields = {f.name: f for f in dataclasses.fields(node)} \
                 if dataclasses.is_dataclass(node) else {}
             if part not in fields:

@@ -62,16 +62,18 @@ def read_trace(path: str | Path, nodes: int, gpus_per_node: int,
     if not path.is_file():
         raise ConfigError(KEY, str(path), "no such file")
     text = _text(path)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     failures, lines, tags = [], [], set()
+    done = 0  # the last line of the last row read: a bad row starts after it
     try:
         header = reader.fieldnames or []
+        done = reader.line_num
         missing = [c for c in REQUIRED if c not in header]
         if missing:
             raise ConfigError(KEY, str(path), f"line 1: the header lacks {', '.join(missing)}"
                               f" (needs {', '.join(REQUIRED)})")
         for row in reader:
-            line = reader.line_num
+            line = done = reader.line_num  # the row's last line (quotes may span lines)
             if None in row:
                 raise ConfigError(KEY, str(path), f"line {line}: more fields than the "
                                   f"header's {len(header)}")
@@ -86,8 +88,7 @@ def read_trace(path: str | Path, nodes: int, gpus_per_node: int,
             failures.append(_failure(row, path, line, nodes, gpus_per_node))
             lines.append(line)
     except csv.Error as exc:
-        raise ConfigError(KEY, str(path), f"line {reader.line_num}: not a CSV row ({exc})"
-                          ) from None
+        raise ConfigError(KEY, str(path), f"line {done + 1}: not a CSV row ({exc})") from None
     _check_replicate(path, header, replicate, tags, failures)
     return _in_order(path, failures, lines)
 
