@@ -57,7 +57,7 @@ BOUNDS: dict[str, tuple[float, str]] = {
 #: failures.shape by lifetime kind: (low, high, why).
 SHAPE_BOUNDS: dict[str, tuple[float, float, str]] = {
     "weibull": (0.1, 10.0, "published Weibull shapes of hardware failures are 0.3-1.5 "
-                "(Schroeder and Gibson 2007: 0.7-0.8); at 0.001 the mean's gamma(1 + 1/k) "
+                "(Schroeder and Gibson, DSN 2006: 0.7-0.8); at 0.001 the mean's gamma(1 + 1/k) "
                 "overflows, above 10 a lifetime is its mean to 3%"),
     "lognormal": (0.01, 5.0, "sigma; at 5 the mean is e^12.5 = 270,000x the median (almost "
                   "every failure at once, then none)"),

@@ -96,8 +96,8 @@ def load_trace(path, *extra):
     (b"time_hours,kind,node\n1,node,0,7\n", ["line 2", "more fields than the header's 3"]),
     (b"time_hours,kind,node\n1,node,\"0\x00\"\n", ["line 2", "node='0\\x00' is not a number"]),
     (b"time_hours,kind,node\n1,node,\"0\n", ["line 2", "not a CSV row"]),
-    (b"time_hours,kind,node\n1,node,0\n3,gpu,1\n1,node,0\n",
-     ["line 4 repeats line 2", "same time_hours, kind, node and gpu"]),
+    (b"time_hours,kind,node\n1,node,0\n1,node,0\n3,gpu,1\n",
+     ["line 3 repeats line 2", "same time_hours, kind, node and gpu"]),
 ], ids=["latin-1", "long-field", "extra-field", "nul", "open-quote", "repeat"])
 def test_malformed_files_are_reported_with_their_line(tmp_path, data, words):
     path = tmp_path / "trace.csv"
