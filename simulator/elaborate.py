@@ -28,6 +28,7 @@ from simulator.fabric.workload import StepProfile
 from simulator.reliability.failures import FailureModel
 from simulator.reliability.scenario import Scenario
 from simulator.reliability.study import StudySpec
+from simulator.units import HOUR
 
 Progress = Callable[[str, int, int], None]
 """`progress(stage, done, total)`: called before each stage with the number of stages
@@ -139,7 +140,7 @@ def with_domains(spec: StudySpec, graph: Any, link_slowdown: float) -> FailureMo
             raise ConfigError("failures.trace_path", f"kind={row.kind} node={row.node}",
                               f"topology {spec.topology} puts node {row.node} behind no "
                               f"{row.kind} (the trace row at time_hours="
-                              f"{row.time_s / 3600:g}); allowed kinds here: "
+                              f"{row.time_s / HOUR:g}); allowed kinds here: "
                               + ", ".join(k for k in ("gpu", "node", *GROUP_SCOPES, "job",
                                                       "link", "straggler")
                                           if k not in GROUP_SCOPES or domains.of(k)))

@@ -15,13 +15,14 @@ import math
 from typing import Any
 
 from simulator.errors import ConfigError
+from simulator.units import DAY, HOUR, MINUTE
 
 #: A century of wall clock, in each unit a key may use. Longer is not a training run, and
 #: the simulated clock (float seconds) keeps sub-microsecond resolution up to it (the
 #: spacing of doubles near 3.2e9 s is 4.8e-7 s).
 CENTURY_DAYS = 36525.0
-CENTURY = {"days": CENTURY_DAYS, "hours": CENTURY_DAYS * 24, "minutes": CENTURY_DAYS * 1440,
-           "seconds": CENTURY_DAYS * 86400}
+CENTURY = {"days": CENTURY_DAYS, "hours": CENTURY_DAYS * DAY / HOUR,
+           "minutes": CENTURY_DAYS * DAY / MINUTE, "seconds": CENTURY_DAYS * DAY}
 #: Any other number: no quantity trainsim takes comes near 1e15 in its key's units
 #: (Llama 3's 15.6e12 training tokens are the largest), and past it products of keys
 #: overflow to inf.
@@ -74,10 +75,11 @@ MAX_GPUS = 262_144
 
 def check_bounds(cfg: Any) -> None:
     """Raise ConfigError for the first number that is not finite or out of its bound."""
-    _walk(cfg, "")
     if cfg.max_gpus < 1:
         raise ConfigError("max_gpus", cfg.max_gpus, "must be a positive integer")
     f = cfg.failures
+    if not math.isfinite(f.shape):
+        raise ConfigError("failures.shape", f.shape, "must be a finite number")
     if f.kind in SHAPE_BOUNDS:
         low, high, why = SHAPE_BOUNDS[f.kind]
         if not low <= f.shape <= high:
@@ -87,6 +89,7 @@ def check_bounds(cfg: Any) -> None:
         raise ConfigError("failures.shape", f.shape,
                           f"failures={f.kind} has no shape (it is 1); choose "
                           "failures=weibull or lognormal to set one")
+    _walk(cfg, "")
     cv = cfg.workload.jitter_cv
     if 0 < cv < MIN_JITTER_CV:
         raise ConfigError("workload.jitter_cv", cv,
@@ -111,6 +114,8 @@ def bound_of(key: str) -> tuple[float, str] | None:
     """(upper bound, why) of `key`, or None: BOUNDS, else a century by unit suffix."""
     if key in BOUNDS:
         return BOUNDS[key]
+    if key.endswith("mtbf_hours"):  # a catalog component's too
+        return MTBF_HOURS, "a million such parts still fail less than once a century"
     unit = key.rsplit("_", 1)[-1]
     if unit in CENTURY and not key.endswith("mtbf_hours"):
         return CENTURY[unit], "a century of wall clock, the simulated clock's range"

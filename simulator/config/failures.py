@@ -9,6 +9,7 @@ import math
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from simulator.config.bounds import check_number
 from simulator.errors import (
     ConfigError,
     TrainsimWarning,
@@ -173,10 +174,12 @@ def _component(name: str, entry: Any, lifetime) -> Component:
     if isinstance(mtbf, bool) or not isinstance(mtbf, int | float):
         raise ConfigError(f"{key}.mtbf_hours", mtbf, "must be a positive number")
     require_positive(f"{key}.mtbf_hours", float(mtbf))
+    check_number(f"{key}.mtbf_hours", mtbf)
     repair = entry.get("repair_hours")
     if repair is not None and (isinstance(repair, bool) or not isinstance(repair, int | float)
                                or not math.isfinite(repair) or repair < 0):
         raise ConfigError(f"{key}.repair_hours", repair, "must be zero or a positive number")
+    check_number(f"{key}.repair_hours", repair)
     return Component(name, scope, lifetime(float(mtbf)), str(entry.get("category", "")),
                      None if repair is None else float(repair) * HOUR)
 
