@@ -95,14 +95,21 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
                   f"{run_dir / SUMMARY_FILE}")
             return goodput
     try:
-        scenario = to_scenario(cfg)
+        with warnings.catch_warnings(record=True) as caught:  # validation's (a trace's)
+            scenario = to_scenario(cfg, list(hydra_cfg.overrides.task))
         check_budget(scenario)  # refuse a run past max_events before touching its folder
     except ConfigError as error:
         if multirun:
             raise  # Hydra names the failing job; main() prints the error
         _exit_with(error)
     job = f"job #{hydra_cfg.job.num}: " if multirun else ""  # the number Hydra's log shows
-    print_warnings(scenario_warnings(scenario), job)
+    for record in caught:
+        if not issubclass(record.category, TrainsimWarning):
+            warnings.showwarning(record.message, record.category, record.filename,
+                                 record.lineno)
+    print_warnings([str(r.message) for r in caught
+                    if issubclass(r.category, TrainsimWarning)]
+                   + scenario_warnings(scenario), job)
     clear_run(run_dir)
     events: list[pd.DataFrame] | None = [] if cfg.events else None
     # replicate bars on a terminal outside CI, from the process that owns it (not joblib's

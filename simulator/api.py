@@ -20,11 +20,11 @@ from simulator.experiments.runner import run_scenario
 from simulator.reliability.scenario import Scenario
 
 
-def to_scenario(cfg: DictConfig) -> Scenario:
+def to_scenario(cfg: DictConfig, overrides: list[str] | None = None) -> Scenario:
     """A composed Hydra config -> the Scenario to run: validated, then elaborated once,
     with a bar of the fabric's build stages for a large fabric on a terminal (raises
     ConfigError)."""
-    spec = to_spec(cfg)
+    spec = to_spec(cfg, overrides or [])
     bar = fabric_progress(spec.cluster.gpus)
     try:
         return elaborate(spec, progress=bar)
@@ -44,7 +44,7 @@ def load_scenario(overrides: list[str] | None = None, config_name: str = "config
             cfg = compose(config_name=config_name, overrides=list(overrides or []))
     except Exception as exc:  # composing only reads config: any failure is bad input
         raise explain(exc, list(overrides or [])) from None
-    return to_scenario(cfg)
+    return to_scenario(cfg, list(overrides or []))
 
 
 def simulate(overrides: list[str] | None = None, config_name: str = "config",

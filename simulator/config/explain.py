@@ -86,3 +86,31 @@ def blame_override(overrides: list[str], exc: BaseException) -> ConfigError | No
             return ConfigError(key, value, "a config group needs an option name, not null "
                                "(see --help for the options)")
     return None
+
+
+def null_parent(overrides: list[str], exc: BaseException, schema: Any) -> ConfigError | None:
+    """The override that sets a key below a node that is null in this configuration
+    (`workload.model.layers=10` on a fixed-step workload, whose `workload.model` is
+    null): OmegaConf says only "Unexpected type for root: NoneType"."""
+    whole = "'NoneType' object has no attribute 'get'" in str(exc)  # the node set whole
+    if "Unexpected type for root" not in str(exc) and not whole:
+        return None
+    for text in overrides:
+        key, _, value = text.partition("=")
+        parts = key.lstrip("+~").split(".")
+        node = schema
+        for depth, part in enumerate(parts if whole else parts[:-1]):
+            fields = {f.name: f for f in dataclasses.fields(node)} \
+                if dataclasses.is_dataclass(node) else {}
+            if part not in fields:
+                break
+            field = fields[part]
+            if field.default_factory is dataclasses.MISSING:  # a nullable node
+                parent = ".".join(parts[:depth + 1])
+                hint = (" (a fixed-step workload has no model); choose a model workload, "
+                        "e.g. workload=llama3_70b" if parent == "workload.model" else
+                        "; set it whole first")
+                return ConfigError(key.lstrip("+~"), value,
+                                   f"{parent} is null in this configuration{hint}")
+            node = field.default_factory
+    return None

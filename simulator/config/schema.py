@@ -174,6 +174,7 @@ class Config:
     horizon_days: float = 30.0
     work_hours: float | None = None
     max_horizon_days: float = 3650.0
+    max_gpus: int = 262144  # cluster.gpus + spares at most this (simulator/config/bounds.py)
     events: bool = False  # also write events.csv: every failure, recovery and drain
     mode: str = "segments"  # segments: events per checkpoint; steps: an event per step
     max_events: float = DEFAULT_MAX_EVENTS  # work budget: refuse runs estimated above it

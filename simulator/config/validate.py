@@ -13,14 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from simulator.config.bounds import check_bounds
 from simulator.config.checkpoint import CheckpointConfig, check_schema, owner_of
-from simulator.config.explain import blame_override, config_error_from, known_keys_note
-from simulator.config.failures import check_links, failures_from
+from simulator.config.explain import (
+    blame_override,
+    config_error_from,
+    known_keys_note,
+    null_parent,
+)
+from simulator.config.failures import check_links, failures_from, warn_trace_beyond
+from simulator.config.overrides import as_typed, check_overrides
 from simulator.config.schema import (
     ClusterConfig,
     Config,
@@ -177,6 +185,7 @@ def _restart(r: RestartConfig, cluster: ClusterSpec) -> RestartSpec:
 
 def validate(cfg: Config) -> StudySpec:
     """Check every value of `cfg` and convert it to a StudySpec in seconds."""
+    check_bounds(cfg)
     if cfg.seed < 0:
         raise ConfigError("seed", cfg.seed, "must be zero or a positive integer")
     require_positive("replicates", cfg.replicates)
@@ -184,10 +193,15 @@ def validate(cfg: Config) -> StudySpec:
     require_positive("horizon_days", cfg.horizon_days)
     require_positive("work_hours", cfg.work_hours, optional=True)
     require_positive("max_horizon_days", cfg.max_horizon_days)
+    require_positive("max_gpus", cfg.max_gpus)
+    check_run_length(cfg)
     require_positive("workload.step_seconds", cfg.workload.step_seconds,
                      optional=cfg.workload.model is not None)
     cluster = _cluster(cfg.cluster)
     failures = failures_from(cfg.failures, cluster)
+    warn_trace_beyond(failures, *((cfg.horizon_days * DAY, "horizon_days")
+                                  if cfg.work_hours is None
+                                  else (cfg.max_horizon_days * DAY, "max_horizon_days")))
     accelerator = ACCELERATORS[cluster.accelerator]
     fabric = fabric_from(cfg.topology, cfg.efficiency, cluster, accelerator)
     workload = peak = attention_peak = None
@@ -232,6 +246,32 @@ def validate(cfg: Config) -> StudySpec:
     )
 
 
+def check_run_length(cfg: Config) -> None:
+    """`work_hours` replaces `horizon_days` (the run lasts until that much work is done,
+    at most `max_horizon_days`): both set is an error, not a silent choice; and a step
+    must be able to finish within the run."""
+    default_days = Config().horizon_days
+    if cfg.work_hours is not None:
+        if cfg.horizon_days != default_days:
+            raise ConfigError("horizon_days", cfg.horizon_days,
+                              f"is not used with work_hours={cfg.work_hours:g} (the run lasts "
+                              "until that much work is done, at most max_horizon_days); leave "
+                              f"horizon_days at {default_days:g} or set work_hours=null")
+        if cfg.work_hours > cfg.max_horizon_days * 24:
+            raise ConfigError("work_hours", cfg.work_hours,
+                              f"must be at most max_horizon_days x 24 = "
+                              f"{cfg.max_horizon_days * 24:g} h (the run gives up after "
+                              "max_horizon_days; raise it for more)")
+    step = cfg.workload.step_seconds
+    if step is not None and cfg.workload.model is None:
+        run_key, run_s = (("horizon_days", cfg.horizon_days * DAY) if cfg.work_hours is None
+                          else ("max_horizon_days", cfg.max_horizon_days * DAY))
+        if step > run_s:
+            raise ConfigError("workload.step_seconds", step,
+                              f"must be shorter than the run ({run_key}: {run_s:g} s): no "
+                              "step could finish")
+
+
 def _train_budget(w: WorkloadConfig) -> tuple[float | None, float | None]:
     """The training budget: tokens (a model workload) or steps (any), at most one."""
     require_positive("workload.train_tokens", w.train_tokens, optional=True)
@@ -253,8 +293,19 @@ def _jitter(cv: float, gpus: int) -> StepJitter | None:
     return StepJitter(cv, gpus) if cv > 0 else None
 
 
-def to_spec(cfg: DictConfig) -> StudySpec:
-    """A composed Hydra config -> a validated StudySpec (raises ConfigError)."""
+def to_spec(cfg: DictConfig, overrides: Sequence[str] = ()) -> StudySpec:
+    """A composed Hydra config -> a validated StudySpec (raises ConfigError).
+
+    `overrides`, as typed, are checked for what composing cannot keep (a boolean given
+    `2`, a deleted key) and shown as typed in errors (simulator/config/overrides.py)."""
+    check_overrides(overrides, Config)
+    try:
+        return _to_spec(cfg)
+    except ConfigError as error:
+        raise as_typed(error, overrides) from None
+
+
+def _to_spec(cfg: DictConfig) -> StudySpec:
     cfg = cfg.copy()
     with open_dict(cfg):
         cfg.pop("hydra", None)
@@ -289,8 +340,14 @@ def check_no_extra_keys(cfg: DictConfig) -> None:
 def explain(exc: BaseException, overrides: list[str]) -> ConfigError:
     """Any error raised while composing `overrides` as the one-line ConfigError for it."""
     if isinstance(exc, ConfigError):
-        return exc
-    return blame_override(overrides, exc) or _name_owner(config_error_from(exc, Config))
+        return as_typed(exc, overrides)
+    try:
+        check_overrides(overrides, Config)  # a deleted key or a non-boolean boolean
+    except ConfigError as error:
+        return error
+    error = (blame_override(overrides, exc) or null_parent(overrides, exc, Config)
+             or _name_owner(config_error_from(exc, Config)))
+    return as_typed(error, overrides)
 
 
 def _name_owner(error: ConfigError) -> ConfigError:
