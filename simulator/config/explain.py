@@ -37,6 +37,10 @@ def config_error_from(exc: BaseException, schema: Any = None) -> ConfigError:
                            "write [a,b] for a list")
     cause_text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
     if key:
+        if key.startswith("failures.components.") and "not in struct" in cause_text:
+            return ConfigError("failures.components", value, "a component is added with "
+                               "+failures.components.<name>={scope: ..., mtbf_hours: ...} "
+                               "(one override per component), or in a failures YAML")
         if "not in" in cause_text or "not in struct" in cause_text:
             return ConfigError(key, value, f"unknown key; {known_keys_note(key, schema)}")
         if "not Optional" in cause_text:
@@ -85,7 +89,19 @@ def blame_override(overrides: list[str], exc: BaseException) -> ConfigError | No
         if value == "null" and "group override" in str(exc):
             return ConfigError(key, value, "a config group needs an option name, not null "
                                "(see --help for the options)")
+        if "group override must be a string" in str(exc) and "." not in key \
+                and _is_number(value):
+            return ConfigError(key, value, "a config group needs an option name, not a "
+                               "number (see --help for the options)")
     return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def null_parent(overrides: list[str], exc: BaseException, schema: Any) -> ConfigError | None:

@@ -31,21 +31,7 @@ FOUND = json.loads((Path(__file__).with_name("found.json")).read_text())
 
 #: Cases failing before the #12 validation, budget and outputs work is merged: xfail
 #: (not strict) with the part that fixes them. Remove an id when its fix is merged.
-OPEN = {
-    # validation: the domains of the keys, the trace reader, the messages
-    "interval_1e308", "work_hours_1e308", "replicates_huge", "gpus_1e9", "spare_nodes_1e9",
-    "zero_stage_negative_model", "infant_factor_1e308", "jitter_cv_tiny",
-    "jitter_cv_tiny_steps", "weibull_shape_tiny", "lognormal_shape_huge", "trace_not_utf8",
-    "trace_field_over_128k", "trace_switch_on_tpu_torus", "events_2", "elastic_2",
-    "trace_replicate_negative", "trace_unsorted", "trace_duplicate_rows",
-    "trace_header_only", "trace_beyond_horizon", "snapshot_longer_than_write", "pue_inf",
-    "model_key_on_fixed_step", "trace_with_lemons", "trace_with_stragglers",
-    "work_hours_and_horizon", "delete_cluster_group", "step_seconds_1e308",
-    "env_interpolation",
-    "group_option_a_float", "group_option_an_int", "model_key_hidden_on_fixed_step",
-    "model_key_experts_float", "components_as_one_dict", "trace_latin1_component",
-    "delete_failures_group",
-}
+OPEN: set[str] = set()
 PART = {**{c.id: c.part for c in CASES}, **{f["id"]: f["part"] for f in FOUND},
         "env_interpolation": "validation", "empty_sweep": "outputs",
         "sweep_with_a_bad_job": "outputs", **{f"name={n}": "outputs" for n in NAMES}}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import pytest
 from hypothesis import given
 
 from tests.fuzz import strategies
@@ -22,8 +21,6 @@ def check_trace(data: bytes, *extra: str) -> str:
                       *extra])
 
 
-@pytest.mark.xfail(strict=False, reason="fixed by the #12 validation work (trace files "
-                   "read with an explicit encoding and size limits; found.json)")
 @profile(examples=40)
 @given(strategies.trace_files())
 def test_any_trace_answers_cleanly(data: bytes) -> None:
