@@ -197,7 +197,8 @@ def warn_trace_beyond(model: FailureModel, run_s: float, run_key: str) -> None:
     """A TrainsimWarning counting the trace's rows at or after the end of the run
     (`run_key`: horizon_days, or max_horizon_days with work_hours): they never replay."""
     late = sum(1 for t in model.trace or () if t.time_s >= run_s)
-    if late:
+    # all of them late: the run has no failure at all, which the feasibility check says
+    if 0 < late < len(model.trace or ()):
         warnings.warn(f"failures.trace_path: {late} of {len(model.trace)} trace row(s) at "
                       f"or after the run's end ({run_key}: {run_s / HOUR:g} h) never "
                       "replay", TrainsimWarning, stacklevel=2)
