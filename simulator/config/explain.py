@@ -89,11 +89,19 @@ def blame_override(overrides: list[str], exc: BaseException) -> ConfigError | No
         if value == "null" and "group override" in str(exc):
             return ConfigError(key, value, "a config group needs an option name, not null "
                                "(see --help for the options)")
-        if "group override must be a string" in str(exc) and "." not in key \
+        if "group override must be a string" in str(exc) and key in _groups() \
                 and _is_number(value):
             return ConfigError(key, value, "a config group needs an option name, not a "
                                "number (see --help for the options)")
     return None
+
+
+def _groups() -> set[str]:
+    """The config groups: the schema's sections (cluster=, failures=, ...)."""
+    from simulator.config.schema import Config
+
+    return {f.name for f in dataclasses.fields(Config)
+            if dataclasses.is_dataclass(f.default_factory)}
 
 
 def _is_number(text: str) -> bool:
