@@ -125,6 +125,15 @@ def _transfer_s(key: str, size: float | None, system_gb_per_s: float,
     return size / (min(system_gb_per_s, nodes * storage.node_gb_per_s) * GB)
 
 
+def _minutes_or_transfer(key: str, minutes: float | None, size: float | None,
+                         system_gb_per_s: float, storage: StorageConfig, nodes: int) -> float:
+    """Seconds: `minutes` as configured, or (null) the transfer of `size` bytes."""
+    if minutes is None:
+        return _transfer_s(key, size, system_gb_per_s, storage, nodes)
+    require_non_negative(key, minutes)
+    return minutes * MINUTE
+
+
 def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpec,
                 size: float | None, storage: StorageConfig) -> CheckpointChoice:
     """The policy and its costs; the interval a model-driven policy chooses is resolved
@@ -132,18 +141,10 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpe
     require_one_of("checkpoint.policy", c.policy, CHECKPOINT_POLICIES)
     require_positive("storage.write_gb_per_s", storage.write_gb_per_s)
     require_positive("storage.read_gb_per_s", storage.read_gb_per_s)
-    if c.write_minutes is None:
-        write_s = _transfer_s("checkpoint.write_minutes", size, storage.write_gb_per_s,
-                              storage, cluster.nodes)
-    else:
-        require_non_negative("checkpoint.write_minutes", c.write_minutes)
-        write_s = c.write_minutes * MINUTE
-    if c.load_minutes is None:
-        load_s = _transfer_s("checkpoint.load_minutes", size, storage.read_gb_per_s,
-                             storage, cluster.nodes)
-    else:
-        require_non_negative("checkpoint.load_minutes", c.load_minutes)
-        load_s = c.load_minutes * MINUTE
+    write_s = _minutes_or_transfer("checkpoint.write_minutes", c.write_minutes, size,
+                                   storage.write_gb_per_s, storage, cluster.nodes)
+    load_s = _minutes_or_transfer("checkpoint.load_minutes", c.load_minutes, size,
+                                  storage.read_gb_per_s, storage, cluster.nodes)
     check_schema(c)
     own = c.policy_fields()
     if CHECKPOINT_POLICIES[c.policy].model_driven:
