@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from simulator.api import to_scenario
 from simulator.config.validate import config_dir, explain
 from simulator.errors import ConfigError, TrainsimWarning, print_config_error
+from simulator.experiments.budget import check_budget
 from simulator.experiments.feasibility import result_warnings, scenario_warnings
 from simulator.experiments.feasibility import warn as feasibility_warn
 from simulator.experiments.outputs import (
@@ -34,7 +35,7 @@ from simulator.experiments.outputs import (
     save_run,
 )
 from simulator.experiments.progress import close_progress, progress_enabled
-from simulator.experiments.results import config_digest
+from simulator.experiments.results import StartRefused, config_digest
 from simulator.experiments.runner import run_scenario
 from simulator.fabric.memory import memory_line
 from simulator.reliability.metrics import CONFIG_COLUMNS
@@ -94,13 +95,21 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
                   f"{run_dir / SUMMARY_FILE}")
             return goodput
     try:
-        scenario = to_scenario(cfg)
+        with warnings.catch_warnings(record=True) as caught:  # validation's (a trace's)
+            scenario = to_scenario(cfg, list(hydra_cfg.overrides.task))
+        check_budget(scenario)  # refuse a run past max_events before touching its folder
     except ConfigError as error:
         if multirun:
             raise  # Hydra names the failing job; main() prints the error
         _exit_with(error)
     job = f"job #{hydra_cfg.job.num}: " if multirun else ""  # the number Hydra's log shows
-    print_warnings(scenario_warnings(scenario), job)
+    for record in caught:
+        if not issubclass(record.category, TrainsimWarning):
+            warnings.showwarning(record.message, record.category, record.filename,
+                                 record.lineno)
+    print_warnings([str(r.message) for r in caught
+                    if issubclass(r.category, TrainsimWarning)]
+                   + scenario_warnings(scenario), job)
     clear_run(run_dir)
     events: list[pd.DataFrame] | None = [] if cfg.events else None
     # replicate bars on a terminal outside CI, from the process that owns it (not joblib's
@@ -188,6 +197,9 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's printer
     try:
         _run()
+    except StartRefused as refused:  # `name` or the sweep's folder, before Hydra made any
+        close_progress()
+        _exit_with(refused.error)
     except KeyboardInterrupt:
         close_progress()  # end the sweep's bar before printing below it
         print("trainsim: interrupted (a sweep resumes when run again with the same command)",

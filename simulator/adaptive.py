@@ -19,6 +19,7 @@ import pandas as pd
 from simulator.api import load_scenario
 from simulator.errors import ConfigError, print_config_error
 from simulator.experiments.analysis import SAMPLE_KEYS
+from simulator.experiments.budget import check_budget
 from simulator.experiments.outputs import format_summary, mean_ci, write_csv_atomic
 from simulator.experiments.runner import run_scenario
 
@@ -44,6 +45,7 @@ def adaptive_replicates(overrides: Sequence[str], target_halfwidth: float = 0.00
     if taken:
         raise ValueError(f"{', '.join(taken)}: adaptive_replicates chooses the replicates")
     scenario = load_scenario(list(overrides), config_name)  # compose, validate, elaborate once
+    check_budget(dataclasses.replace(scenario, replicates=max_replicates))  # the whole run
     frames: list[pd.DataFrame] = []
     n, mean, half = 0, math.nan, math.nan
     while n < max_replicates:

@@ -13,17 +13,18 @@ from omegaconf import DictConfig
 
 from simulator.config.validate import config_dir, explain, to_spec
 from simulator.elaborate import elaborate
+from simulator.experiments.budget import check_budget
 from simulator.experiments.feasibility import result_warnings, scenario_warnings, warn
 from simulator.experiments.progress import fabric_progress
 from simulator.experiments.runner import run_scenario
 from simulator.reliability.scenario import Scenario
 
 
-def to_scenario(cfg: DictConfig) -> Scenario:
+def to_scenario(cfg: DictConfig, overrides: list[str] | None = None) -> Scenario:
     """A composed Hydra config -> the Scenario to run: validated, then elaborated once,
     with a bar of the fabric's build stages for a large fabric on a terminal (raises
     ConfigError)."""
-    spec = to_spec(cfg)
+    spec = to_spec(cfg, overrides or [])
     bar = fabric_progress(spec.cluster.gpus)
     try:
         return elaborate(spec, progress=bar)
@@ -43,7 +44,7 @@ def load_scenario(overrides: list[str] | None = None, config_name: str = "config
             cfg = compose(config_name=config_name, overrides=list(overrides or []))
     except Exception as exc:  # composing only reads config: any failure is bad input
         raise explain(exc, list(overrides or [])) from None
-    return to_scenario(cfg)
+    return to_scenario(cfg, list(overrides or []))
 
 
 def simulate(overrides: list[str] | None = None, config_name: str = "config",
@@ -56,6 +57,7 @@ def simulate(overrides: list[str] | None = None, config_name: str = "config",
     >>> simulate(["cluster.gpus=4096", "replicates=20"])  # doctest: +SKIP
     """
     scenario = load_scenario(overrides, config_name)
+    check_budget(scenario)  # a run past max_events is refused before any warning
     warn(scenario_warnings(scenario))  # TrainsimWarning: filter with the warnings module
     frame = run_scenario(scenario, progress=progress)
     warn(result_warnings(frame))

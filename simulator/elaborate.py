@@ -23,11 +23,12 @@ from typing import Any
 
 from simulator.errors import ConfigError, require_positive
 from simulator.fabric import stepmodel
-from simulator.fabric.domains import domains_from_graph
+from simulator.fabric.domains import GROUP_SCOPES, domains_from_graph
 from simulator.fabric.workload import StepProfile
 from simulator.reliability.failures import FailureModel
 from simulator.reliability.scenario import Scenario
 from simulator.reliability.study import StudySpec
+from simulator.units import HOUR
 
 Progress = Callable[[str, int, int], None]
 """`progress(stage, done, total)`: called before each stage with the number of stages
@@ -81,6 +82,7 @@ def elaborate(spec: StudySpec, progress: Progress | None = None) -> Scenario:
         profile=profile,
         train_tokens=spec.train_tokens,
         train_steps=spec.train_steps,
+        max_events=spec.max_events,
     )
 
 
@@ -134,4 +136,13 @@ def with_domains(spec: StudySpec, graph: Any, link_slowdown: float) -> FailureMo
             raise ConfigError(f"failures.components.{component.name}.scope", "switch",
                               f"topology {spec.topology} has no leaf or ToR switches; "
                               "allowed here: gpu, node, rack, scaleup, job")
+    for row in spec.failures.trace or ():
+        if row.kind in GROUP_SCOPES and not any(row.node in g for g in domains.of(row.kind)):
+            raise ConfigError("failures.trace_path", f"kind={row.kind} node={row.node}",
+                              f"topology {spec.topology} puts node {row.node} behind no "
+                              f"{row.kind} (the trace row at time_hours="
+                              f"{row.time_s / HOUR:g}); allowed kinds here: "
+                              + ", ".join(k for k in ("gpu", "node", *GROUP_SCOPES, "job",
+                                                      "link", "straggler")
+                                          if k not in GROUP_SCOPES or domains.of(k)))
     return dataclasses.replace(spec.failures, domains=domains)

@@ -64,6 +64,6 @@ def require_non_negative(key: str, value: float | None, optional: bool = False) 
         raise ConfigError(key, value, "must be zero or a positive number")
 
 
-def require_one_of(key: str, value: str, allowed: Any) -> None:
+def require_one_of(key: str, value: Any, allowed: Any) -> None:
     if value not in allowed:
-        raise ConfigError(key, value, f"must be one of {', '.join(allowed)}")
+        raise ConfigError(key, value, f"must be one of {', '.join(map(str, allowed))}")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 TIMEOUT_S = 600  # one CLI process; generous for a loaded 2-core machine
@@ -19,15 +19,28 @@ def cli_env(drop: tuple[str, ...] = (), **extra: str) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if k not in gone}, **extra}
 
 
+def find_console_script(name: str = "trainsim") -> Path:
+    """The console script `name` installed with the running interpreter: next to
+    `sys.executable` (a virtual environment's bin/ or Scripts/, whether or not it is
+    activated), else in the interpreter's scripts folder; never looked up on PATH."""
+    folders = [Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))]
+    suffixes = (".exe", "") if os.name == "nt" else ("",)
+    for folder in folders:
+        for suffix in suffixes:
+            if (folder / f"{name}{suffix}").is_file():
+                return folder / f"{name}{suffix}"
+    raise AssertionError(f"the `{name}` console script is not installed next to "
+                         f"{sys.executable} (nor in {folders[1]}): pip install -e . "
+                         "with this interpreter")
+
+
 def run_cli(args: list[str], cwd: Path, *, console_script: bool = False,
             drop: tuple[str, ...] = (), timeout: float = TIMEOUT_S,
             **env: str) -> subprocess.CompletedProcess[str]:
     """Run trainsim with `args` in `cwd` (as `python -m simulator`, or the console
     script) and capture its text output."""
     if console_script:
-        exe = shutil.which("trainsim")
-        assert exe is not None, "the `trainsim` console script is not on PATH"
-        command = [exe, *args]
+        command = [str(find_console_script()), *args]
     else:
         command = [sys.executable, "-m", "simulator", *args]
     return subprocess.run(command, cwd=cwd, env=cli_env(drop, **env), capture_output=True,

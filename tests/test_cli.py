@@ -276,6 +276,10 @@ def test_config_error_inside_multirun_exits_2(launcher: list[str], tmp_path: Pat
     assert len(errors) == 1, f"expected one `{ERROR_PREFIX}` line\n{info}"
     match = ERROR_LINE.match(errors[0])
     assert match and match["key"] == "cluster.gpus" and match["value"] == "0", info
+    # trainsim's line only: not Hydra's "Error executing job with overrides: [...]" too
+    assert "Error executing job" not in proc.stderr + proc.stdout, info
+    assert not (tmp_path / "results" / "bad_sweep" / "sweep.lock").exists(), \
+        "a failed sweep must release its lock"
 
 
 def test_rerun_sweep_with_same_name_gathers_only_its_own_jobs(tmp_path: Path) -> None:
@@ -286,3 +290,60 @@ def test_rerun_sweep_with_same_name_gathers_only_its_own_jobs(tmp_path: Path) ->
     assert second.returncode == 0, describe(second)
     runs = pd.read_csv(tmp_path / "results" / "again" / "runs.csv")
     assert sorted(runs["checkpoint.interval_minutes"]) == [10, 20], runs.to_string()
+
+
+# ---- where results go: `name` is a plain folder name inside results/ ------------------
+
+#: (name as typed, run mode or sweep): each refused with exit 2 before any folder exists
+NAME_CASES = [(name, sweep) for name in ("../../x", "ABSOLUTE", "..", "", "${oc.env:HOME}",
+                                           "${oc.env:TRAINSIM_NO_SUCH_VARIABLE}")
+              for sweep in (False, True)]
+
+
+def test_name_outside_results_is_refused_before_any_folder(tmp_path: Path) -> None:
+    """Every way of putting a run's folder outside results/ (issue #12): exit 2, one line
+    naming `name` with the value as typed, and no folder made anywhere."""
+    cwds = [tmp_path / f"case{i}" / "a" / "cwd" for i in range(len(NAME_CASES))]
+    for cwd in cwds:
+        cwd.mkdir(parents=True)
+
+    def run(i: int) -> subprocess.CompletedProcess[str]:
+        name, sweep = NAME_CASES[i]
+        name = str(tmp_path / f"case{i}" / "abs") if name == "ABSOLUTE" else name
+        args = ["-m", "cluster.gpus=8,16"] if sweep else []
+        return run_cli([*args, f"name={name}", "horizon_days=0.5"], cwds[i],
+                       HOME=str(tmp_path / f"case{i}" / "home"))
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        procs = list(pool.map(run, range(len(NAME_CASES))))
+    for i, ((name, sweep), proc) in enumerate(zip(NAME_CASES, procs, strict=True)):
+        info = f"case {name!r} sweep={sweep}\n{describe(proc)}"
+        assert proc.returncode == 2, info
+        lines = proc.stderr.splitlines()
+        assert len(lines) == 1, info
+        match = ERROR_LINE.match(lines[0])
+        typed = str(tmp_path / f"case{i}" / "abs") if name == "ABSOLUTE" else name
+        assert match and match["key"] == "name" and match["value"] == typed, info
+        assert "plain folder name inside results/" in match["allowed"], info
+        made = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / f"case{i}").rglob("*"))
+        assert made == [f"case{i}/a", f"case{i}/a/cwd"], f"folders made: {made}\n{info}"
+
+
+def test_a_sweep_cannot_vary_name(tmp_path: Path) -> None:
+    proc = run_cli(["-m", "name=a,b", "horizon_days=0.5"], tmp_path)
+    info = describe(proc)
+    assert proc.returncode == 2, info
+    match = ERROR_LINE.match(proc.stderr.strip())
+    assert match and match["key"] == "name" and match["value"] == "a,b", info
+    assert not (tmp_path / "results").exists(), info
+
+
+def test_empty_sweep_is_an_error(tmp_path: Path) -> None:
+    """`range(8,0)` has no values: no jobs, so nothing to gather; say so (issue #12)."""
+    proc = run_cli(["-m", "name=empty", "cluster.gpus=range(8,0)"], tmp_path)
+    info = describe(proc)
+    assert proc.returncode == 2, info
+    match = ERROR_LINE.match(proc.stderr.strip())
+    assert match and match["key"] == "cluster.gpus" and match["value"] == "range(8,0)", info
+    assert "no jobs" in match["allowed"], info
+    assert not (tmp_path / "results").exists(), info

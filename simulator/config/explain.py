@@ -37,6 +37,10 @@ def config_error_from(exc: BaseException, schema: Any = None) -> ConfigError:
                            "write [a,b] for a list")
     cause_text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
     if key:
+        if key.startswith("failures.components.") and "not in struct" in cause_text:
+            return ConfigError("failures.components", value, "a component is added with "
+                               "+failures.components.<name>={scope: ..., mtbf_hours: ...} "
+                               "(one override per component), or in a failures YAML")
         if "not in" in cause_text or "not in struct" in cause_text:
             return ConfigError(key, value, f"unknown key; {known_keys_note(key, schema)}")
         if "not Optional" in cause_text:
@@ -85,4 +89,52 @@ def blame_override(overrides: list[str], exc: BaseException) -> ConfigError | No
         if value == "null" and "group override" in str(exc):
             return ConfigError(key, value, "a config group needs an option name, not null "
                                "(see --help for the options)")
+        if "group override must be a string" in str(exc) and key in _groups() \
+                and _is_number(value):
+            return ConfigError(key, value, "a config group needs an option name, not a "
+                               "number (see --help for the options)")
+    return None
+
+
+def _groups() -> set[str]:
+    """The config groups: the schema's sections (cluster=, failures=, ...)."""
+    from simulator.config.schema import Config
+
+    return {f.name for f in dataclasses.fields(Config)
+            if dataclasses.is_dataclass(f.default_factory)}
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def null_parent(overrides: list[str], exc: BaseException, schema: Any) -> ConfigError | None:
+    """The override that sets a key below a node that is null in this configuration
+    (`workload.model.layers=10` on a fixed-step workload, whose `workload.model` is
+    null): OmegaConf says only "Unexpected type for root: NoneType"."""
+    whole = "'NoneType' object has no attribute 'get'" in str(exc)  # the node set whole
+    if "Unexpected type for root" not in str(exc) and not whole:
+        return None
+    for text in overrides:
+        key, _, value = text.partition("=")
+        parts = key.lstrip("+~").split(".")
+        node = schema
+        for depth, part in enumerate(parts if whole else parts[:-1]):
+            fields = {f.name: f for f in dataclasses.fields(node)} \
+                if dataclasses.is_dataclass(node) else {}
+            if part not in fields:
+                break
+            field = fields[part]
+            if field.default_factory is dataclasses.MISSING:  # a nullable node
+                parent = ".".join(parts[:depth + 1])
+                hint = (" (a fixed-step workload has no model); choose a model workload, "
+                        "e.g. workload=llama3_70b" if parent == "workload.model" else
+                        "; set it whole first")
+                return ConfigError(key.lstrip("+~"), value,
+                                   f"{parent} is null in this configuration{hint}")
+            node = field.default_factory
     return None

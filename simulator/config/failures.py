@@ -6,9 +6,17 @@ topology graph at elaboration (simulator/elaborate.py)."""
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
 
-from simulator.errors import ConfigError, require_non_negative, require_one_of, require_positive
+from simulator.config.bounds import check_number
+from simulator.errors import (
+    ConfigError,
+    TrainsimWarning,
+    require_non_negative,
+    require_one_of,
+    require_positive,
+)
 from simulator.reliability.failures import (
     LIFETIME_KINDS,
     SCOPES,
@@ -41,6 +49,7 @@ def failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
     if f.kind == "trace":
         if f.trace_path is None:
             raise ConfigError("failures.trace_path", None, "failures=trace needs a CSV file")
+        _check_trace_keys(f)
         total = cluster.nodes + cluster.spare_nodes
         trace = read_trace(f.trace_path, total, cluster.gpus_per_node, f.trace_replicate)
         return FailureModel(kind="trace", trace=trace, planned_gap_s=planned_gap_s,
@@ -49,6 +58,9 @@ def failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
                                 f.straggler_detect_hours * HOUR))
     if f.trace_path is not None:
         raise ConfigError("failures.trace_path", f.trace_path,
+                          "is only read with failures=trace (or failures.kind=trace)")
+    if f.trace_replicate != 0:
+        raise ConfigError("failures.trace_replicate", f.trace_replicate,
                           "is only read with failures=trace (or failures.kind=trace)")
     if f.kind == "none":
         for key in ("gpu_mtbf_hours", "node_mtbf_hours"):
@@ -59,6 +71,12 @@ def failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
         if f.components:
             raise ConfigError("failures.components", ", ".join(f.components),
                               "must be empty with failures=none")
+        default = type(f)()
+        for key in RANDOM_ONLY[4:-1]:  # lemons and infant mortality modify lifetimes
+            if getattr(f, key) != getattr(default, key):
+                raise ConfigError(f"failures.{key}", getattr(f, key),
+                                  "has no effect with failures=none (no lifetimes to "
+                                  f"modify); leave it at {_show(getattr(default, key))}")
         return FailureModel(kind="none", planned_gap_s=planned_gap_s, stragglers=stragglers)
     require_positive("failures.gpu_mtbf_hours", f.gpu_mtbf_hours, optional=True)
     require_positive("failures.node_mtbf_hours", f.node_mtbf_hours, optional=True)
@@ -73,6 +91,36 @@ def failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
                         node=lifetime(f.node_mtbf_hours), catalog=tuple(catalog),
                         planned_gap_s=planned_gap_s, lemons=lemons, infant=infant,
                         stragglers=stragglers)
+
+
+#: Keys of random lifetimes, which a replayed trace does not have: with failures=trace
+#: each must keep its schema default (straggler_slowdown and straggler_detect_hours do
+#: apply, to the trace's straggler rows; planned_per_day adds planned maintenance).
+RANDOM_ONLY = ("gpu_mtbf_hours", "node_mtbf_hours", "shape", "components", "lemon_fraction",
+               "lemon_factor", "lemon_retire_after", "lemon_window_hours", "infant_factor",
+               "infant_hours", "straggler_mtbf_hours")
+
+
+def _check_trace_keys(f: FailuresConfig) -> None:
+    """failures=trace: a key of random lifetimes set is an error naming it, not ignored;
+    `failures.trace_replicate` is a replicate number (0 or more)."""
+    if isinstance(f.trace_replicate, bool) or f.trace_replicate < 0:
+        raise ConfigError("failures.trace_replicate", f.trace_replicate,
+                          "must be zero or a positive integer (a replicate number of the "
+                          "trace's replicate column)")
+    default = type(f)()
+    for key in RANDOM_ONLY:
+        value = getattr(f, key)
+        if value != getattr(default, key):
+            raise ConfigError(f"failures.{key}", value,
+                              "has no effect with failures=trace (a trace replays recorded "
+                              "failures, it samples no lifetimes); leave it at "
+                              f"{_show(getattr(default, key))}, or add the failures to "
+                              "the trace")
+
+
+def _show(value: Any) -> str:
+    return "null" if value is None else "{}" if value == {} else str(value)
 
 
 def _stragglers(f: FailuresConfig) -> Stragglers | None:
@@ -126,10 +174,12 @@ def _component(name: str, entry: Any, lifetime) -> Component:
     if isinstance(mtbf, bool) or not isinstance(mtbf, int | float):
         raise ConfigError(f"{key}.mtbf_hours", mtbf, "must be a positive number")
     require_positive(f"{key}.mtbf_hours", float(mtbf))
+    check_number(f"{key}.mtbf_hours", mtbf)
     repair = entry.get("repair_hours")
     if repair is not None and (isinstance(repair, bool) or not isinstance(repair, int | float)
                                or not math.isfinite(repair) or repair < 0):
         raise ConfigError(f"{key}.repair_hours", repair, "must be zero or a positive number")
+    check_number(f"{key}.repair_hours", repair)
     return Component(name, scope, lifetime(float(mtbf)), str(entry.get("category", "")),
                      None if repair is None else float(repair) * HOUR)
 
@@ -141,3 +191,14 @@ def check_links(model: FailureModel, has_model: bool) -> None:
                           "link failures slow the step on the degraded graph, so they "
                           "need a workload with a model (workload=llama3_405b, "
                           "llama3_70b, gpt3_175b or moe_8x7b)")
+
+
+def warn_trace_beyond(model: FailureModel, run_s: float, run_key: str) -> None:
+    """A TrainsimWarning counting the trace's rows at or after the end of the run
+    (`run_key`: horizon_days, or max_horizon_days with work_hours): they never replay."""
+    late = sum(1 for t in model.trace or () if t.time_s >= run_s)
+    # all of them late: the run has no failure at all, which the feasibility check says
+    if 0 < late < len(model.trace or ()):
+        warnings.warn(f"failures.trace_path: {late} of {len(model.trace)} trace row(s) at "
+                      f"or after the run's end ({run_key}: {run_s / HOUR:g} h) never "
+                      "replay", TrainsimWarning, stacklevel=2)

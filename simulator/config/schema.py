@@ -15,6 +15,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 
 from simulator.config.checkpoint import CheckpointConfig, register_checkpoint_schemas
+from simulator.reliability.scenario import DEFAULT_MAX_EVENTS
 
 
 @dataclass
@@ -173,8 +174,10 @@ class Config:
     horizon_days: float = 30.0
     work_hours: float | None = None
     max_horizon_days: float = 3650.0
+    max_gpus: int = 262144  # cluster.gpus + spares at most this (simulator/config/bounds.py)
     events: bool = False  # also write events.csv: every failure, recovery and drain
     mode: str = "segments"  # segments: events per checkpoint; steps: an event per step
+    max_events: float = DEFAULT_MAX_EVENTS  # work budget: refuse runs estimated above it
     storage: StorageConfig = field(default_factory=StorageConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     failures: FailuresConfig = field(default_factory=FailuresConfig)

@@ -13,14 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from simulator.config.bounds import check_bounds
 from simulator.config.checkpoint import CheckpointConfig, check_schema, owner_of
-from simulator.config.explain import blame_override, config_error_from, known_keys_note
-from simulator.config.failures import check_links, failures_from
+from simulator.config.explain import (
+    blame_override,
+    config_error_from,
+    known_keys_note,
+    null_parent,
+)
+from simulator.config.failures import check_links, failures_from, warn_trace_beyond
+from simulator.config.overrides import as_typed, check_overrides
 from simulator.config.schema import (
     ClusterConfig,
     Config,
@@ -46,7 +54,7 @@ from simulator.fabric.workload import Workload
 from simulator.reliability.checkpoint_policies import CHECKPOINT_POLICIES
 from simulator.reliability.failures import FailureModel
 from simulator.reliability.jitter import StepJitter
-from simulator.reliability.scenario import ClusterSpec, RestartSpec
+from simulator.reliability.scenario import MAX_EVENTS_CEILING, ClusterSpec, RestartSpec
 from simulator.reliability.study import CheckpointChoice, StudySpec
 from simulator.units import DAY, GB, HOUR, MINUTE
 
@@ -117,6 +125,15 @@ def _transfer_s(key: str, size: float | None, system_gb_per_s: float,
     return size / (min(system_gb_per_s, nodes * storage.node_gb_per_s) * GB)
 
 
+def _minutes_or_transfer(key: str, minutes: float | None, size: float | None,
+                         system_gb_per_s: float, storage: StorageConfig, nodes: int) -> float:
+    """Seconds: `minutes` as configured, or (null) the transfer of `size` bytes."""
+    if minutes is None:
+        return _transfer_s(key, size, system_gb_per_s, storage, nodes)
+    require_non_negative(key, minutes)
+    return minutes * MINUTE
+
+
 def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpec,
                 size: float | None, storage: StorageConfig) -> CheckpointChoice:
     """The policy and its costs; the interval a model-driven policy chooses is resolved
@@ -124,18 +141,10 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpe
     require_one_of("checkpoint.policy", c.policy, CHECKPOINT_POLICIES)
     require_positive("storage.write_gb_per_s", storage.write_gb_per_s)
     require_positive("storage.read_gb_per_s", storage.read_gb_per_s)
-    if c.write_minutes is None:
-        write_s = _transfer_s("checkpoint.write_minutes", size, storage.write_gb_per_s,
-                              storage, cluster.nodes)
-    else:
-        require_non_negative("checkpoint.write_minutes", c.write_minutes)
-        write_s = c.write_minutes * MINUTE
-    if c.load_minutes is None:
-        load_s = _transfer_s("checkpoint.load_minutes", size, storage.read_gb_per_s,
-                             storage, cluster.nodes)
-    else:
-        require_non_negative("checkpoint.load_minutes", c.load_minutes)
-        load_s = c.load_minutes * MINUTE
+    write_s = _minutes_or_transfer("checkpoint.write_minutes", c.write_minutes, size,
+                                   storage.write_gb_per_s, storage, cluster.nodes)
+    load_s = _minutes_or_transfer("checkpoint.load_minutes", c.load_minutes, size,
+                                  storage.read_gb_per_s, storage, cluster.nodes)
     check_schema(c)
     own = c.policy_fields()
     if CHECKPOINT_POLICIES[c.policy].model_driven:
@@ -177,6 +186,7 @@ def _restart(r: RestartConfig, cluster: ClusterSpec) -> RestartSpec:
 
 def validate(cfg: Config) -> StudySpec:
     """Check every value of `cfg` and convert it to a StudySpec in seconds."""
+    check_bounds(cfg)
     if cfg.seed < 0:
         raise ConfigError("seed", cfg.seed, "must be zero or a positive integer")
     require_positive("replicates", cfg.replicates)
@@ -184,10 +194,15 @@ def validate(cfg: Config) -> StudySpec:
     require_positive("horizon_days", cfg.horizon_days)
     require_positive("work_hours", cfg.work_hours, optional=True)
     require_positive("max_horizon_days", cfg.max_horizon_days)
+    require_positive("max_gpus", cfg.max_gpus)
+    check_run_length(cfg)
     require_positive("workload.step_seconds", cfg.workload.step_seconds,
                      optional=cfg.workload.model is not None)
     cluster = _cluster(cfg.cluster)
     failures = failures_from(cfg.failures, cluster)
+    warn_trace_beyond(failures, *((cfg.horizon_days * DAY, "horizon_days")
+                                  if cfg.work_hours is None
+                                  else (cfg.max_horizon_days * DAY, "max_horizon_days")))
     accelerator = ACCELERATORS[cluster.accelerator]
     fabric = fabric_from(cfg.topology, cfg.efficiency, cluster, accelerator)
     workload = peak = attention_peak = None
@@ -199,6 +214,9 @@ def validate(cfg: Config) -> StudySpec:
     else:
         check_fixed_step(cfg.workload)
     require_one_of("mode", cfg.mode, MODES)
+    if not 1 <= cfg.max_events <= MAX_EVENTS_CEILING:  # the work budget (nan fails too)
+        raise ConfigError("max_events", cfg.max_events, f"must be a number of SimPy events "
+                          f"from 1 to {MAX_EVENTS_CEILING:.0e}")
     jitter = _jitter(cfg.workload.jitter_cv, cluster.gpus)
     check_links(failures, workload is not None)
     train_tokens, train_steps = _train_budget(cfg.workload)
@@ -225,7 +243,34 @@ def validate(cfg: Config) -> StudySpec:
         attention_peak_flops=attention_peak,
         train_tokens=train_tokens,
         train_steps=train_steps,
+        max_events=float(cfg.max_events),
     )
+
+
+def check_run_length(cfg: Config) -> None:
+    """`work_hours` replaces `horizon_days` (the run lasts until that much work is done,
+    at most `max_horizon_days`): both set is an error, not a silent choice; and a step
+    must be able to finish within the run."""
+    default_days = Config().horizon_days
+    if cfg.work_hours is not None:
+        if cfg.horizon_days != default_days:
+            raise ConfigError("horizon_days", cfg.horizon_days,
+                              f"is not used with work_hours={cfg.work_hours:g} (the run lasts "
+                              "until that much work is done, at most max_horizon_days); leave "
+                              f"horizon_days at {default_days:g} or set work_hours=null")
+        if cfg.work_hours > cfg.max_horizon_days * 24:
+            raise ConfigError("work_hours", cfg.work_hours,
+                              f"must be at most max_horizon_days x 24 = "
+                              f"{cfg.max_horizon_days * 24:g} h (the run gives up after "
+                              "max_horizon_days; raise it for more)")
+    step = cfg.workload.step_seconds
+    if step is not None and cfg.workload.model is None:
+        run_key, run_s = (("horizon_days", cfg.horizon_days * DAY) if cfg.work_hours is None
+                          else ("max_horizon_days", cfg.max_horizon_days * DAY))
+        if step > run_s:
+            raise ConfigError("workload.step_seconds", step,
+                              f"must be shorter than the run ({run_key}: {run_s:g} s): no "
+                              "step could finish")
 
 
 def _train_budget(w: WorkloadConfig) -> tuple[float | None, float | None]:
@@ -249,8 +294,19 @@ def _jitter(cv: float, gpus: int) -> StepJitter | None:
     return StepJitter(cv, gpus) if cv > 0 else None
 
 
-def to_spec(cfg: DictConfig) -> StudySpec:
-    """A composed Hydra config -> a validated StudySpec (raises ConfigError)."""
+def to_spec(cfg: DictConfig, overrides: Sequence[str] = ()) -> StudySpec:
+    """A composed Hydra config -> a validated StudySpec (raises ConfigError).
+
+    `overrides`, as typed, are checked for what composing cannot keep (a boolean given
+    `2`, a deleted key) and shown as typed in errors (simulator/config/overrides.py)."""
+    check_overrides(overrides, Config)
+    try:
+        return _to_spec(cfg)
+    except ConfigError as error:
+        raise as_typed(error, overrides) from None
+
+
+def _to_spec(cfg: DictConfig) -> StudySpec:
     cfg = cfg.copy()
     with open_dict(cfg):
         cfg.pop("hydra", None)
@@ -285,8 +341,14 @@ def check_no_extra_keys(cfg: DictConfig) -> None:
 def explain(exc: BaseException, overrides: list[str]) -> ConfigError:
     """Any error raised while composing `overrides` as the one-line ConfigError for it."""
     if isinstance(exc, ConfigError):
-        return exc
-    return blame_override(overrides, exc) or _name_owner(config_error_from(exc, Config))
+        return as_typed(exc, overrides)
+    try:
+        check_overrides(overrides, Config)  # a deleted key or a non-boolean boolean
+    except ConfigError as error:
+        return error
+    error = (blame_override(overrides, exc) or null_parent(overrides, exc, Config)
+             or _name_owner(config_error_from(exc, Config)))
+    return as_typed(error, overrides)
 
 
 def _name_owner(error: ConfigError) -> ConfigError:

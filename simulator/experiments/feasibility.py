@@ -21,6 +21,10 @@ Thresholds, and why:
   wall clock trains, so the configuration is a recovery loop rather than a plan.
 - checkpoint interval < the write that blocks after it: the job then spends at least
   half of its time writing (goodput <= 1/2 before any failure).
+- an async snapshot longer than the write it feeds: the job blocks longer than a
+  synchronous checkpoint would (checkpoint=fixed blocks for the write alone).
+- failures=trace with no row inside the simulated time (an empty or header-only trace,
+  the wrong `trace_replicate`, a trace in other units): the run has no failures at all.
 - replicates > 1 with no random source (failures=trace or none, no planned
   maintenance, no stragglers, no random repairs, no step-level jitter): every replicate
   is the same run, so a 95% CI of 0 is not a confidence interval.
@@ -192,8 +196,41 @@ def check_interval(scenario: Scenario) -> str | None:
         return None
     return (f"checkpoint interval {_duration(interval)} is shorter than {what}: the job "
             f"spends more time writing than computing (goodput at most "
-            f"{interval / (interval + blocking):.2f} even without failures); {chosen}raise "
+            f"{interval / (interval + blocking):.2g} even without failures); {chosen}raise "
             f"checkpoint.interval_minutes, lower the write time, or use checkpoint=async")
+
+
+def check_snapshot(scenario: Scenario) -> str | None:
+    """An asynchronous checkpoint's snapshot blocks longer than the write it feeds."""
+    ckpt = scenario.checkpoint
+    if ckpt.snapshot_s is None or not ckpt.snapshot_s > ckpt.write_s:
+        return None
+    return (f"checkpoint=async blocks the job {_duration(ckpt.snapshot_s)} for each snapshot "
+            f"(checkpoint.snapshot_minutes), longer than the {_duration(ckpt.write_s)} write "
+            f"it feeds (checkpoint.write_minutes): a synchronous checkpoint would block "
+            f"less; lower checkpoint.snapshot_minutes below the write, or use "
+            f"checkpoint=fixed")
+
+
+def check_trace(scenario: Scenario) -> str | None:
+    """A trace run in which no trace row falls inside the simulated time: no failures."""
+    trace = scenario.failures.trace
+    if trace is None:
+        return None
+    end_s = scenario.horizon_s if scenario.work_s is None else scenario.max_horizon_s
+    if any(row.time_s <= end_s for row in trace):
+        return None
+    length = ("horizon_days" if scenario.work_s is None else "max_horizon_days")
+    if not trace:
+        what, advice = "the trace has no rows", ""
+    else:
+        first = min(row.time_s for row in trace)
+        what = (f"all {len(trace):,} rows of the trace come after the "
+                f"{_duration(end_s)} simulated (the first at {_duration(first)}; {length})")
+        advice = f", or lengthen {length}"
+    return (f"failures=trace: {what}, so the run has no failures at all and its goodput "
+            f"is that of a failure-free job; check failures.trace_path and "
+            f"failures.trace_replicate{advice}")
 
 
 def random_sources(scenario: Scenario) -> list[str]:
@@ -229,7 +266,8 @@ def check_replicates(scenario: Scenario) -> str | None:
             f"or sample failures (failures=exponential, ...)")
 
 
-SCENARIO_CHECKS = (check_mtbi, check_spares, check_interval, check_replicates)
+SCENARIO_CHECKS = (check_mtbi, check_spares, check_interval, check_snapshot, check_trace,
+                   check_replicates)
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:

@@ -18,6 +18,8 @@ from typing import IO
 import pandas as pd
 from scipy import stats
 
+from simulator.errors import ConfigError
+
 SUMMARY_FILE = "summary.csv"
 EVENTS_FILE = "events.csv"
 RUNS_FILE = "runs.csv"
@@ -48,6 +50,23 @@ SUMMARY_DECISION = {
     "usd_per_mtoken": "{:.4f}",
     "mwh_per_mtoken": "{:.3g}",
 }
+
+
+#: What `name` may be: results/<name>/ must be a folder directly inside results/.
+NAME_ALLOWED = ("a plain folder name inside results/: not empty, not . or .., no / or \\, "
+                "no control characters, at most 255 bytes")
+
+
+def check_name(name: object, typed: object = None) -> str:
+    """`name` if it is a plain folder name (results/<name>/ stays inside results/), else a
+    ConfigError on `name` showing `typed` (the value as written, e.g. `${oc.env:HOME}`)
+    or, without it, `name`."""
+    text = name if isinstance(name, str) else None
+    if (text is None or text.strip() in ("", ".", "..") or "/" in text or "\\" in text
+            or any(ord(c) < 32 or ord(c) == 127 for c in text)
+            or len(text.encode("utf-8", "surrogateescape")) > 255):
+        raise ConfigError("name", name if typed is None else typed, NAME_ALLOWED)
+    return text
 
 
 # ---- atomic writes -------------------------------------------------------------------
@@ -137,11 +156,15 @@ def save_run(run_dir: str | os.PathLike, frame: pd.DataFrame, digest: str,
 # ---- a sweep's table -----------------------------------------------------------------
 
 
-def gather_runs(sweep_dir: str | os.PathLike) -> pd.DataFrame:
-    """Every run's summary rows under `sweep_dir`, in job order, as one tidy table."""
-    sweep_dir = Path(sweep_dir)
-    files = sorted(sweep_dir.glob(f"*/{SUMMARY_FILE}"), key=_job_order)
-    frames = [pd.read_csv(f) for f in files]
+def gather_runs(sweep_dir: str | os.PathLike,
+                job_dirs: list[Path] | None = None) -> pd.DataFrame:
+    """The summary rows of `job_dirs` (default: every folder directly under `sweep_dir`),
+    in job order, as one tidy table; a job without a summary (failed) has no rows."""
+    if job_dirs is None:
+        files = list(Path(sweep_dir).glob(f"*/{SUMMARY_FILE}"))
+    else:
+        files = [d / SUMMARY_FILE for d in job_dirs if (d / SUMMARY_FILE).is_file()]
+    frames = [pd.read_csv(f) for f in sorted(files, key=_job_order)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

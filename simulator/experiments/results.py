@@ -8,6 +8,12 @@ digest matches the run's configuration is complete. A Hydra multirun gathers eve
 run's rows into `results/<name>/runs.csv` when it ends (the `GatherRuns` callback), so
 a sweep killed midway leaves every finished run's file intact and no half-written
 table; running the same command again reuses those runs and simulates the rest.
+
+`name` is checked before Hydra makes any folder (a plain folder name, so that
+results/<name>/ stays inside results/), a sweep holds a lock on its folder from start to
+end (simulator/experiments/sweeplock.py: a second sweep of the same name is refused), an
+empty sweep is an error, and `runs.csv` gathers this sweep's own jobs only: job folders
+0 .. n-1 whose saved overrides are this sweep's.
 """
 
 from __future__ import annotations
@@ -26,12 +32,15 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from simulator.errors import ConfigError
 from simulator.experiments.outputs import (
     DIGEST_FILE,
     EVENTS_FILE,
+    NAME_ALLOWED,
     REPORT_DIR,
     RUNS_FILE,
     SUMMARY_FILE,
+    check_name,
     clear_run,
     format_profile,
     format_summary,
@@ -44,6 +53,7 @@ from simulator.experiments.outputs import (
     write_csv_atomic,
 )
 from simulator.experiments.progress import advance_progress, close_progress, start_progress
+from simulator.experiments.sweeplock import acquire, release
 
 #: Names that moved to simulator/experiments/outputs.py (no Hydra there), still importable
 #: from here.
@@ -186,28 +196,144 @@ class GatherRuns(Callback):
     configuration digest matches); any other folder means a different sweep of the same
     name, and all are moved to `results/<name>/previous-<time>/` with that sweep's
     `runs.csv` and `report/`, so `runs.csv` and the report hold this sweep only.
+
+    Before any folder exists it checks `name` (a run's too) and, for a sweep, that it has
+    jobs and that no other live sweep holds `results/<name>/sweep.lock`; a refusal is a
+    `StartRefused` (Hydra would turn an Exception into a warning and carry on). It holds
+    the lock until the sweep ends and gathers its own jobs only.
     """
 
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            checked_name(config)
+        except ConfigError as error:
+            raise StartRefused(error) from None
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(str(config.hydra.sweep.dir))
+        try:
+            self._start_sweep(config)
+        except ConfigError as error:
+            raise StartRefused(error) from None
+
+    def _start_sweep(self, config: DictConfig) -> None:
+        name = checked_name(config)
+        if "name" in swept_keys(config):
+            raise ConfigError("name", _typed_name(config), "a sweep writes one folder, "
+                              "results/<name>/: give name one value (sweep other keys)")
         jobs = sweep_jobs(config)
+        if jobs == []:
+            key, value = _empty_sweep(config)
+            raise ConfigError(key, value, "this sweep has no jobs: a sweep needs at least "
+                              "one value (e.g. range(start, stop) with start < stop)")
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        self._lock = acquire(sweep_dir, name)
+        self._jobs = jobs
         existing = _job_dirs(sweep_dir)
         if existing and jobs is not None and all(_belongs_to(d, jobs) for d in existing):
             _resume(sweep_dir, existing, len(jobs))
         elif existing:
             _move_aside(sweep_dir, existing)
         in_process = OmegaConf.select(config, "hydra.launcher._target_") == _BASIC_LAUNCHER
-        start_progress(jobs, f"sweep {OmegaConf.select(config, 'name')}", in_process)
+        start_progress(jobs, f"sweep {name}", in_process)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        advance_progress(failed=job_return.status == JobStatus.FAILED)
+        failed = job_return.status == JobStatus.FAILED
+        advance_progress(failed=failed)
+        if failed and isinstance(job_return._return_value, ConfigError):
+            job_return.__class__ = QuietJobReturn  # trainsim prints the one line
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         close_progress()
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        frame = gather_runs(sweep_dir)
-        if frame.empty:
-            return
-        path = write_csv_atomic(frame, sweep_dir / RUNS_FILE)
-        print(format_sweep(frame, swept_keys(config)))
-        print(f"{len(frame)} rows -> {path}")
+        try:
+            frame = gather_runs(sweep_dir, _own_job_dirs(sweep_dir, getattr(self, "_jobs", None)))
+            if frame.empty:
+                return
+            path = write_csv_atomic(frame, sweep_dir / RUNS_FILE)
+            print(format_sweep(frame, swept_keys(config)))
+            print(f"{len(frame)} rows -> {path}")
+        finally:
+            lock = getattr(self, "_lock", None)
+            if lock is not None:
+                release(lock)
+                self._lock = None
+
+    def __getstate__(self) -> dict:  # joblib ships the callback to its workers: not the lock
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+
+class StartRefused(BaseException):
+    """A run or sweep that must not start, carrying the ConfigError saying why.
+
+    Hydra turns an Exception raised in a callback into a warning and goes on (making the
+    folders); a BaseException stops it before any folder exists. `python -m simulator`
+    prints `error` as its one line and exits 2.
+    """
+
+    def __init__(self, error: ConfigError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class QuietJobReturn(JobReturn):
+    """A job that failed on a ConfigError: raises it without Hydra's "Error executing job
+    with overrides" line (the error names the key and value; trainsim prints it as its
+    one line)."""
+
+    @property
+    def return_value(self) -> Any:
+        if self.status == JobStatus.FAILED:
+            raise self._return_value
+        return JobReturn.return_value.fget(self)
+
+    @return_value.setter
+    def return_value(self, value: Any) -> None:
+        self._return_value = value
+
+
+def _typed_name(config: DictConfig) -> object:
+    """`name` as written: the last `name=` override's text, else the config's own value
+    (unresolved, e.g. `${now:...}`)."""
+    task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+    for text in reversed(task):
+        key, sep, value = str(text).partition("=")
+        if sep and key.lstrip("+") == "name":
+            return value
+    node = config._get_node("name")
+    return None if node is None else node._value()
+
+
+def checked_name(config: DictConfig) -> str:
+    """The run's resolved `name`, if a plain folder name (results/<name>/ inside results/);
+    else a ConfigError on `name` showing the value as written."""
+    try:
+        name = OmegaConf.select(config, "name", throw_on_missing=True)
+    except Exception as exc:  # an interpolation that does not resolve
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError("name", _typed_name(config),
+                          f"cannot be resolved ({reason}); {NAME_ALLOWED}") from None
+    return check_name(name, _typed_name(config))
+
+
+def _empty_sweep(config: DictConfig) -> tuple[str, str]:
+    """The key and text of the sweep override that has no values."""
+    loader = GlobalHydra.instance().config_loader() \
+        if GlobalHydra.instance().is_initialized() else None
+    parser = OverridesParser.create(config_loader=loader)
+    for text in OmegaConf.to_container(config.hydra.overrides.task, resolve=False):
+        try:
+            (override,) = parser.parse_overrides([str(text)])
+            if override.is_sweep_override() and not list(override.sweep_iterator()):
+                return override.key_or_group, str(text).partition("=")[2]
+        except Exception:
+            continue
+    return "hydra.sweeper.params", str(OmegaConf.select(config, "hydra.sweeper.params"))
+
+
+def _own_job_dirs(sweep_dir: Path, jobs: list[list[str]] | None) -> list[Path]:
+    """This sweep's job folders: 0 .. n-1 launched with this sweep's overrides (all
+    numbered folders when the sweeper's jobs cannot be known; the lock keeps others out)."""
+    if jobs is None:
+        return _job_dirs(sweep_dir)
+    own = [sweep_dir / str(number) for number in range(len(jobs))]
+    return [d for d in own if d.is_dir() and _saved_overrides(d) == jobs[int(d.name)]]

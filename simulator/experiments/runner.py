@@ -10,6 +10,7 @@ import pandas as pd
 import simpy
 from tqdm import tqdm
 
+from simulator.experiments.budget import check_budget
 from simulator.fabric.hardware import ACCELERATORS
 from simulator.reliability.cluster import Cluster
 from simulator.reliability.failure_source import FailureRecord
@@ -260,7 +261,10 @@ def run_scenario(scenario: Scenario, progress: bool | None = None,
 
     progress: show a progress bar (None: only when writing to a terminal).
     events: if a list, each replicate's event table is appended to it.
+    Raises ConfigError (key `max_events`) when the run's estimated SimPy events exceed
+    the scenario's work budget (simulator/experiments/budget.py).
     """
+    check_budget(scenario)  # ConfigError past max_events, before any replicate runs
     disable = None if progress is None else not progress
     rows = []
     first = scenario.first_replicate

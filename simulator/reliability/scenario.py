@@ -18,6 +18,14 @@ from simulator.reliability.failures import NO_FAILURES, FailureModel
 from simulator.reliability.jitter import StepJitter
 from simulator.units import DAY, HOUR
 
+#: The default work budget of one run, in SimPy events (`max_events`; simulator/experiments/
+#: budget.py estimates a run's events before it runs). ~1 h at the 30,000 events/s the
+#: failure-heavy benchmark cases process on one core, ~8 min in step mode (~200,000/s).
+DEFAULT_MAX_EVENTS = 1e8
+#: The highest `max_events` accepted: above it a run's gaps could be too small to move
+#: the clock of a long horizon (simulator/experiments/budget.py).
+MAX_EVENTS_CEILING = 1e12
+
 
 def whole_steps(interval_s: float, step_s: float) -> int:
     """Steps in `interval_s`: the nearest whole number (ties up), at least 1."""
@@ -110,6 +118,7 @@ class Scenario:
     profile: StepProfile | None = None  # the fabric-driven step, when there is a workload
     train_tokens: float | None = None  # the training budget (time_to_train_days), in
     train_steps: float | None = None  # tokens or in steps; None: no budget
+    max_events: float = DEFAULT_MAX_EVENTS  # the work budget (experiments/budget.py)
 
     @property
     def interval_steps(self) -> int:

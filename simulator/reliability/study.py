@@ -21,7 +21,12 @@ from simulator.fabric.workload import Workload
 from simulator.reliability.checkpoint_policies import CHECKPOINT_POLICIES
 from simulator.reliability.failures import FailureModel
 from simulator.reliability.jitter import StepJitter
-from simulator.reliability.scenario import CheckpointSpec, ClusterSpec, RestartSpec
+from simulator.reliability.scenario import (
+    DEFAULT_MAX_EVENTS,
+    CheckpointSpec,
+    ClusterSpec,
+    RestartSpec,
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class StudySpec:
     attention_peak_flops: float | None = None
     train_tokens: float | None = None
     train_steps: float | None = None
+    max_events: float = DEFAULT_MAX_EVENTS
 
     @property
     def topology(self) -> str:

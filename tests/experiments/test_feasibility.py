@@ -387,3 +387,58 @@ def test_bad_spares_are_config_errors(overrides, key):
     with pytest.raises(ConfigError) as error:
         load_scenario(overrides)
     assert error.value.key == key
+
+
+# ---- issue #12: legal settings that cannot give an answer --------------------------------
+
+
+def test_interval_of_one_minute_with_an_hour_write_warns_its_goodput():
+    # 1-min interval, 60-min write, no failures: each cycle computes 1 min of 61, so the
+    # goodput is at most 1 / 61 = 0.016 (what the issue measured)
+    found = warnings_of(["checkpoint.interval_minutes=1", "checkpoint.write_minutes=60"])
+    assert len(found) == 1, found
+    assert found[0].startswith("checkpoint interval 1.0 min is shorter than the 60.0 min write")
+    assert "goodput at most 0.016 even without failures" in found[0]
+    assert "checkpoint.interval_minutes" in found[0]
+
+
+def test_async_snapshot_longer_than_its_write():
+    found = warnings_of(["checkpoint=async", "checkpoint.snapshot_minutes=10",
+                         "checkpoint.write_minutes=1"])
+    assert len(found) == 1, found
+    assert found[0].startswith("checkpoint=async blocks the job 10.0 min for each snapshot "
+                               "(checkpoint.snapshot_minutes), longer than the 1.0 min write")
+    assert "checkpoint=fixed" in found[0]
+    # a snapshot as long as the write is not longer: silent
+    assert warnings_of(["checkpoint=async", "checkpoint.snapshot_minutes=1",
+                        "checkpoint.write_minutes=1"]) == []
+
+
+def _trace(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "trace.csv"
+    path.write_text(text)
+    return ["failures=trace", f"failures.trace_path={path}", "horizon_days=3"]
+
+
+def test_trace_with_no_failure_in_the_horizon(tmp_path):
+    # two failures at 100 h and 200 h; the horizon is 72 h: the run has none
+    base = _trace(tmp_path, "time_hours,kind,node\n100,node,3\n200,node,5\n")
+    found = warnings_of(base)
+    assert len(found) == 1, found
+    assert found[0].startswith("failures=trace: all 2 rows of the trace come after the 72.0 h "
+                               "simulated (the first at 100.0 h; horizon_days)"), found[0]
+    with pytest.warns(TrainsimWarning, match="no failures at all"):
+        frame = simulate(base)
+    assert frame.failures.iloc[0] == 0  # the premise of the warning
+    # one row inside the horizon: silent
+    assert warnings_of(_trace(tmp_path, "time_hours,kind,node\n10,node,3\n")) == []
+
+
+def test_trace_with_no_rows(tmp_path):
+    base = _trace(tmp_path, "time_hours,kind,node\n")
+    try:
+        found = warnings_of(base)
+    except ConfigError as error:  # refusing an empty trace is as clean an answer
+        assert error.key == "failures.trace_path"
+        return
+    assert len(found) == 1 and found[0].startswith("failures=trace: the trace has no rows")

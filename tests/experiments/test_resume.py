@@ -58,12 +58,14 @@ BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
 
 
+# Runs' lines are counted by their marker, not by line: joblib workers print to one pipe,
+# and two workers' lines can land on one line of it.
 def reused_lines(stdout: str) -> list[str]:
-    return [line for line in stdout.splitlines() if "replicates, reused) ->" in line]
+    return ["reused"] * stdout.count("replicates, reused) ->")
 
 
 def simulated_lines(stdout: str) -> list[str]:
-    return [line for line in stdout.splitlines() if " replicates) ->" in line]
+    return ["simulated"] * stdout.count(" replicates) ->")
 
 
 # ---- kill a sweep midway, run it again -----------------------------------------------

@@ -98,7 +98,8 @@ def test_restart_times_include_their_per_gpu_terms():
     (["checkpoint=adaptive", "checkpoint.prior_mtbi_hours=100"],
      {"checkpoint_prior_mtbi_h": 100.0}),
     (["failures=none", "checkpoint.interval_minutes=30"], {"failures_kind": "none"}),
-    (["work_hours=10"], {"run_work_h": 10.0}),
+    (["work_hours=10", "horizon_days=30"], {"run_work_h": 10.0}),  # horizon back to its
+    # default: work_hours replaces it, and both set is an error (tests/config/test_domains.py)
     (["mode=steps", "horizon_days=0.2", "workload.jitter_cv=0.05"],
      {"run_mode": "steps", "workload_jitter_cv": 0.05}),
     (["restart=elastic"], {"restart_elastic": True}),
