@@ -105,7 +105,7 @@ def check_bounds(cfg: Any) -> None:
         raise ConfigError("cluster.spare_nodes", spares,
                           f"job and spare GPUs together must be at most max_gpus="
                           f"{cfg.max_gpus:,} (raise max_gpus for a larger study)")
-    if cfg.first_replicate + cfg.replicates > 2**31:
+    if cfg.first_replicate + cfg.replicates > BOUNDS["first_replicate"][0]:
         raise ConfigError("first_replicate", cfg.first_replicate,
                           "first_replicate + replicates must be at most 2^31")
 
@@ -117,7 +117,7 @@ def bound_of(key: str) -> tuple[float, str] | None:
     if key.endswith("mtbf_hours"):  # a catalog component's too
         return MTBF_HOURS, "a million such parts still fail less than once a century"
     unit = key.rsplit("_", 1)[-1]
-    if unit in CENTURY and not key.endswith("mtbf_hours"):
+    if unit in CENTURY:
         return CENTURY[unit], "a century of wall clock, the simulated clock's range"
     return None
 
