@@ -88,11 +88,11 @@ def _decision(d: Decision, reason: str, table: pd.DataFrame) -> list[str]:
                 f"{o.needs}).", ""]
     if d.problem is not None:
         out += [f"No winner: {d.problem}.", "",
-                f"Best by mean: {d.best}, {value} (n={top['n']})."]
+                f"Best by mean: {d.best}, {value} (n={int(top['n'])})."]
         if d.diffs.empty:
             return out
     elif d.winner is not None:
-        out.append(f"Winner: **{d.winner}**, {value} (n={top['n']}): better than every "
+        out.append(f"Winner: **{d.winner}**, {value} (n={int(top['n'])}): better than every "
                    "other configuration, the paired 95% CI of each difference excluding "
                    "zero.")
     else:
