@@ -73,6 +73,7 @@ class Cluster:
         for source in ([self.clock] if self.clock is not None else []) + sources:
             source.start(env, self, listener)
         for node in self.nodes[: spec.nodes]:
+            node.slot = node.index
             node.enter_service()
 
     # -- state the job reads --------------------------------------------------------
@@ -111,7 +112,8 @@ class Cluster:
         if part is not None:
             scope, index = part.scope, part.index
         record = FailureRecord(self.env.now, node.index, cause or scope, index,
-                               part.age_s if part is not None else math.nan, scope)
+                               part.age_s if part is not None else math.nan, scope,
+                               (node.slot,))
         self._take_down([node], part, record, repair_s)
 
     def fail_group(self, group: Sequence[Node], cause: str, scope: str,
@@ -119,7 +121,8 @@ class Cluster:
         """A switch, rack or scale-up domain failed: every in-service node behind it."""
         down = [node for node in group if node.serving]
         if down:  # else nothing of the job is in it; replaced before next use
-            record = FailureRecord(self.env.now, down[0].index, cause, 0, math.nan, scope)
+            record = FailureRecord(self.env.now, down[0].index, cause, 0, math.nan, scope,
+                                   tuple(node.slot for node in down))
             self._take_down(down, None, record, repair_s)
 
     def fail_job(self, cause: str) -> None:
@@ -156,7 +159,7 @@ class Cluster:
             return
         node.leave_service()
         self.repairs.repair(node, None, self.restart.repair_s)
-        self.pool.vacate()
+        self.pool.vacate(node.slot)
         self.pool.refill()
 
     # -- internals --------------------------------------------------------------------
@@ -178,7 +181,7 @@ class Cluster:
             node.leave_service()
             retire = part is not None and flagged(node, self.env.now, self.failures.lemons)
             self.repairs.repair(node, part, repair_s, retire)
-            self.pool.vacate()
+            self.pool.vacate(node.slot)
         self.pool.refill()
         self.listener.on_failure(record)
 

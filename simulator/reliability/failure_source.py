@@ -41,7 +41,8 @@ class PartRef:
 @dataclass(frozen=True)
 class FailureRecord:
     """One failure hitting the job: when, where (node -1: the job itself), which
-    component, its index in the node, its age (in-service time) and scope."""
+    component, its index in the node, its age (in-service time) and scope; `slots`: the
+    job slots it took out (simulator/reliability/node.py; empty for the job itself)."""
 
     time_s: float
     node: int
@@ -49,6 +50,7 @@ class FailureRecord:
     index: int
     age_s: float
     scope: str = "node"
+    slots: tuple[int, ...] = ()
 
 
 class ClusterListener(Protocol):

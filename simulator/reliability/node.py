@@ -21,6 +21,7 @@ class Node:
         self.watcher = watcher
         self.index = index
         self.serving = False
+        self.slot = -1
         self.speed = 1.0  # a lemon's parts age `factor` times as fast
         self.failure_times: collections.deque[float] = collections.deque()
 

@@ -33,15 +33,21 @@ from simulator.reliability.scenario import RestartSpec
 class SparePool:
     """Idle healthy nodes and the job slots without one (`short`).
 
-    Handing a node to a slot calls its `enter_service()`; `when_full()` is an event that
-    fires once every slot has a node.
+    Handing a node to a slot sets its `slot` and calls its `enter_service()`; empty
+    slots are filled in the order they were vacated. `when_full()` is an event that fires
+    once every slot has a node.
     """
 
     def __init__(self, env: simpy.Environment, spares: Iterable[Node]) -> None:
         self.env = env
         self.idle: collections.deque[Node] = collections.deque(spares)
-        self.short = 0
+        self.empty: collections.deque[int] = collections.deque()  # slots without a node
         self._full: simpy.Event | None = None
+
+    @property
+    def short(self) -> int:
+        """Job slots without a node."""
+        return len(self.empty)
 
     def __len__(self) -> int:
         return len(self.idle)
@@ -50,9 +56,9 @@ class SparePool:
     def is_full(self) -> bool:
         return self.short == 0
 
-    def vacate(self) -> None:
-        """A slot lost its node (call `refill` once all are counted)."""
-        self.short += 1
+    def vacate(self, slot: int = -1) -> None:
+        """Job slot `slot` lost its node (call `refill` once all are counted)."""
+        self.empty.append(slot)
 
     def give_back(self, node: Node) -> None:
         """A repaired node joins the pool and fills a slot if one is empty."""
@@ -61,9 +67,10 @@ class SparePool:
 
     def refill(self) -> None:
         """Fill empty slots with idle nodes, oldest first."""
-        while self.short and self.idle:
-            self.idle.popleft().enter_service()
-            self.short -= 1
+        while self.empty and self.idle:
+            node = self.idle.popleft()
+            node.slot = self.empty.popleft()
+            node.enter_service()
         if self.is_full and self._full is not None and not self._full.triggered:
             self._full.succeed()
 
