@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from simulator.config.schema import FailuresConfig
 
 COMPONENT_SCOPES = (*SCOPES, "link")
-COMPONENT_KEYS = ("scope", "mtbf_hours", "category", "repair_hours")
+COMPONENT_KEYS = ("scope", "mtbf_hours", "category", "repair_hours", "in_process_share")
 FAILURE_KINDS = ("none", "trace", *LIFETIME_KINDS)
 
 
@@ -180,8 +180,17 @@ def _component(name: str, entry: Any, lifetime) -> Component:
                                or not math.isfinite(repair) or repair < 0):
         raise ConfigError(f"{key}.repair_hours", repair, "must be zero or a positive number")
     check_number(f"{key}.repair_hours", repair)
+    share = entry.get("in_process_share", 0.0)
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        raise ConfigError(f"{key}.in_process_share", share,
+                          "must be a share in [0, 1] (of this cause's failures that recover "
+                          "in process with restart=in_process)")
+    if share and scope == "link":
+        raise ConfigError(f"{key}.in_process_share", share,
+                          "must be 0 for a link: a cable down slows the job, it does not "
+                          "stop it")
     return Component(name, scope, lifetime(float(mtbf)), str(entry.get("category", "")),
-                     None if repair is None else float(repair) * HOUR)
+                     None if repair is None else float(repair) * HOUR, float(share))
 
 
 def check_links(model: FailureModel, has_model: bool) -> None:

@@ -131,6 +131,8 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         "retired_nodes": cluster.retired,
         "checkpoints": job.checkpoints,
         "lost_checkpoints": job.lost_checkpoints,
+        "replica_failures": 0 if job.replicas is None else job.replicas.failures,
+        "in_process_restarts": job.in_process_restarts,
         "interval_min": job.interval_steps * scenario.step_s / MINUTE,
         "step_s": scenario.step_s,
         "job_mtbi_h": scenario.job_mtbi_s / HOUR,
@@ -189,7 +191,13 @@ def configuration(scenario: Scenario) -> dict[str, object]:
         "restart_manual_probability": r.manual_probability,
         "restart_manual_repair_h": r.manual_repair_s / HOUR,
         "restart_repair_failure_probability": r.repair_failure_probability,
-        "restart_elastic": r.elastic,
+        "restart_policy": r.policy,
+        "restart_in_process_s": _or_nan(r.in_process_s),
+        "restart_replica_gpus": math.nan if r.replica_nodes is None
+        else r.replica_nodes * c.gpus_per_node,
+        "restart_replica_stall_min": _or_nan(r.replica_stall_s, MINUTE),
+        "restart_min_replicas": _or_nan(r.min_replicas),
+        "restart_catch_up_min": _or_nan(r.catch_up_s, MINUTE),
     }
     return {column: row[column] for column in CONFIG_COLUMNS}
 

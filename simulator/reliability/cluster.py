@@ -58,6 +58,7 @@ class Cluster:
         self.link_slowdown = 1.0 if failures.domains is None else failures.domains.link_slowdown
         self._repair_by_cause = {c.name: c.repair_s for c in failures.components
                                  if c.repair_s is not None}
+        self._transient = Transient(failures, restart, streams)
         total = spec.nodes + spec.spare_nodes
         self.nodes = [Node(self, i) for i in range(total)]
         self.pool = SparePool(env, self.nodes[spec.nodes:])
@@ -111,25 +112,47 @@ class Cluster:
         scope = kind
         if part is not None:
             scope, index = part.scope, part.index
-        record = FailureRecord(self.env.now, node.index, cause or scope, index,
+        cause = cause or scope
+        in_process = self._transient.recovers(cause)
+        record = FailureRecord(self.env.now, node.index, cause, index,
                                part.age_s if part is not None else math.nan, scope,
-                               (node.slot,))
-        self._take_down([node], part, record, repair_s)
+                               (node.slot,), in_process)
+        if in_process:  # the part recovers in place: a fresh lifetime, no repair
+            self._renew_in_service(node, part)
+            self._tell(record)
+        else:
+            self._take_down([node], part, record, repair_s)
 
     def fail_group(self, group: Sequence[Node], cause: str, scope: str,
                    repair_s: float | None = None) -> None:
         """A switch, rack or scale-up domain failed: every in-service node behind it."""
         down = [node for node in group if node.serving]
         if down:  # else nothing of the job is in it; replaced before next use
+            in_process = self._transient.recovers(cause)
             record = FailureRecord(self.env.now, down[0].index, cause, 0, math.nan, scope,
-                                   tuple(node.slot for node in down))
-            self._take_down(down, None, record, repair_s)
+                                   tuple(node.slot for node in down), in_process)
+            if in_process:
+                self._tell(record)
+            else:
+                self._take_down(down, None, record, repair_s)
 
     def fail_job(self, cause: str) -> None:
         """A software or communication fault: it stops the job, replaces no hardware."""
-        record = FailureRecord(self.env.now, -1, cause, 0, math.nan, "job")
+        self._tell(FailureRecord(self.env.now, -1, cause, 0, math.nan, "job",
+                                 in_process=self._transient.recovers(cause)))
+
+    def _tell(self, record: FailureRecord) -> None:
+        """Record a failure that takes no node out, and tell the job."""
         self.records.append(record)
         self.listener.on_failure(record)
+
+    def _renew_in_service(self, node: Node, part: PartRef | None) -> None:
+        """A part that recovered in process gets a fresh lifetime where it is."""
+        if part is not None and self.clock is not None:
+            table, now = self.clock.table, self.env.now
+            table.stop(node.index, now)
+            table.renew(part)
+            table.start(node.index, now)
 
     def link_down(self, cause: str, repair_s: float | None = None) -> None:
         """A cable fails: the fabric runs degraded until it is repaired."""
@@ -200,6 +223,28 @@ class Cluster:
         yield self.env.timeout(find_s)
         if node in self.slow:  # still in the job: ask for a swap at the next checkpoint
             self.listener.on_found(node)
+
+
+class Transient:
+    """Which failures recover in process: a share of each cause
+    (`Component.in_process_share`), decided by one draw per failure of a cause with a
+    share, from its own stream, whatever the restart policy (so every policy sees the
+    same failures recover); they recover in process only if the policy restarts in
+    process (`restart.in_process_s` set)."""
+
+    def __init__(self, failures: FailureModel, restart: RestartSpec,
+                 streams: Callable[[str], np.random.Generator]) -> None:
+        self.share = {c.name: c.in_process_share for c in failures.components
+                      if c.in_process_share > 0}
+        self.enabled = restart.in_process_s is not None
+        self.rng = streams("in_process") if self.share else None
+
+    def recovers(self, cause: str) -> bool:
+        share = self.share.get(cause, 0.0)
+        if share == 0.0:
+            return False
+        transient = bool(self.rng.random() < share)
+        return transient and self.enabled
 
 
 def _no_parts(part: PartRef) -> None:

@@ -42,7 +42,8 @@ class PartRef:
 class FailureRecord:
     """One failure hitting the job: when, where (node -1: the job itself), which
     component, its index in the node, its age (in-service time) and scope; `slots`: the
-    job slots it took out (simulator/reliability/node.py; empty for the job itself)."""
+    job slots it took out (simulator/reliability/node.py; empty for the job itself);
+    `in_process`: it recovers inside the running job (no node was taken out)."""
 
     time_s: float
     node: int
@@ -51,6 +52,7 @@ class FailureRecord:
     age_s: float
     scope: str = "node"
     slots: tuple[int, ...] = ()
+    in_process: bool = False
 
 
 class ClusterListener(Protocol):

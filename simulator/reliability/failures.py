@@ -130,6 +130,7 @@ class Component:
     lifetime: Lifetime
     category: str = ""
     repair_s: float | None = None  # None: the restart policy's repair time
+    in_process_share: float = 0.0  # share that recovers in process (restart=in_process)
 
 
 @dataclass(frozen=True)

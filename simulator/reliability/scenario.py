@@ -82,7 +82,15 @@ class CheckpointSpec:
 
 @dataclass(frozen=True)
 class RestartSpec:
-    """Recovery after a failure: detect, (wait for hardware), restart, load checkpoint."""
+    """Recovery after a failure: detect, (wait for hardware), restart, load checkpoint.
+
+    `policy` names the restart policy (simulator/reliability/restart_policies.py);
+    `in_process_s` set: failures whose cause recovers in process restart inside the
+    running job in that time. The per-replica fields are per_replica's (None elsewhere):
+    a replica of `replica_nodes` nodes returns `catch_up_s` after its restart, the whole
+    job stalls `replica_stall_s` at each replica failure, and fewer than `min_replicas`
+    left sends the job down the synchronous path.
+    """
 
     detect_s: float = 300.0
     restart_s: float = 600.0
@@ -90,7 +98,17 @@ class RestartSpec:
     manual_probability: float = 0.0  # a repair escalates to a manual one...
     manual_repair_s: float = 72 * HOUR  # ... taking this much longer
     repair_failure_probability: float = 0.0  # a repair that does not fix: repair again
-    elastic: bool = False  # restart on the nodes left instead of waiting for spares
+    policy: str = "full_width"
+    in_process_s: float | None = None
+    replica_nodes: int | None = None
+    replica_stall_s: float | None = None
+    min_replicas: int | None = None
+    catch_up_s: float | None = None
+
+    @property
+    def elastic(self) -> bool:
+        """Short of nodes, the job restarts on the nodes left (restart=elastic)."""
+        return self.policy == "elastic"
 
 
 @dataclass(frozen=True)

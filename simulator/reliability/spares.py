@@ -43,6 +43,7 @@ class SparePool:
         self.idle: collections.deque[Node] = collections.deque(spares)
         self.empty: collections.deque[int] = collections.deque()  # slots without a node
         self._full: simpy.Event | None = None
+        self._waiting: list[tuple[range, simpy.Event]] = []  # when_filled(slots)
 
     @property
     def short(self) -> int:
@@ -73,6 +74,21 @@ class SparePool:
             node.enter_service()
         if self.is_full and self._full is not None and not self._full.triggered:
             self._full.succeed()
+        if self._waiting:
+            waiting, self._waiting = self._waiting, []
+            for slots, event in waiting:
+                self._when(slots, event)
+
+    def when_filled(self, slots: range) -> simpy.Event:
+        """An event that fires once every job slot in `slots` has a node."""
+        return self._when(slots, self.env.event())
+
+    def _when(self, slots: range, event: simpy.Event) -> simpy.Event:
+        if any(slot in slots for slot in self.empty):
+            self._waiting.append((slots, event))
+        elif not event.triggered:
+            event.succeed()
+        return event
 
     def when_full(self) -> simpy.Event:
         """An event that fires once every job slot has a healthy node."""

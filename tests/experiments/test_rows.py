@@ -75,7 +75,7 @@ def test_default_rows_say_what_made_them():
         assert math.isnan(row["failures_gpu_mtbf_h"])
         # restart/spare_swap.yaml
         assert (row["restart_detect_min"], row["restart_restart_min"]) == (5.0, 10.0)
-        assert (row["restart_repair_h"], row["restart_elastic"]) == (24.0, False)
+        assert (row["restart_repair_h"], row["restart_policy"]) == (24.0, "full_width")
 
 
 def test_restart_times_include_their_per_gpu_terms():
@@ -102,7 +102,7 @@ def test_restart_times_include_their_per_gpu_terms():
     # default: work_hours replaces it, and both set is an error (tests/config/test_domains.py)
     (["mode=steps", "horizon_days=0.2", "workload.jitter_cv=0.05"],
      {"run_mode": "steps", "workload_jitter_cv": 0.05}),
-    (["restart=elastic"], {"restart_elastic": True}),
+    (["restart=elastic"], {"restart_policy": "elastic"}),
     (["cluster.spare_nodes=3"], {"cluster_spare_nodes": 3}),
 ])
 def test_policy_and_mode_columns(overrides, expected):

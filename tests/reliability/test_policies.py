@@ -226,7 +226,7 @@ def test_in_memory_switch_failure_loses_the_peer_copy_too():
 
 def test_restart_policies():
     assert isinstance(restart_policy(RestartSpec()), FullWidth)
-    assert isinstance(restart_policy(RestartSpec(elastic=True)), Elastic)
+    assert isinstance(restart_policy(RestartSpec(policy="elastic")), Elastic)
     full, elastic = FullWidth(), Elastic()
     assert (full.waits(0, 10), full.waits(1, 10)) == (False, True)
     assert (elastic.waits(9, 10), elastic.waits(10, 10)) == (False, True)

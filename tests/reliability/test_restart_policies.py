@@ -30,7 +30,7 @@ def elastic_run(horizon_min: float, elastic: bool) -> dict:
         failures=FailureModel(kind="trace", trace=(TraceFailure(30 * MIN, node=0),)),
         checkpoint=CheckpointSpec(interval_s=60 * MIN, write_s=5 * MIN, load_s=3 * MIN),
         restart=RestartSpec(detect_s=2 * MIN, restart_s=10 * MIN, repair_s=300 * MIN,
-                            elastic=elastic),
+                            policy="elastic" if elastic else "full_width"),
     )
     row = run_replicate(scenario).row
     return {k: (v * 60 if k.endswith("_h") else v) for k, v in row.items()}
