@@ -287,6 +287,8 @@ ADVICE = {
     "rework_h": "checkpoint more often (checkpoint.interval_minutes, checkpoint=young_daly)",
     "degraded_h": "stragglers or degraded links slow the job (failures.straggler_*, "
                   "failures.components)",
+    "replicas_out_h": "replicas are out long: a faster restart.detect_minutes, "
+                      "restart_minutes or catch_up_minutes, or smaller replicas",
 }
 
 
