@@ -297,7 +297,8 @@ def check_goodput(frame: pd.DataFrame) -> str | None:
     if frame.empty or not frame["goodput"].mean() < GOODPUT_FLOOR:
         return None
     goodput, horizon = frame["goodput"].mean(), frame["horizon_h"].mean()
-    losses = {f"{c}_h": frame[f"{c}_h"].mean() for c in CATEGORIES if c != "useful"}
+    losses = {f"{c}_h": frame[f"{c}_h"].mean() for c in CATEGORIES
+              if c != "useful" and f"{c}_h" in frame.columns}
     worst = max(losses, key=losses.get)
     advice = ADVICE.get(worst, "see the summary's time categories")
     return (f"goodput {goodput:.4f} (mean of {len(frame)} replicate(s)) is below "

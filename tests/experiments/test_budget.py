@@ -287,7 +287,10 @@ def test_infant_scale_closed_form():
 
 # ---- the default limit fits every preset and the benchmark with margin ------------------------
 
-PRESETS = [[f"{group}={option}"] for group in ("cluster", "failures", "checkpoint", "restart")
+#: what an option needs besides itself on the default (fixed-step) scenario
+NEEDS = {"restart=per_replica": ["restart.replica_gpus=64"]}
+PRESETS = [[f"{group}={option}", *NEEDS.get(f"{group}={option}", [])]
+           for group in ("cluster", "failures", "checkpoint", "restart")
            for option in options(group) if (group, option) != ("failures", "trace")]
 PRESETS += [["+experiment=llama3_54d"]]
 

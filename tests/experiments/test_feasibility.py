@@ -60,7 +60,8 @@ def options(group: str) -> list[str]:
 PRESETS = [
     *[[f"cluster={o}"] for o in options("cluster")],
     *[[f"checkpoint={o}"] for o in options("checkpoint")],
-    *[[f"restart={o}"] for o in options("restart")],
+    *[[f"restart={o}", *(["restart.replica_gpus=64"] if o == "per_replica" else [])]
+      for o in options("restart")],  # per_replica on a fixed step needs the replica size
     *[[f"failures={o}"] for o in options("failures") if o != "trace"],  # trace: needs a file
     *[[f"workload={o}"] for o in options("workload")],  # each picks its cluster and fabric
     *[[f"+experiment={o}"] for o in options("experiment")],
