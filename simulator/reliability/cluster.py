@@ -174,13 +174,14 @@ class Cluster:
 
     def _take_down(self, nodes: list[Node], part: PartRef | None, record: FailureRecord,
                    repair_s: float | None) -> None:
-        """Record the failure, send `nodes` to repair, refill from the pool, tell the job."""
+        """Record the failure, send `nodes` to repair (it starts once the failure is
+        detected), refill from the pool, tell the job."""
         self.records.append(record)
         repair_s = self._repair_time(record.component, repair_s)
         for node in nodes:
             node.leave_service()
             retire = part is not None and flagged(node, self.env.now, self.failures.lemons)
-            self.repairs.repair(node, part, repair_s, retire)
+            self.repairs.repair(node, part, repair_s, retire, self.restart.detect_s)
             self.pool.vacate(node.slot)
         self.pool.refill()
         self.listener.on_failure(record)
