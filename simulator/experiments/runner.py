@@ -181,6 +181,8 @@ def configuration(scenario: Scenario) -> dict[str, object]:
         "checkpoint_memory_load_min": math.nan if ckpt.memory_write_s is None
         else ckpt.memory_load_s / MINUTE,
         "checkpoint_durable_every": ckpt.durable_every,
+        "checkpoint_memory_group": math.nan if ckpt.memory_write_s is None
+        else ckpt.memory_group,
         "checkpoint_prior_mtbi_h": _or_nan(ckpt.prior_mtbi_s, HOUR),
         "checkpoint_size_tb": _or_nan(ckpt.size_bytes, 1e12),
         "restart_detect_min": r.detect_s / MINUTE,

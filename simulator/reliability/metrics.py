@@ -194,6 +194,7 @@ CONFIG_COLUMNS = (
     "checkpoint_memory_write_min",
     "checkpoint_memory_load_min",
     "checkpoint_durable_every",
+    "checkpoint_memory_group",
     "checkpoint_prior_mtbi_h",
     "checkpoint_size_tb",
     "restart_detect_min",

@@ -77,7 +77,8 @@ class CheckpointSpec:
     size_bytes: float | None = None  # the model's checkpoint size, when a time derives from it
     memory_write_s: float | None = None  # set: in-memory policy (a copy to a peer's memory)
     memory_load_s: float = 0.0
-    durable_every: int = 1  # in-memory: every this many checkpoints is also durable
+    durable_every: int = 1  # in-memory: every this many checkpoints is durable instead
+    memory_group: int = 2  # in-memory: copies on every node of groups of this many slots
 
 
 @dataclass(frozen=True)
