@@ -66,6 +66,8 @@ class RestartConfig:
     manual_repair_hours: float = 72.0
     repair_failure_probability: float = 0.0
     elastic: bool = False
+    diagnosis_accuracy: float = 1.0  # the failed node is the one taken out (else a healthy one)
+    repeat_failure_minutes: float = 30.0  # a faulty node left in service fails again after
 
 
 @dataclass

@@ -176,12 +176,17 @@ def _restart(r: RestartConfig, cluster: ClusterSpec) -> RestartSpec:
         value = getattr(r, key)
         if not 0 <= value < 1:
             raise ConfigError(f"restart.{key}", value, "must be in [0, 1)")
+    if not 0 < r.diagnosis_accuracy <= 1:
+        raise ConfigError("restart.diagnosis_accuracy", r.diagnosis_accuracy,
+                          "must be in (0, 1]: the share of failures whose node is found")
+    require_positive("restart.repeat_failure_minutes", r.repeat_failure_minutes)
     thousands = cluster.gpus / 1000
     detect_s = r.detect_minutes * MINUTE + r.detect_seconds_per_1k_gpus * thousands
     restart_s = r.restart_minutes * MINUTE + r.init_seconds_per_1k_gpus * thousands
     return RestartSpec(detect_s, restart_s, r.repair_hours * HOUR,
                        r.manual_probability, r.manual_repair_hours * HOUR,
-                       r.repair_failure_probability, r.elastic)
+                       r.repair_failure_probability, r.elastic, r.diagnosis_accuracy,
+                       r.repeat_failure_minutes * MINUTE)
 
 
 def validate(cfg: Config) -> StudySpec:

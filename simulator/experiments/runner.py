@@ -135,6 +135,8 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         "step_s": scenario.step_s,
         "job_mtbi_h": scenario.job_mtbi_s / HOUR,
         **_throughput(scenario, horizon_h, hours["useful_h"]),
+        "misdiagnoses": cluster.misdiagnoses,
+        "repeat_failures": cluster.repeat_failures,
         "completed": job.finished if scenario.work_s is not None else True,
     }
     return {**{column: row[column] for column in SUMMARY_COLUMNS}, **configuration(scenario)}
@@ -192,6 +194,8 @@ def configuration(scenario: Scenario) -> dict[str, object]:
         "restart_manual_repair_h": r.manual_repair_s / HOUR,
         "restart_repair_failure_probability": r.repair_failure_probability,
         "restart_elastic": r.elastic,
+        "restart_diagnosis_accuracy": r.diagnosis_accuracy,
+        "restart_repeat_failure_min": r.repeat_failure_s / MINUTE,
     }
     return {column: row[column] for column in CONFIG_COLUMNS}
 

@@ -160,6 +160,8 @@ SUMMARY_COLUMNS = (
     "time_to_train_days",
     "usd_per_mtoken",
     "mwh_per_mtoken",
+    "misdiagnoses",
+    "repeat_failures",
     "completed",
 )
 
@@ -204,6 +206,8 @@ CONFIG_COLUMNS = (
     "restart_manual_repair_h",
     "restart_repair_failure_probability",
     "restart_elastic",
+    "restart_diagnosis_accuracy",
+    "restart_repeat_failure_min",
 )
 
 #: Every row's columns, in order: the summary, then the configuration.

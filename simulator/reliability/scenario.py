@@ -92,6 +92,8 @@ class RestartSpec:
     manual_repair_s: float = 72 * HOUR  # ... taking this much longer
     repair_failure_probability: float = 0.0  # a repair that does not fix: repair again
     elastic: bool = False  # restart on the nodes left instead of waiting for spares
+    diagnosis_accuracy: float = 1.0  # the right node is taken out (else a healthy one)
+    repeat_failure_s: float = 1800.0  # a part left in service fails again after this
 
 
 @dataclass(frozen=True)
