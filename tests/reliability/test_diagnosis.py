@@ -138,3 +138,12 @@ def test_keys_reach_the_spec_and_the_row():
                    progress=False).iloc[0]
     assert row["restart_diagnosis_accuracy"] == 0.9
     assert row["restart_repeat_failure_min"] == 30.0  # scenarios/restart/spare_swap.yaml
+
+
+def test_the_work_budget_counts_the_repeat_failures():
+    # 1/a failures per first one: at a = 0.5 the part failures' events double
+    from simulator.experiments.budget import estimate_events
+
+    perfect = estimate_events(load_scenario([])).terms["part failures"]
+    half = estimate_events(load_scenario(["restart.diagnosis_accuracy=0.5"]))
+    assert half.terms["part failures"] == pytest.approx(2 * perfect, rel=1e-12)
