@@ -109,8 +109,8 @@ def test_a_group_of_one_loses_the_copy_with_its_machine():
 
 
 def test_groups_are_consecutive_slots_and_the_last_takes_the_remainder():
-    # 5 slots, groups of 2: {0, 1}, {2, 3, 4} (Gemini: the remainder joins the last
-    # group, so no machine's copy lives only on itself)
+    # 5 slots, groups of 2: {0, 1}, {2, 3, 4} (the remainder joins the last group, so
+    # no machine's copy lives on itself alone)
     copies = PeerCopies(nodes=5, group=2)
     assert [copies.group_of(s) for s in range(5)] == [0, 0, 1, 1, 1]
     assert not copies.wipe((2, 3))
