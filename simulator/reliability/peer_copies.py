@@ -2,11 +2,11 @@
 
 Gemini (Wang et al., SOSP 2023, "Gemini: Fast Failure Recovery in Distributed Training
 with In-Memory Checkpoints", section 4, group placement) splits the job's N machines into
-groups of m consecutive ones and keeps each machine's checkpoint in the CPU memory of every machine of its group, its
-own included. A machine's checkpoint is gone only when every machine of its group lost
-its memory. Gemini's default m is 2. When N is not a multiple of m, the remainder joins
-the last group here, so that no machine's copy lives on itself alone (a choice of this
-model).
+groups of m consecutive ones and keeps each machine's checkpoint in the CPU memory of
+every machine of its group, its own included. A machine's checkpoint is gone only when
+every machine of its group lost its memory. Gemini's default m is 2. When N is not a
+multiple of m, the remainder joins the last group here, so that no machine's copy lives
+on itself alone (a choice of this model).
 
 Here the machines are the job's slots (simulator/reliability/node.py): a failed node's
 memory is wiped, and its replacement reloads its own shard from a peer but holds no copy
