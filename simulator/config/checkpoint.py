@@ -75,23 +75,26 @@ class AdaptiveCheckpointConfig(CheckpointConfig):
 
 @dataclass
 class InMemoryCheckpointConfig(CheckpointConfig):
-    """checkpoint=in_memory: copies to a peer's memory, every k-th also to storage."""
+    """checkpoint=in_memory: copies to the peers' memory, every k-th to storage."""
 
     policy: str = "in_memory"
-    memory_write_minutes: float | None = None  # the copy to the peer's memory (blocking)
+    memory_write_minutes: float | None = None  # the copy to the peers' memory (blocking)
     memory_load_minutes: float | None = None  # loading it back
-    durable_every: int | None = None  # every k-th checkpoint is also written to storage
+    durable_every: int | None = None  # every k-th checkpoint is written to storage
+    memory_group: int | None = None  # copies on every node of groups of this many slots
 
     def policy_fields(self) -> dict[str, Any]:
-        for key in ("memory_write_minutes", "memory_load_minutes", "durable_every"):
+        for key in ("memory_write_minutes", "memory_load_minutes", "durable_every",
+                    "memory_group"):
             if getattr(self, key) is None:
                 raise ConfigError(f"checkpoint.{key}", None, "checkpoint=in_memory needs it")
         require_non_negative("checkpoint.memory_write_minutes", self.memory_write_minutes)
         require_non_negative("checkpoint.memory_load_minutes", self.memory_load_minutes)
         require_positive("checkpoint.durable_every", self.durable_every)
+        require_positive("checkpoint.memory_group", self.memory_group)
         return {"memory_write_s": self.memory_write_minutes * MINUTE,
                 "memory_load_s": self.memory_load_minutes * MINUTE,
-                "durable_every": self.durable_every}
+                "durable_every": self.durable_every, "memory_group": self.memory_group}
 
 
 #: Each `checkpoint=` option's schema (its defaults as the policy needs them). A new

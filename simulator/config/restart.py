@@ -42,6 +42,8 @@ class RestartConfig:
     manual_probability: float = 0.0
     manual_repair_hours: float = 72.0
     repair_failure_probability: float = 0.0
+    diagnosis_accuracy: float = 1.0  # the failed node is the one taken out (else a healthy one)
+    repeat_failure_minutes: float = 30.0  # a faulty node left in service fails again after
     # set: a failure whose cause recovers in process (failures.components.<name>.
     # in_process_share) restarts inside the running job in this many seconds, with no
     # rescheduling and no node swap; null: every failure takes the policy's full path
@@ -140,12 +142,17 @@ def restart_spec(r: RestartConfig, cluster: ClusterSpec,
         if not 0 <= value < 1:
             raise ConfigError(f"restart.{key}", value, "must be in [0, 1)")
     require_non_negative("restart.in_process_seconds", r.in_process_seconds, optional=True)
+    if not 0 < r.diagnosis_accuracy <= 1:
+        raise ConfigError("restart.diagnosis_accuracy", r.diagnosis_accuracy,
+                          "must be in (0, 1]: the share of failures whose node is found")
+    require_positive("restart.repeat_failure_minutes", r.repeat_failure_minutes)
     thousands = cluster.gpus / 1000
     detect_s = r.detect_minutes * MINUTE + r.detect_seconds_per_1k_gpus * thousands
     restart_s = r.restart_minutes * MINUTE + r.init_seconds_per_1k_gpus * thousands
     return RestartSpec(detect_s, restart_s, r.repair_hours * HOUR,
                        r.manual_probability, r.manual_repair_hours * HOUR,
-                       r.repair_failure_probability, policy=r.policy,
+                       r.repair_failure_probability, r.diagnosis_accuracy,
+                       r.repeat_failure_minutes * MINUTE, policy=r.policy,
                        in_process_s=r.in_process_seconds,
                        **r.policy_fields(cluster, replica_gpus))
 

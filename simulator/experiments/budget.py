@@ -232,7 +232,9 @@ def _part_failures(scenario: Scenario, t: float) -> float:
     shortest = min(repairs)
     if shortest > 0:
         count = min(count, (c.nodes + c.spare_nodes) * (t / shortest + 1))
-    return count
+    # a misdiagnosed failure leaves its part in service to fail again: 1/a failures
+    # per first one (simulator/reliability/diagnosis.py)
+    return count / r.diagnosis_accuracy
 
 
 def _repeats(scenario: Scenario) -> float:

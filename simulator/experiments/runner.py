@@ -137,6 +137,8 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         "step_s": scenario.step_s,
         "job_mtbi_h": scenario.job_mtbi_s / HOUR,
         **_throughput(scenario, horizon_h, hours["useful_h"]),
+        "misdiagnoses": cluster.misdiagnoses,
+        "repeat_failures": cluster.repeat_failures,
         "completed": job.finished if scenario.work_s is not None else True,
     }
     return {**{column: row[column] for column in SUMMARY_COLUMNS}, **configuration(scenario)}
@@ -183,6 +185,8 @@ def configuration(scenario: Scenario) -> dict[str, object]:
         "checkpoint_memory_load_min": math.nan if ckpt.memory_write_s is None
         else ckpt.memory_load_s / MINUTE,
         "checkpoint_durable_every": ckpt.durable_every,
+        "checkpoint_memory_group": math.nan if ckpt.memory_write_s is None
+        else ckpt.memory_group,
         "checkpoint_prior_mtbi_h": _or_nan(ckpt.prior_mtbi_s, HOUR),
         "checkpoint_size_tb": _or_nan(ckpt.size_bytes, 1e12),
         "restart_detect_min": r.detect_s / MINUTE,
@@ -198,6 +202,8 @@ def configuration(scenario: Scenario) -> dict[str, object]:
         "restart_replica_stall_min": _or_nan(r.replica_stall_s, MINUTE),
         "restart_min_replicas": _or_nan(r.min_replicas),
         "restart_catch_up_min": _or_nan(r.catch_up_s, MINUTE),
+        "restart_diagnosis_accuracy": r.diagnosis_accuracy,
+        "restart_repeat_failure_min": r.repeat_failure_s / MINUTE,
     }
     return {column: row[column] for column in CONFIG_COLUMNS}
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import simpy
 
+from simulator.reliability.diagnosis import Diagnosis
 from simulator.reliability.failure_source import ClusterListener, FailureRecord, PartRef
 from simulator.reliability.failures import FailureModel
 from simulator.reliability.node import Node
@@ -70,6 +71,8 @@ class Cluster:
         self.clock = part_clock(failures, spec, speed, streams)
         renew = _no_parts if self.clock is None else self.clock.table.renew
         self.repairs = RepairShop(env, restart, streams("repairs"), self.pool, renew)
+        self.diagnosis = Diagnosis(restart.diagnosis_accuracy, restart.repeat_failure_s,
+                                   streams("diagnosis"))
         sources = failure_sources(failures, spec, streams)
         for source in ([self.clock] if self.clock is not None else []) + sources:
             source.start(env, self, listener)
@@ -93,6 +96,16 @@ class Cluster:
         return self.pool.when_full()
 
     @property
+    def misdiagnoses(self) -> int:
+        """Part failures for which a healthy node was taken out instead."""
+        return self.diagnosis.misdiagnoses
+
+    @property
+    def repeat_failures(self) -> int:
+        """Failures of a part a misdiagnosis left in service."""
+        return self.diagnosis.repeat_failures
+
+    @property
     def retired(self) -> int:
         """Nodes retired as lemons."""
         return self.repairs.retired
@@ -108,12 +121,24 @@ class Cluster:
 
     def fail(self, node: Node, part: PartRef | None, kind: str = "node", index: int = 0,
              cause: str | None = None, repair_s: float | None = None) -> None:
-        """A part of an in-service node failed: repair it, refill the slot, tell the job."""
+        """A part of an in-service node failed: repair it, refill the slot, tell the job.
+        A part failure is diagnosed (simulator/reliability/diagnosis.py): if the wrong
+        node is blamed, that one goes to repair and the faulty one stays in service
+        (the record's slots: the faulty node's, then the blamed one's)."""
         scope = kind
         if part is not None:
             scope, index = part.scope, part.index
+            cause = self.diagnosis.recurs(part, cause or scope)
         cause = cause or scope
-        in_process = self._transient.recovers(cause)
+        in_process = self._transient.recovers(cause)  # recovers in place: no diagnosis
+        if part is not None and not in_process:
+            wrong = self.diagnosis.blamed(part, cause, self.nodes)
+            if wrong is not None:
+                record = FailureRecord(self.env.now, node.index, cause, index, part.age_s,
+                                       scope, (node.slot, wrong.slot))
+                self.clock.table.defer(part, self.env.now, self.diagnosis.repeat_s)
+                self._take_down([wrong], None, record, repair_s)
+                return
         record = FailureRecord(self.env.now, node.index, cause, index,
                                part.age_s if part is not None else math.nan, scope,
                                (node.slot,), in_process)
@@ -197,13 +222,14 @@ class Cluster:
 
     def _take_down(self, nodes: list[Node], part: PartRef | None, record: FailureRecord,
                    repair_s: float | None) -> None:
-        """Record the failure, send `nodes` to repair, refill from the pool, tell the job."""
+        """Record the failure, send `nodes` to repair (it starts once the failure is
+        detected), refill from the pool, tell the job."""
         self.records.append(record)
         repair_s = self._repair_time(record.component, repair_s)
         for node in nodes:
             node.leave_service()
             retire = part is not None and flagged(node, self.env.now, self.failures.lemons)
-            self.repairs.repair(node, part, repair_s, retire)
+            self.repairs.repair(node, part, repair_s, retire, self.restart.detect_s)
             self.pool.vacate(node.slot)
         self.pool.refill()
         self.listener.on_failure(record)

@@ -122,6 +122,11 @@ class TrainingJob:
         self.checkpointing.attach(self)  # after the job's process: same event order
 
     @property
+    def nodes(self) -> int:
+        """The job's full width, in nodes (its slots 0..nodes-1)."""
+        return self.plan.nodes
+
+    @property
     def finished(self) -> bool:
         return self.completes(0)
 

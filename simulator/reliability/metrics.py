@@ -176,6 +176,8 @@ SUMMARY_COLUMNS = (
     "time_to_train_days",
     "usd_per_mtoken",
     "mwh_per_mtoken",
+    "misdiagnoses",
+    "repeat_failures",
     "completed",
 )
 
@@ -210,6 +212,7 @@ CONFIG_COLUMNS = (
     "checkpoint_memory_write_min",
     "checkpoint_memory_load_min",
     "checkpoint_durable_every",
+    "checkpoint_memory_group",
     "checkpoint_prior_mtbi_h",
     "checkpoint_size_tb",
     "restart_detect_min",
@@ -224,6 +227,8 @@ CONFIG_COLUMNS = (
     "restart_replica_stall_min",
     "restart_min_replicas",
     "restart_catch_up_min",
+    "restart_diagnosis_accuracy",
+    "restart_repeat_failure_min",
 )
 
 #: Every row's columns, in order: the summary, then the configuration.

@@ -77,7 +77,8 @@ class CheckpointSpec:
     size_bytes: float | None = None  # the model's checkpoint size, when a time derives from it
     memory_write_s: float | None = None  # set: in-memory policy (a copy to a peer's memory)
     memory_load_s: float = 0.0
-    durable_every: int = 1  # in-memory: every this many checkpoints is also durable
+    durable_every: int = 1  # in-memory: every this many checkpoints is durable instead
+    memory_group: int = 2  # in-memory: copies on every node of groups of this many slots
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ class RestartSpec:
     manual_probability: float = 0.0  # a repair escalates to a manual one...
     manual_repair_s: float = 72 * HOUR  # ... taking this much longer
     repair_failure_probability: float = 0.0  # a repair that does not fix: repair again
+    diagnosis_accuracy: float = 1.0  # the right node is taken out (else a healthy one)
+    repeat_failure_s: float = 1800.0  # a part left in service fails again after this
     policy: str = "full_width"
     in_process_s: float | None = None
     replica_nodes: int | None = None

@@ -1,6 +1,8 @@
 """The spare pool and the repair shop.
 
-A node that fails leaves the job and goes to the repair shop; its job slot is refilled
+A node that fails leaves the job and goes to the repair shop, where its repair starts
+once the failure is detected (`restart.detect_s` after it: nobody repairs a node before
+anyone knows it failed; a found straggler's repair starts at once); its job slot is refilled
 from the spare pool if a spare is idle, otherwise the job is *short* a node until a
 repaired one comes back to the pool. Repairs run in parallel (one crew per node, as
 many as needed), each automated, escalated to a manual repair with some probability,
@@ -126,12 +128,16 @@ class RepairShop:
         self.retired = 0  # lemons out of the fleet for good
 
     def repair(self, node: Node, part: PartRef | None, repair_s: float,
-               retire: bool = False) -> None:
-        """Start repairing `node` (out of service) for `repair_s`, plus escalations."""
-        self.env.process(self._repair(node, part, repair_s, retire))
+               retire: bool = False, after_s: float = 0.0) -> None:
+        """Repair `node` (out of service) for `repair_s`, plus escalations, starting
+        `after_s` from now (a failure's detection)."""
+        self.env.process(self._repair(node, part, repair_s, retire, after_s))
 
-    def _repair(self, node: Node, part: PartRef | None, repair_s: float, retire: bool):
+    def _repair(self, node: Node, part: PartRef | None, repair_s: float, retire: bool,
+                after_s: float):
         plan, rng = self.plan, self.rng
+        if after_s > 0.0:
+            yield self.env.timeout(after_s)
         while True:
             duration = repair_s
             if plan.manual_probability and rng.random() < plan.manual_probability:

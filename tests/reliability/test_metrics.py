@@ -98,7 +98,8 @@ def scenarios(draw) -> Scenario:
                                   load_s=draw(st.floats(0.0, 30.0)) * 60,
                                   snapshot_s=snapshot_s, memory_write_s=memory_write_s,
                                   memory_load_s=draw(st.floats(0.0, 120.0)) if in_memory else 0.0,
-                                  durable_every=draw(st.integers(1, 6)) if in_memory else 1),
+                                  durable_every=draw(st.integers(1, 6)) if in_memory else 1,
+                                  memory_group=draw(st.integers(1, 4)) if in_memory else 2),
         restart=RestartSpec(detect_s=draw(st.floats(0.0, 30.0)) * 60,
                             restart_s=draw(st.floats(0.0, 60.0)) * 60,
                             repair_s=draw(st.floats(0.0, 100.0)) * HOUR,
@@ -107,6 +108,8 @@ def scenarios(draw) -> Scenario:
                             repair_failure_probability=draw(st.floats(0.0, 0.5)),
                             policy=restart,
                             in_process_s=draw(st.floats(0.0, 300.0)) if in_process else None,
+                            diagnosis_accuracy=draw(st.sampled_from([1.0, 0.9, 0.5, 0.2])),
+                            repeat_failure_s=draw(st.floats(1.0, 120.0)) * 60,
                             **per_replica),
     )
 
@@ -121,6 +124,7 @@ def test_categories_sum_to_the_horizon(scenario: Scenario):
     assert 0.0 <= row["goodput"] <= 1.0
     assert row["lost_gpu_h"] >= -1e-6
     assert row["failures"] == sum(row[f"{scope}_failures"] for scope in SCOPES)
+    assert 0 <= row["repeat_failures"] <= row["misdiagnoses"]  # a repeat follows one
     if scenario.work_s is None:
         assert row["horizon_h"] == pytest.approx(scenario.horizon_s / HOUR)
     elif row["completed"]:
