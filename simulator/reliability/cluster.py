@@ -151,6 +151,15 @@ class Cluster:
         self.listener.on_speed()
         self.env.process(self._find(node, find_s))
 
+    def swap_culprit(self, node: Node, record: FailureRecord) -> None:
+        """A fault found by other means than a crash (silent data corruption): repair
+        `node` if it still serves the job, and tell the job."""
+        if node.serving:
+            self._take_down([node], None, record, None)
+        else:  # it left the job already (another failure): nothing to swap
+            self.records.append(record)
+            self.listener.on_failure(record)
+
     # -- what the job asks ------------------------------------------------------------
 
     def swap_out(self, node: Node) -> None:

@@ -103,6 +103,8 @@ class ClusterState(Protocol):
 
     def fail_job(self, cause: str) -> None: ...
 
+    def swap_culprit(self, node: Node, record: FailureRecord) -> None: ...
+
 
 class FailureSource(Protocol):
     """One room of the failure model: started once, then it runs its own processes."""

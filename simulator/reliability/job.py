@@ -43,6 +43,7 @@ from simulator.reliability.metrics import Ledger, Phase
 from simulator.reliability.node import Node
 from simulator.reliability.restart_policies import restart_policy
 from simulator.reliability.scenario import CheckpointSpec, RestartSpec
+from simulator.reliability.sdc import sdc_book
 
 #: The interrupt cause that tells computing job its speed changed (not a failure).
 SPEED_CHANGE = "speed change"
@@ -59,6 +60,7 @@ class JobPlan:
     work_steps: int | None = None  # None: run until the horizon
     step_level: bool = False  # one event per step (with per-GPU jitter, if any)
     jitter: StepJitter | None = None  # step_s is the mean step; steps vary around it
+    sdc: bool = False  # silent data corruption strikes: keep its book (reliability/sdc.py)
 
 
 class TrainingJob:
@@ -98,6 +100,7 @@ class TrainingJob:
         self._steps = StepDurations(plan.step_s, plan.jitter,  # step-level mode only
                                     rng or np.random.default_rng(0))
         self._speed_changed = False
+        self.sdc = sdc_book(self, plan.sdc)  # corruptions and kept checkpoints (or None)
 
     def start(self, cluster: Cluster) -> None:
         """Run on `cluster` (built with this job as its listener): start the process."""
@@ -127,6 +130,8 @@ class TrainingJob:
     def made_durable(self, steps: int) -> None:
         self.committed_steps += steps
         self.checkpoints += 1
+        if self.sdc is not None:
+            self.sdc.durable()
 
     # -- the cluster's listener ---------------------------------------------------------
 
@@ -175,7 +180,7 @@ class TrainingJob:
                                        "compute") from None
                 if self.ledger.phase is Phase.CHECKPOINT:
                     self.lost_checkpoints += 1
-                rollback = self.checkpointing.roll_back(interrupt.cause)
+                rollback = (self.sdc or self.checkpointing).roll_back(interrupt.cause)
                 self.lost_checkpoints += rollback.lost_writes
                 self._load_s = rollback.load_s
                 recovering = True
@@ -196,6 +201,8 @@ class TrainingJob:
         else:
             yield from self._compute(steps * plan.step_s)
         ledger.enter(Phase.CHECKPOINT, env.now)
+        if self.sdc is not None:
+            self.sdc.saving(steps)
         yield from self.checkpointing.save(steps)
         if (self._drain or self._swap) and not self.finished:  # stop here, restart
             self.log.append((env.now, "planned" if self._drain else "swapped"))

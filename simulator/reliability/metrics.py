@@ -94,6 +94,17 @@ class Ledger:
         self._sealed = []
         self._pending = dict.fromkeys(_PROVISIONAL, 0.0)
 
+    def committed(self) -> tuple[float, float, float]:
+        """The committed useful, checkpoint and degraded time so far (a mark to return to)."""
+        return self.totals["useful"], self.totals["checkpoint"], self.totals["degraded"]
+
+    def uncommit(self, mark: tuple[float, float, float]) -> None:
+        """Roll back past durable checkpoints (silent data corruption): the time committed
+        since `mark` (from `committed`) becomes rework."""
+        for category, then in zip(("useful", "checkpoint", "degraded"), mark, strict=True):
+            self.totals["rework"] += self.totals[category] - then
+            self.totals[category] = then
+
     def finish(self, now: float) -> None:
         """End of the observation window.
 
@@ -160,6 +171,8 @@ SUMMARY_COLUMNS = (
     "time_to_train_days",
     "usd_per_mtoken",
     "mwh_per_mtoken",
+    "sdc_events",
+    "sdc_rework_h",
     "completed",
 )
 
@@ -187,6 +200,10 @@ CONFIG_COLUMNS = (
     "failures_kind",
     "failures_gpu_mtbf_h",
     "failures_node_mtbf_h",
+    "failures_sdc_mtbf_h",
+    "failures_sdc_detect_h",
+    "failures_sdc_detect_kind",
+    "failures_sdc_detect_shape",
     "checkpoint_policy",
     "checkpoint_write_min",
     "checkpoint_load_min",
@@ -196,6 +213,8 @@ CONFIG_COLUMNS = (
     "checkpoint_durable_every",
     "checkpoint_prior_mtbi_h",
     "checkpoint_size_tb",
+    "checkpoint_keep",
+    "checkpoint_keep_every",
     "restart_detect_min",
     "restart_restart_min",
     "restart_repair_h",

@@ -78,6 +78,8 @@ class CheckpointSpec:
     memory_write_s: float | None = None  # set: in-memory policy (a copy to a peer's memory)
     memory_load_s: float = 0.0
     durable_every: int = 1  # in-memory: every this many checkpoints is also durable
+    keep: int | None = None  # retention: the newest this many durable ones (None: all)
+    keep_every: int | None = None  # and every this-many-th durable one forever (None: none)
 
 
 @dataclass(frozen=True)
