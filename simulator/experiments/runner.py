@@ -207,8 +207,10 @@ def _sdc_columns(failures: FailureModel) -> dict[str, object]:
     if sdc is None:
         return {"failures_sdc_mtbf_h": math.nan, "failures_sdc_detect_h": math.nan,
                 "failures_sdc_detect_kind": None, "failures_sdc_detect_shape": math.nan}
-    return {"failures_sdc_mtbf_h": sdc.mtbf_s / HOUR, "failures_sdc_detect_h":
-            sdc.detect_s / HOUR, "failures_sdc_detect_kind": sdc.detect_kind,
+    sampled = math.isfinite(sdc.mtbf_s)  # else only a trace's sdc rows
+    return {"failures_sdc_mtbf_h": sdc.mtbf_s / HOUR if sampled else math.nan,
+            "failures_sdc_detect_h": sdc.detect_s / HOUR,
+            "failures_sdc_detect_kind": sdc.detect_kind,
             "failures_sdc_detect_shape": sdc.detect_shape}
 
 
