@@ -19,16 +19,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import partial
 
 import pytest
+import simpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, run_replicate
+from simulator.reliability.cluster import Cluster
 from simulator.reliability.failures import SCOPES, FailureModel, SilentCorruption, TraceFailure
 from simulator.reliability.metrics import CATEGORIES
 from simulator.reliability.retention import START, Retention
 from simulator.reliability.sdc import SDC_CAUSE
+from simulator.streams import stream
+from tests.listeners import Recorder
 from tests.reliability.test_metrics import scenarios
 
 MIN = 60.0
@@ -233,3 +238,57 @@ def test_categories_sum_to_the_horizon_with_sdc(scenario: Scenario):
     if scenario.work_s is not None and row["completed"]:
         steps = math.ceil(scenario.work_s / scenario.step_s - 1e-9)
         assert row["useful_h"] == pytest.approx(steps * scenario.step_s / HOUR, rel=1e-9)
+
+
+# ---- the source, against a stub job ------------------------------------------------
+
+
+class StubBook:
+    """Holds every corruption until detected; records what the source told it."""
+
+    def __init__(self) -> None:
+        self.corruptions = []
+
+    def corrupt(self, corruption) -> bool:
+        self.corruptions.append(corruption)
+        return True
+
+    def holds(self, corruption) -> bool:
+        return True
+
+
+class StubJob(Recorder):
+    def __init__(self, env) -> None:
+        super().__init__(env)
+        self.sdc = StubBook()
+
+
+def test_the_source_corrupts_serving_gpus_and_swaps_each_culprit_at_detection():
+    env = simpy.Environment()
+    job = StubJob(env)
+    spec = ClusterSpec(gpus=32, gpus_per_node=8, spare_nodes=400)
+    model = FailureModel(kind="exponential",
+                         sdc=SilentCorruption(32 * 10 * HOUR, 2 * HOUR, "weibull", 2.0))
+    cluster = Cluster(env, spec, model, RestartSpec(repair_s=1e9),
+                      partial(stream, 5, 0), listener=job)
+    env.run(until=1000 * HOUR)
+    corruptions = job.sdc.corruptions
+    # one corruption per 10 h over the job's 32 GPUs: ~100 in 1,000 h (4 sigma: +-40)
+    assert abs(len(corruptions) - 100) <= 40
+    assert all(0 <= c.slot < 4 and 0 <= c.gpu < 8 for c in corruptions)
+    assert {c.slot for c in corruptions} == {0, 1, 2, 3}
+    detected = sorted((c for c in corruptions if c.time_s + c.detect_s < env.now),
+                      key=lambda c: c.time_s + c.detect_s)
+    # the stub holds every corruption, so a node corrupted twice before its first
+    # detection is swapped at the first and is out of the job (no slot) at the second
+    expected, swapped = [], set()
+    for c in detected:
+        slots = () if c.node in swapped else (c.slot,)
+        swapped.add(c.node)
+        expected.append((c.time_s + c.detect_s, c.node, c.gpu, SDC_CAUSE, "gpu", slots))
+    assert [(r.time_s, r.node, r.index, r.component, r.scope, r.slots)
+            for r in job.failures] == expected
+    # each culprit left the job for repair (a spare took its slot) and stays out
+    assert all(not cluster.nodes[n].serving for n in swapped)
+    assert all(c.node not in swapped or c.time_s < min(
+        d.time_s + d.detect_s for d in detected if d.node == c.node) for c in corruptions)
