@@ -43,7 +43,20 @@ FAILURE_KINDS = ("none", "trace", *LIFETIME_KINDS)
 
 def failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
     """The failure model: plain lifetimes, a catalog, a trace; lemons, infant mortality,
-    planned maintenance."""
+    planned maintenance, silent data corruption."""
+    model = _failures_from(f, cluster)
+    if not model.has_sdc:  # the detection keys then change nothing: say so
+        default = type(f)()
+        for key in ("sdc_detect_hours", "sdc_detect_kind", "sdc_detect_shape"):
+            if getattr(f, key) != getattr(default, key):
+                raise ConfigError(f"failures.{key}", getattr(f, key),
+                                  "only matters with silent data corruption (set "
+                                  "failures.sdc_mtbf_hours, or sdc rows in a trace); "
+                                  f"leave it at {_show(getattr(default, key))}")
+    return model
+
+
+def _failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
     require_one_of("failures.kind", f.kind, FAILURE_KINDS)
     require_non_negative("failures.planned_per_day", f.planned_per_day)
     stragglers = _stragglers(f)
