@@ -55,7 +55,9 @@ class FailureRecord:
 
 class ClusterListener(Protocol):
     """What the cluster tells the job. Called synchronously, inside the event that
-    caused it; the cluster has already applied the effect (a spare swapped in, if any)."""
+    caused it; the cluster has already applied the effect (a spare swapped in, if any).
+    A listener may also have an `sdc` attribute, the book silent data corruption writes
+    to (simulator/reliability/sdc.py; the training job's, None without SDC)."""
 
     def on_failure(self, record: FailureRecord) -> None:
         """A failure stopped the job."""
