@@ -37,10 +37,30 @@ class CheckpointConfig:
     interval_minutes: float | None = 60.0  # null: the policy chooses (young_daly, ...)
     write_minutes: float | None = 5.0  # null: from the model's size and `storage`
     load_minutes: float | None = 5.0  # null: from the model's size and `storage`
+    keep: int | None = None  # retention: the newest this many durable ones (null: all)
+    keep_every: int | None = None  # and every this-many-th durable one forever (null: none)
 
     def policy_fields(self) -> dict[str, Any]:
         """This policy's own keys, validated, as CheckpointSpec fields (seconds)."""
         return {}
+
+    def retention(self, sdc: bool) -> tuple[int | None, int | None]:
+        """`keep` and `keep_every`, validated: whole numbers of 1 or more, or null; set,
+        they need silent data corruption (the only rollback past the newest durable
+        checkpoint, simulator/reliability/retention.py)."""
+        for key in ("keep", "keep_every"):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"checkpoint.{key}", value,
+                                  "must be a whole number of 1 or more, or null")
+            if not sdc:
+                raise ConfigError(f"checkpoint.{key}", value,
+                                  "only matters with silent data corruption (set "
+                                  "failures.sdc_mtbf_hours, or sdc rows in a trace); "
+                                  "leave it null")
+        return self.keep, self.keep_every
 
 
 @dataclass

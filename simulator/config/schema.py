@@ -54,6 +54,10 @@ class FailuresConfig:
     straggler_mtbf_hours: float | None = None  # per GPU: mean time until it turns slow
     straggler_slowdown: float = 1.5  # step time factor while a straggler is in the job
     straggler_detect_hours: float = 2.0  # mean time to find it (then swapped at a checkpoint)
+    sdc_mtbf_hours: float | None = None  # per GPU: mean time between silent corruptions
+    sdc_detect_hours: float = 2.0  # mean time from a corruption to its detection...
+    sdc_detect_kind: str = "exponential"  # ... its distribution: exponential|weibull|lognormal
+    sdc_detect_shape: float = 1.0  # ... Weibull shape or lognormal sigma
 
 
 @dataclass

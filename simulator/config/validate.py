@@ -148,6 +148,7 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpe
                                   storage.read_gb_per_s, storage, cluster.nodes)
     check_schema(c)
     own = c.policy_fields()
+    keep, keep_every = c.retention(failures.has_sdc)
     if CHECKPOINT_POLICIES[c.policy].model_driven:
         if c.interval_minutes is not None:
             raise ConfigError("checkpoint.interval_minutes", c.interval_minutes,
@@ -160,7 +161,8 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpe
     choice = CheckpointChoice(c.policy, None if c.interval_minutes is None
                               else c.interval_minutes * MINUTE, write_s, load_s,
                               size_bytes=size if derived else None,
-                              own=tuple(sorted(own.items())))
+                              own=tuple(sorted(own.items())),
+                              keep=keep, keep_every=keep_every)
     if not failures.graph_scopes:  # the job's MTBI is final: a policy that cannot choose
         choice.resolve(failures.job_mtbi_s(cluster.nodes, cluster.gpus_per_node))  # fails now
     return choice

@@ -130,6 +130,10 @@ class CheckpointPolicy:
         self.job.ledger.rollback(self.job.env.now)
         return self._to_durable
 
+    def drop_pending(self) -> None:
+        """Forget every checkpoint not yet durable (a rollback past the durable ones:
+        silent data corruption, simulator/reliability/sdc.py)."""
+
     @property
     def planned_load_s(self) -> float:
         """What a planned restart (drain, swap, elastic growth) loads: the durable one."""
@@ -369,6 +373,9 @@ class InMemory(CheckpointPolicy):
             return self._to_memory
         self._memory_steps, self._since_durable, self._copy_held = 0, 0, False
         return super().roll_back(cause)
+
+    def drop_pending(self) -> None:
+        self._memory_steps, self._since_durable = 0, 0
 
 
 #: Checkpoint policies by name (`checkpoint.policy`, the `checkpoint=` group option).

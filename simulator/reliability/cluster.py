@@ -96,16 +96,6 @@ class Cluster:
         return self.pool.when_full()
 
     @property
-    def misdiagnoses(self) -> int:
-        """Part failures for which a healthy node was taken out instead."""
-        return self.diagnosis.misdiagnoses
-
-    @property
-    def repeat_failures(self) -> int:
-        """Failures of a part a misdiagnosis left in service."""
-        return self.diagnosis.repeat_failures
-
-    @property
     def retired(self) -> int:
         """Nodes retired as lemons."""
         return self.repairs.retired
@@ -143,7 +133,8 @@ class Cluster:
                                part.age_s if part is not None else math.nan, scope,
                                (node.slot,), in_process)
         if in_process:  # the part recovers in place: a fresh lifetime, no repair
-            self._renew_in_service(node, part)
+            if part is not None and self.clock is not None:
+                self.clock.renew_in_service(part, self.env.now)
             self._tell(record)
         else:
             self._take_down([node], part, record, repair_s)
@@ -171,14 +162,6 @@ class Cluster:
         self.records.append(record)
         self.listener.on_failure(record)
 
-    def _renew_in_service(self, node: Node, part: PartRef | None) -> None:
-        """A part that recovered in process gets a fresh lifetime where it is."""
-        if part is not None and self.clock is not None:
-            table, now = self.clock.table, self.env.now
-            table.stop(node.index, now)
-            table.renew(part)
-            table.start(node.index, now)
-
     def link_down(self, cause: str, repair_s: float | None = None) -> None:
         """A cable fails: the fabric runs degraded until it is repaired."""
         self.records.append(FailureRecord(self.env.now, -1, cause, 0, math.nan, "link"))
@@ -198,6 +181,15 @@ class Cluster:
         self.stragglers += 1
         self.listener.on_speed()
         self.env.process(self._find(node, find_s))
+
+    def swap_culprit(self, node: Node, record: FailureRecord) -> None:
+        """A fault found by other means than a crash (silent data corruption): repair
+        `node` if it still serves the job, and tell the job."""
+        if node.serving:
+            self._take_down([node], None, record, None)
+        else:  # it left the job already (another failure): nothing to swap
+            self.records.append(record)
+            self.listener.on_failure(record)
 
     # -- what the job asks ------------------------------------------------------------
 

@@ -41,6 +41,26 @@ class Compute:
         self.computing = False
         self.speed_changed = False
         self.stall_until = 0.0  # per-replica: the job pauses until then
+        self.process: simpy.Process | None = None  # the job's, once it started
+
+    def interrupt(self, cause: str) -> None:
+        """Re-plan the compute in progress, if any (`cause`: SPEED_CHANGE or
+        REPLICA_OUT)."""
+        if self.computing and self.process is not None and self.process.is_alive:
+            self.computing = False
+            self.process.interrupt(cause)
+
+    def speed_change(self) -> None:
+        """The slowdown or the capacity changed: re-plan (step-level mode: look before
+        the next step)."""
+        self.speed_changed = True
+        self.interrupt(SPEED_CHANGE)
+
+    def reconfigure(self, stall_s: float) -> None:
+        """A replica went out: stall `stall_s` (a stall under way ends then, if later),
+        then go on at the new capacity."""
+        self.stall(stall_s)
+        self.interrupt(REPLICA_OUT)
 
     def stall(self, seconds: float) -> None:
         """Pause the compute `seconds` from now (a pause under way ends then, if later)."""

@@ -53,6 +53,7 @@ from simulator.reliability.node import Node
 from simulator.reliability.replicas import Replicas
 from simulator.reliability.restart_policies import restart_policy
 from simulator.reliability.scenario import CheckpointSpec, RestartSpec
+from simulator.reliability.sdc import sdc_book
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class JobPlan:
     work_steps: int | None = None  # None: run until the horizon
     step_level: bool = False  # one event per step (with per-GPU jitter, if any)
     jitter: StepJitter | None = None  # step_s is the mean step; steps vary around it
+    sdc: bool = False  # silent data corruption strikes: keep its book (reliability/sdc.py)
 
 
 class TrainingJob:
@@ -103,22 +105,22 @@ class TrainingJob:
         self.log: list[tuple[float, str]] = []  # (time_s, "recovered" | "planned")
         steps = StepDurations(plan.step_s, plan.jitter,  # step-level mode only
                               rng or np.random.default_rng(0))
-        self.compute = Compute(env, ledger, lambda: self._slowdown, self._capacity, steps)
+        self.compute = Compute(env, ledger, lambda: self._slowdown, lambda: (
+            1.0 if self.replicas is None else self.replicas.capacity), steps)
         self.in_process_restarts = 0
         self._in_process = False  # the coming recovery is in process
         self._training = False  # in a segment: a replica's failure may be taken alone
         self.replicas: Replicas | None = None
-
-    def _capacity(self) -> float:
-        return 1.0 if self.replicas is None else self.replicas.capacity
+        self.sdc = sdc_book(self, plan.sdc)  # corruptions and kept checkpoints (or None)
 
     def start(self, cluster: Cluster) -> None:
         """Run on `cluster` (built with this job as its listener): start the process."""
         self.cluster = cluster
         if self.restarting.per_replica:
             self.replicas = Replicas(self.env, self.plan.restart, self.plan.nodes,
-                                     cluster.pool.when_filled, self.on_speed)
-        self.process = self.env.process(self._run())
+                                     cluster.pool.when_filled, self.compute.speed_change,
+                                     self.compute.reconfigure)
+        self.process = self.compute.process = self.env.process(self._run())
         self.checkpointing.attach(self)  # after the job's process: same event order
 
     @property
@@ -148,6 +150,8 @@ class TrainingJob:
     def made_durable(self, steps: int) -> None:
         self.committed_steps += steps
         self.checkpoints += 1
+        if self.sdc is not None:
+            self.sdc.durable()
 
     # -- the cluster's listener ---------------------------------------------------------
 
@@ -157,14 +161,9 @@ class TrainingJob:
             return
         self.failures += 1
         self.failures_by_scope[record.scope] += 1
-        if self.replicas is not None and self._training:
-            went_out = self.replicas.take(record, record.in_process)
-            if went_out is not None:  # a replica's failure: the job trains on
-                self.in_process_restarts += record.in_process
-                if went_out:  # the job reconfigures: stall, then train on fewer
-                    self.compute.stall(self.plan.restart.replica_stall_s)
-                    self._interrupt_compute(REPLICA_OUT)
-                return
+        if self.replicas is not None and self._training and self.replicas.take(record):
+            self.in_process_restarts += record.in_process  # a replica's: the job trains on
+            return
         self.compute.computing = False  # this interrupt ends the compute: no re-plan
         self.process.interrupt(record)
 
@@ -176,14 +175,7 @@ class TrainingJob:
 
     def on_speed(self) -> None:
         """The cluster's slowdown changed: re-plan the compute in progress, if any."""
-        self.compute.speed_changed = True  # step-level mode looks before each step
-        self._interrupt_compute(SPEED_CHANGE)
-
-    def _interrupt_compute(self, cause: str) -> None:
-        """Re-plan the compute in progress, if any (`cause`: why)."""
-        if self.compute.computing and self.process.is_alive:
-            self.compute.computing = False
-            self.process.interrupt(cause)
+        self.compute.speed_change()
 
     def on_found(self, node: Node) -> None:
         """A straggler was found: swap it out at the next checkpoint."""
@@ -211,7 +203,7 @@ class TrainingJob:
                 self._in_process = interrupt.cause.in_process
                 if self.ledger.phase is Phase.CHECKPOINT:
                     self.lost_checkpoints += 1
-                rollback = self.checkpointing.roll_back(interrupt.cause)
+                rollback = (self.sdc or self.checkpointing).roll_back(interrupt.cause)
                 self.lost_checkpoints += rollback.lost_writes
                 self._load_s = rollback.load_s
                 recovering = True
@@ -233,6 +225,8 @@ class TrainingJob:
         else:
             yield from self.compute.seconds(steps * plan.step_s)
         ledger.enter(Phase.CHECKPOINT, env.now)
+        if self.sdc is not None:
+            self.sdc.saving(steps)
         yield from self.checkpointing.save(steps)
         if (self._drain or self._swap) and not self.finished:  # stop here, restart
             self.log.append((env.now, "planned" if self._drain else "swapped"))

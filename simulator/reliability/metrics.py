@@ -103,6 +103,17 @@ class Ledger:
         self._sealed = []
         self._pending = dict.fromkeys(_PROVISIONAL, 0.0)
 
+    def committed(self) -> tuple[float, float, float]:
+        """The committed useful, checkpoint and degraded time so far (a mark to return to)."""
+        return self.totals["useful"], self.totals["checkpoint"], self.totals["degraded"]
+
+    def uncommit(self, mark: tuple[float, float, float]) -> None:
+        """Roll back past durable checkpoints (silent data corruption): the time committed
+        since `mark` (from `committed`) becomes rework."""
+        for category, then in zip(("useful", "checkpoint", "degraded"), mark, strict=True):
+            self.totals["rework"] += self.totals[category] - then
+            self.totals[category] = then
+
     def finish(self, now: float) -> None:
         """End of the observation window.
 
@@ -178,6 +189,8 @@ SUMMARY_COLUMNS = (
     "mwh_per_mtoken",
     "misdiagnoses",
     "repeat_failures",
+    "sdc_events",
+    "sdc_rework_h",
     "completed",
 )
 
@@ -205,6 +218,10 @@ CONFIG_COLUMNS = (
     "failures_kind",
     "failures_gpu_mtbf_h",
     "failures_node_mtbf_h",
+    "failures_sdc_mtbf_h",
+    "failures_sdc_detect_h",
+    "failures_sdc_detect_kind",
+    "failures_sdc_detect_shape",
     "checkpoint_policy",
     "checkpoint_write_min",
     "checkpoint_load_min",
@@ -215,6 +232,8 @@ CONFIG_COLUMNS = (
     "checkpoint_memory_group",
     "checkpoint_prior_mtbi_h",
     "checkpoint_size_tb",
+    "checkpoint_keep",
+    "checkpoint_keep_every",
     "restart_detect_min",
     "restart_restart_min",
     "restart_repair_h",

@@ -172,6 +172,13 @@ class PartClock:
             cluster.fail(cluster.nodes[index], part, cause=table.cause(part))
             self._busy = False
 
+    def renew_in_service(self, part: PartRef, now: float) -> None:
+        """A part that recovered in process (its node stays in service) gets a fresh
+        lifetime, counted from its node's clock `now`."""
+        self.table.stop(part.node, now)
+        self.table.renew(part)
+        self.table.start(part.node, now)
+
     def service_changed(self, node: int, serving: bool, now: float) -> None:
         """Node `node` entered or left service at `now`: start or bank its parts'
         clocks; wake the process if its earliest failure moved."""

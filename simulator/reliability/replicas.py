@@ -38,18 +38,21 @@ SlotsFilled = Callable[[range], simpy.Event]
 class Replicas:
     """Which replicas are out and their returns; `capacity` is the share training.
 
-    `changed()` is called whenever a replica comes back (the capacity grew);
+    `changed()` is called whenever a replica comes back (the capacity grew),
+    `went_out(stall_s)` whenever one goes out (the job stalls, then trains on fewer);
     `slots_filled(slots)` is an event that fires once those job slots have nodes.
     """
 
     def __init__(self, env: simpy.Environment, spec: RestartSpec, nodes: int,
-                 slots_filled: SlotsFilled, changed: Callable[[], None]) -> None:
+                 slots_filled: SlotsFilled, changed: Callable[[], None],
+                 went_out: Callable[[float], None]) -> None:
         assert spec.replica_nodes, "per-replica restarts need the replica size"
         self.env, self.spec = env, spec
         self.size = spec.replica_nodes
         self.count = nodes // self.size
         self.slots_filled = slots_filled
         self.changed = changed
+        self.went_out = went_out
         self.out: dict[int, simpy.Process] = {}  # replica -> its return
         self.failures = 0  # failures taken here (the replica's, not the job's path)
 
@@ -59,25 +62,29 @@ class Replicas:
         return (self.count - len(self.out)) / self.count
 
     def replica_of(self, record: FailureRecord) -> int | None:
-        """The one replica `record` hit; None if it hit none (the job itself) or more."""
+        """The one replica `record` hit; None if it hit none (the job itself), more than
+        one, or the state every replica holds (a detected silent corruption)."""
         replicas = {slot // self.size for slot in record.slots}
-        return replicas.pop() if len(replicas) == 1 else None
+        if len(replicas) != 1 or record.corrupts_state:
+            return None
+        return replicas.pop()
 
-    def take(self, record: FailureRecord, in_process: bool) -> bool | None:
-        """Take the failure `record` here if it is a replica's: True if a replica went
-        out (the job stalls), False if it hit one already out (its return starts over),
-        None if the job must take the synchronous path."""
+    def take(self, record: FailureRecord) -> bool:
+        """Whether the failure `record` is taken here (a replica's: the job trains on);
+        False: the job must take the synchronous path. A replica already out starts its
+        return over; one that goes out stalls the job (`went_out`)."""
         replica = self.replica_of(record)
         if replica is None:
-            return None
+            return False
         if replica in self.out:
             self.failures += 1
-            self.out[replica].interrupt(in_process)
-            return False
+            self.out[replica].interrupt(record.in_process)
+            return True
         if self.count - len(self.out) - 1 < self.spec.min_replicas:
-            return None
+            return False
         self.failures += 1
-        self.out[replica] = self.env.process(self._return(replica, in_process))
+        self.out[replica] = self.env.process(self._return(replica, record.in_process))
+        self.went_out(self.spec.replica_stall_s)
         return True
 
     def cancel_all(self) -> None:

@@ -79,6 +79,8 @@ class CheckpointSpec:
     memory_load_s: float = 0.0
     durable_every: int = 1  # in-memory: every this many checkpoints is durable instead
     memory_group: int = 2  # in-memory: copies on every node of groups of this many slots
+    keep: int | None = None  # retention: the newest this many durable ones (None: all)
+    keep_every: int | None = None  # and every this-many-th durable one forever (None: none)
 
 
 @dataclass(frozen=True)

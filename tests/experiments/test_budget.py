@@ -227,6 +227,8 @@ MIXED = [
     ["failures=weibull"],
     ["failures=lognormal"],
     ["failures.straggler_mtbf_hours=10000"],
+    ["failures.node_mtbf_hours=null", "failures.sdc_mtbf_hours=2000"],  # SDC alone
+    ["failures.sdc_mtbf_hours=20000", "checkpoint.keep=2"],  # SDC among node failures
     ["work_hours=500"],
     list(CASES["fleet"].overrides),
 ]

@@ -68,14 +68,14 @@ def test_a_misdiagnosed_node_stays_and_fails_again_exact():
     cluster.diagnosis.rng = ScriptedRng(0.9, 1, 0.1)
     env.run(until=10.25 * HOUR)
     assert {n.index: n.slot for n in cluster.nodes if n.serving} == {0: 0, 1: 1, 3: 3, 4: 2}
-    assert (cluster.misdiagnoses, cluster.repeat_failures) == (1, 0)
+    assert (cluster.diagnosis.misdiagnoses, cluster.diagnosis.repeat_failures) == (1, 0)
     env.run(until=12 * HOUR)
     records = [(r.time_s / HOUR, r.node, r.component, r.slots) for r in listener.failures]
     assert records == [(10.0, 0, "host", (0, 2)), (10.5, 0, "host", (0,))]
     assert listener.failures[1].age_s == pytest.approx(10.5 * HOUR)  # it kept ageing
     assert {n.index for n in cluster.nodes if n.serving} == {1, 3, 4}
     assert cluster.short == 1
-    assert (cluster.misdiagnoses, cluster.repeat_failures) == (1, 1)
+    assert (cluster.diagnosis.misdiagnoses, cluster.diagnosis.repeat_failures) == (1, 1)
     env.run(until=15.5 * HOUR)  # node 2 (healthy) back from repair at 15 h: fills slot 0
     assert cluster.nodes[2].serving and cluster.nodes[2].slot == 0
 
