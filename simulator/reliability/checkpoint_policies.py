@@ -125,6 +125,10 @@ class CheckpointPolicy:
         job.ledger.commit(env.now)
         job.made_durable(steps)
 
+    def wiped(self, cause: object) -> None:
+        """A failure the job trained through (one data-parallel replica's): its nodes'
+        memory is gone, nothing is rolled back."""
+
     def roll_back(self, cause: object) -> Rollback:
         """A failure: discard everything not durable; recovery loads from storage."""
         self.job.ledger.rollback(self.job.env.now)
@@ -367,7 +371,7 @@ class InMemory(CheckpointPolicy):
 
     def roll_back(self, cause: object) -> Rollback:
         """`cause.slots`: the job slots the failure wiped (none for a job-scope fault)."""
-        lost = self._copies.wipe(getattr(cause, "slots", ()))
+        lost = self._copies.wipe(_wiped_slots(cause))
         if self._copy_held and not lost:
             self.job.ledger.rollback_open(self.job.env.now)
             return self._to_memory
@@ -376,6 +380,16 @@ class InMemory(CheckpointPolicy):
 
     def drop_pending(self) -> None:
         self._memory_steps, self._since_durable = 0, 0
+
+    def wiped(self, cause: object) -> None:
+        if self._copies.wipe(_wiped_slots(cause)):
+            self._copy_held = False  # a whole group's copies are gone
+
+
+def _wiped_slots(cause: object) -> tuple[int, ...]:
+    """The job slots whose memory a failure wiped: its slots, none if it recovered in
+    process (the node and its memory stay)."""
+    return () if getattr(cause, "in_process", False) else getattr(cause, "slots", ())
 
 
 #: Checkpoint policies by name (`checkpoint.policy`, the `checkpoint=` group option).

@@ -163,6 +163,7 @@ class TrainingJob:
         self.failures_by_scope[record.scope] += 1
         if self.replicas is not None and self._training and self.replicas.take(record):
             self.in_process_restarts += record.in_process  # a replica's: the job trains on
+            self.checkpointing.wiped(record)
             return
         self.compute.computing = False  # this interrupt ends the compute: no re-plan
         self.process.interrupt(record)

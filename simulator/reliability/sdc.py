@@ -117,7 +117,8 @@ def _detect(env: simpy.Environment, cluster: ClusterState, book: SdcBook,
     if book.holds(corruption):
         node = cluster.nodes[corruption.node]
         record = SdcDetection(env.now, corruption.node, SDC_CAUSE, corruption.gpu, math.nan,
-                              "gpu", (node.slot,) if node.serving else (), corruption)
+                              "gpu", (node.slot,) if node.serving else (),
+                              corruption=corruption)
         cluster.swap_culprit(node, record)
 
 

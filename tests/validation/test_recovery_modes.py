@@ -235,3 +235,52 @@ def test_in_process_share_splits_the_failures_and_keeps_the_nodes():
     off = run_replicate(fixed_step(failures, RestartSpec(**base), horizon_s=200 * 24 * HOUR,
                                    interval_s=HOUR, spares=200)).row
     assert off["in_process_restarts"] == 0  # no in_process_s: every failure the full path
+
+
+def test_a_detected_corruption_takes_the_synchronous_path_under_per_replica():
+    """Every replica holds the corrupted state: a detected silent corruption rolls the
+    whole job back (the same row as the synchronous policy), while a node failure in
+    the same run is taken by its replica alone."""
+    corruption = TraceFailure(6000.0, node=0, kind="sdc", gpu=3, repair_s=9000.0)
+    common = {"detect_s": 120.0, "restart_s": 600.0, "repair_s": 100 * HOUR}
+
+    def run(restart: RestartSpec, trace: tuple[TraceFailure, ...]) -> dict:
+        return run_replicate(Scenario(
+            horizon_s=20 * HOUR, step_s=60.0,
+            cluster=ClusterSpec(gpus=16, gpus_per_node=8, spare_nodes=2),
+            failures=FailureModel(kind="trace", trace=trace),
+            checkpoint=CheckpointSpec(interval_s=HOUR, write_s=300.0, load_s=180.0),
+            restart=restart)).row
+
+    sync = run(RestartSpec(**common), (corruption,))
+    ft = run(per_replica(1, 60.0, **common), (corruption,))
+    assert sync["sdc_events"] == 1 and sync["rework_h"] > 0
+    assert ft["replica_failures"] == 0 and same_summary(sync, ft)
+    crash = run(per_replica(1, 60.0, **common), (TraceFailure(6000.0, node=1),))
+    assert crash["replica_failures"] == 1 and crash["rework_h"] == 0
+
+
+@pytest.mark.parametrize(("second", "copy_kept"), [(1, False), (2, True)])
+def test_replica_failures_wipe_in_memory_copies(second, copy_kept):
+    """In-memory copies in groups of 2 slots (Gemini): replicas 0 and 1 both failing
+    while the job trains on wipe group {0, 1} whole, so a later job-scope fault rolls
+    back to the durable checkpoint (loaded from storage, 600 s); replicas 0 and 2
+    leave every group a copy (the memory reload, 60 s). The job fault comes at 1150,
+    inside the second stall (1100-1160) and before the next in-memory checkpoint (which
+    would write new copies everywhere): restart time = stalls 60 + 50, then detect 60 +
+    restart 120 + the load."""
+    trace = (TraceFailure(1000.0, node=0), TraceFailure(1100.0, node=second),
+             TraceFailure(1150.0, kind="job"))
+    checkpoint = CheckpointSpec(policy="in_memory", interval_s=600.0, write_s=30.0,
+                                load_s=600.0, memory_write_s=10.0, memory_load_s=60.0,
+                                durable_every=100, memory_group=2)
+    restart = per_replica(1, 60.0, detect_s=60.0, restart_s=120.0, catch_up_s=60.0,
+                          repair_s=10 * HOUR)
+    row = run_replicate(Scenario(horizon_s=3 * HOUR, step_s=10.0,
+                                 cluster=ClusterSpec(gpus=32, spare_nodes=2),
+                                 failures=FailureModel(kind="trace", trace=trace),
+                                 checkpoint=checkpoint, restart=restart)).row
+    assert row["replica_failures"] == 2 and row["job_failures"] == 1
+    stalls = 60.0 + 50.0
+    load = 60.0 if copy_kept else 600.0
+    assert row["restart_h"] * HOUR == pytest.approx(stalls + 60.0 + 120.0 + load)
