@@ -15,21 +15,9 @@ from simulator.config.validate import validate
 from simulator.errors import ConfigError
 from simulator.reliability.failures import Exponential, LogNormal, Weibull
 from tests.clirun import describe, run_cli
+from tests.config.test_validate import config
 
 HOUR = 3600.0
-
-
-def config(**changes: Any) -> Config:
-    """The schema defaults with `changes` ("failures__sdc_mtbf_hours": 1e6 sets
-    failures.sdc_mtbf_hours)."""
-    cfg = Config()
-    for dotted, value in changes.items():
-        *path, leaf = dotted.split("__")
-        node = cfg
-        for key in path:
-            node = getattr(node, key)
-        setattr(node, leaf, value)
-    return cfg
 
 
 def test_sdc_is_off_by_default_and_retention_keeps_everything():
