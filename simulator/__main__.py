@@ -47,6 +47,15 @@ GROUPS = ("cluster", "topology", "failures", "checkpoint", "restart", "workload"
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
+
+def replicas_note(scenario) -> str:
+    """' (R replicas of G GPUs)' for restart=per_replica, else ''."""
+    r, c = scenario.restart, scenario.cluster
+    if r.replica_nodes is None:
+        return ""
+    return (f" ({c.nodes // r.replica_nodes:,} replicas of "
+            f"{r.replica_nodes * c.gpus_per_node:,} GPUs)")
+
 def with_config_columns(frame: pd.DataFrame, cfg: DictConfig, hydra_cfg) -> pd.DataFrame:
     """Prefix the summary with the chosen group options and every overridden value.
 
@@ -134,6 +143,7 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
               f"failures={choices(hydra_cfg, 'failures')}, "
               f"checkpoint={choices(hydra_cfg, 'checkpoint')} "
               f"every {frame['interval_min'].iloc[0]:.1f} min, "
+              f"restart={choices(hydra_cfg, 'restart')}{replicas_note(scenario)}, "
               f"{scenario.replicates} replicate(s), seed {scenario.seed}")
         if scenario.profile is not None:
             print(format_profile(scenario.profile, scenario.step_s,

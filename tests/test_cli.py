@@ -89,6 +89,10 @@ ERROR_CASES = [
     ErrorCase("null-group-option", ("cluster=null",), ("cluster",), "null"),
     ErrorCase("contradictory-topology", ("cluster=gb200_nvl72_4k", "topology=dgx_h100_superpod"),
               ("topology.kind",), "rail_fat_tree", ("cluster.accelerator=GB200", "gb200_nvl72")),
+    ErrorCase("memory-group-zero", ("checkpoint=in_memory", "checkpoint.memory_group=0"),
+              ("checkpoint.memory_group",), 0.0, ("positive",)),
+    ErrorCase("diagnosis-accuracy-above-one", ("restart.diagnosis_accuracy=1.5",),
+              ("restart.diagnosis_accuracy",), 1.5, ("(0, 1]",)),
     ErrorCase("key-the-builder-ignores", ("topology=llama3_roce", "topology.oversubscription=2"),
               ("topology.oversubscription",), 2.0, ("leaf_spine_tor", "tor_oversubscription")),
 ]

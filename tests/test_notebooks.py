@@ -21,7 +21,7 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 CELL_TIMEOUT_S = 300
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the kernel's colored tracebacks
 EXPECTED = {"checkpoint_interval.ipynb", "topology_comparison.ipynb",
-            "llama3_reliability.ipynb"}
+            "llama3_reliability.ipynb", "recovery_policies.ipynb"}
 
 
 def images(nb: nbformat.NotebookNode) -> int:

@@ -89,6 +89,7 @@ def check_bounds(cfg: Any) -> None:
         raise ConfigError("failures.shape", f.shape,
                           f"failures={f.kind} has no shape (it is 1); choose "
                           "failures=weibull or lognormal to set one")
+    _check_sdc_shape(f.sdc_detect_kind, f.sdc_detect_shape)
     _walk(cfg, "")
     cv = cfg.workload.jitter_cv
     if 0 < cv < MIN_JITTER_CV:
@@ -108,6 +109,24 @@ def check_bounds(cfg: Any) -> None:
     if cfg.first_replicate + cfg.replicates > BOUNDS["first_replicate"][0]:
         raise ConfigError("first_replicate", cfg.first_replicate,
                           "first_replicate + replicates must be at most 2^31")
+
+
+def _check_sdc_shape(kind: str, shape: Any) -> None:
+    """failures.sdc_detect_shape within SHAPE_BOUNDS of failures.sdc_detect_kind (1 for
+    exponential, which has none); an unknown kind is validation's to name."""
+    key = "failures.sdc_detect_shape"
+    if isinstance(shape, bool) or not isinstance(shape, int | float):
+        return
+    if not math.isfinite(shape):
+        raise ConfigError(key, shape, "must be a finite number")
+    if kind in SHAPE_BOUNDS:
+        low, high, why = SHAPE_BOUNDS[kind]
+        if not low <= shape <= high:
+            raise ConfigError(key, shape, f"must be in [{low:g}, {high:g}] for "
+                              f"failures.sdc_detect_kind={kind} ({why})")
+    elif kind == "exponential" and shape != 1.0:
+        raise ConfigError(key, shape, "failures.sdc_detect_kind=exponential has no shape "
+                          "(it is 1); choose weibull or lognormal to set one")
 
 
 def bound_of(key: str) -> tuple[float, str] | None:

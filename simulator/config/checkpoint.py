@@ -37,10 +37,30 @@ class CheckpointConfig:
     interval_minutes: float | None = 60.0  # null: the policy chooses (young_daly, ...)
     write_minutes: float | None = 5.0  # null: from the model's size and `storage`
     load_minutes: float | None = 5.0  # null: from the model's size and `storage`
+    keep: int | None = None  # retention: the newest this many durable ones (null: all)
+    keep_every: int | None = None  # and every this-many-th durable one forever (null: none)
 
     def policy_fields(self) -> dict[str, Any]:
         """This policy's own keys, validated, as CheckpointSpec fields (seconds)."""
         return {}
+
+    def retention(self, sdc: bool) -> tuple[int | None, int | None]:
+        """`keep` and `keep_every`, validated: whole numbers of 1 or more, or null; set,
+        they need silent data corruption (the only rollback past the newest durable
+        checkpoint, simulator/reliability/retention.py)."""
+        for key in ("keep", "keep_every"):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"checkpoint.{key}", value,
+                                  "must be a whole number of 1 or more, or null")
+            if not sdc:
+                raise ConfigError(f"checkpoint.{key}", value,
+                                  "only matters with silent data corruption (set "
+                                  "failures.sdc_mtbf_hours, or sdc rows in a trace); "
+                                  "leave it null")
+        return self.keep, self.keep_every
 
 
 @dataclass
@@ -75,23 +95,26 @@ class AdaptiveCheckpointConfig(CheckpointConfig):
 
 @dataclass
 class InMemoryCheckpointConfig(CheckpointConfig):
-    """checkpoint=in_memory: copies to a peer's memory, every k-th also to storage."""
+    """checkpoint=in_memory: copies to the peers' memory, every k-th to storage."""
 
     policy: str = "in_memory"
-    memory_write_minutes: float | None = None  # the copy to the peer's memory (blocking)
+    memory_write_minutes: float | None = None  # the copy to the peers' memory (blocking)
     memory_load_minutes: float | None = None  # loading it back
-    durable_every: int | None = None  # every k-th checkpoint is also written to storage
+    durable_every: int | None = None  # every k-th checkpoint is written to storage
+    memory_group: int | None = None  # copies on every node of groups of this many slots
 
     def policy_fields(self) -> dict[str, Any]:
-        for key in ("memory_write_minutes", "memory_load_minutes", "durable_every"):
+        for key in ("memory_write_minutes", "memory_load_minutes", "durable_every",
+                    "memory_group"):
             if getattr(self, key) is None:
                 raise ConfigError(f"checkpoint.{key}", None, "checkpoint=in_memory needs it")
         require_non_negative("checkpoint.memory_write_minutes", self.memory_write_minutes)
         require_non_negative("checkpoint.memory_load_minutes", self.memory_load_minutes)
         require_positive("checkpoint.durable_every", self.durable_every)
+        require_positive("checkpoint.memory_group", self.memory_group)
         return {"memory_write_s": self.memory_write_minutes * MINUTE,
                 "memory_load_s": self.memory_load_minutes * MINUTE,
-                "durable_every": self.durable_every}
+                "durable_every": self.durable_every, "memory_group": self.memory_group}
 
 
 #: Each `checkpoint=` option's schema (its defaults as the policy needs them). A new

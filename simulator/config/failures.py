@@ -20,10 +20,12 @@ from simulator.errors import (
 from simulator.reliability.failures import (
     LIFETIME_KINDS,
     SCOPES,
+    SDC_KIND,
     Component,
     FailureModel,
     InfantMortality,
     Lemons,
+    SilentCorruption,
     Stragglers,
     make_lifetime,
 )
@@ -35,24 +37,44 @@ if TYPE_CHECKING:
     from simulator.config.schema import FailuresConfig
 
 COMPONENT_SCOPES = (*SCOPES, "link")
-COMPONENT_KEYS = ("scope", "mtbf_hours", "category", "repair_hours")
+COMPONENT_KEYS = ("scope", "mtbf_hours", "category", "repair_hours", "in_process_share")
 FAILURE_KINDS = ("none", "trace", *LIFETIME_KINDS)
 
 
 def failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
     """The failure model: plain lifetimes, a catalog, a trace; lemons, infant mortality,
-    planned maintenance."""
+    planned maintenance, silent data corruption."""
+    model = _failures_from(f, cluster)
+    if not model.has_sdc:  # the detection keys then change nothing: say so
+        default = type(f)()
+        for key in ("sdc_detect_hours", "sdc_detect_kind", "sdc_detect_shape"):
+            if getattr(f, key) != getattr(default, key):
+                raise ConfigError(f"failures.{key}", getattr(f, key),
+                                  "only matters with silent data corruption (set "
+                                  "failures.sdc_mtbf_hours, or sdc rows in a trace); "
+                                  f"leave it at {_show(getattr(default, key))}")
+    return model
+
+
+def _failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
     require_one_of("failures.kind", f.kind, FAILURE_KINDS)
     require_non_negative("failures.planned_per_day", f.planned_per_day)
     stragglers = _stragglers(f)
+    sdc = _sdc(f)
     planned_gap_s = DAY / f.planned_per_day if f.planned_per_day > 0 else None
     if f.kind == "trace":
         if f.trace_path is None:
             raise ConfigError("failures.trace_path", None, "failures=trace needs a CSV file")
         _check_trace_keys(f)
+        if f.sdc_mtbf_hours is not None:
+            raise ConfigError("failures.sdc_mtbf_hours", f.sdc_mtbf_hours,
+                              "has no effect with failures=trace (a trace replays recorded "
+                              "failures); leave it null, or add sdc rows to the trace")
         total = cluster.nodes + cluster.spare_nodes
         trace = read_trace(f.trace_path, total, cluster.gpus_per_node, f.trace_replicate)
-        return FailureModel(kind="trace", trace=trace, planned_gap_s=planned_gap_s,
+        if any(t.kind == SDC_KIND for t in trace):  # detected after the configured latency
+            sdc = SilentCorruption(math.inf, *_sdc_detection(f))
+        return FailureModel(kind="trace", trace=trace, planned_gap_s=planned_gap_s, sdc=sdc,
                             stragglers=stragglers or Stragglers(
                                 math.inf, f.straggler_slowdown,
                                 f.straggler_detect_hours * HOUR))
@@ -77,6 +99,10 @@ def failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
                 raise ConfigError(f"failures.{key}", getattr(f, key),
                                   "has no effect with failures=none (no lifetimes to "
                                   f"modify); leave it at {_show(getattr(default, key))}")
+        if f.sdc_mtbf_hours is not None:
+            raise ConfigError("failures.sdc_mtbf_hours", f.sdc_mtbf_hours,
+                              "must be null with failures=none (choose failures="
+                              "exponential, with or without other rates, to set it)")
         return FailureModel(kind="none", planned_gap_s=planned_gap_s, stragglers=stragglers)
     require_positive("failures.gpu_mtbf_hours", f.gpu_mtbf_hours, optional=True)
     require_positive("failures.node_mtbf_hours", f.node_mtbf_hours, optional=True)
@@ -90,7 +116,7 @@ def failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
     return FailureModel(kind=f.kind, gpu=lifetime(f.gpu_mtbf_hours),
                         node=lifetime(f.node_mtbf_hours), catalog=tuple(catalog),
                         planned_gap_s=planned_gap_s, lemons=lemons, infant=infant,
-                        stragglers=stragglers)
+                        stragglers=stragglers, sdc=sdc)
 
 
 #: Keys of random lifetimes, which a replayed trace does not have: with failures=trace
@@ -133,6 +159,24 @@ def _stragglers(f: FailuresConfig) -> Stragglers | None:
         return None
     return Stragglers(f.straggler_mtbf_hours * HOUR, f.straggler_slowdown,
                       f.straggler_detect_hours * HOUR)
+
+
+def _sdc_detection(f: FailuresConfig) -> tuple[float, str, float]:
+    """The detection latency of silent data corruption: mean (s), kind, shape."""
+    require_positive("failures.sdc_detect_hours", f.sdc_detect_hours)
+    require_one_of("failures.sdc_detect_kind", f.sdc_detect_kind, LIFETIME_KINDS)
+    require_positive("failures.sdc_detect_shape", f.sdc_detect_shape)
+    return f.sdc_detect_hours * HOUR, f.sdc_detect_kind, f.sdc_detect_shape
+
+
+def _sdc(f: FailuresConfig) -> SilentCorruption | None:
+    """Silent data corruption at a per-GPU rate (null: none); a trace's `sdc` rows are
+    read with the trace."""
+    detection = _sdc_detection(f)
+    require_positive("failures.sdc_mtbf_hours", f.sdc_mtbf_hours, optional=True)
+    if f.sdc_mtbf_hours is None:
+        return None
+    return SilentCorruption(f.sdc_mtbf_hours * HOUR, *detection)
 
 
 def _lemons(f: FailuresConfig) -> Lemons | None:
@@ -180,8 +224,17 @@ def _component(name: str, entry: Any, lifetime) -> Component:
                                or not math.isfinite(repair) or repair < 0):
         raise ConfigError(f"{key}.repair_hours", repair, "must be zero or a positive number")
     check_number(f"{key}.repair_hours", repair)
+    share = entry.get("in_process_share", 0.0)
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        raise ConfigError(f"{key}.in_process_share", share,
+                          "must be a share in [0, 1] (of this cause's failures that recover "
+                          "in process with restart=in_process)")
+    if share and scope == "link":
+        raise ConfigError(f"{key}.in_process_share", share,
+                          "must be 0 for a link: a cable down slows the job, it does not "
+                          "stop it")
     return Component(name, scope, lifetime(float(mtbf)), str(entry.get("category", "")),
-                     None if repair is None else float(repair) * HOUR)
+                     None if repair is None else float(repair) * HOUR, float(share))
 
 
 def check_links(model: FailureModel, has_model: bool) -> None:

@@ -1,6 +1,6 @@
 """Checks on the overrides as the user typed them, which composing cannot keep.
 
-OmegaConf converts on assignment: `events=2` or `restart.elastic=yes` becomes `true`
+OmegaConf converts on assignment: `events=2` or `events=yes` becomes `true`
 (any nonzero integer and yes/on are true), and `~cluster` (deleting a group or a key)
 leaves the schema's defaults in its place. Both reach validation looking like a valid
 config, so they are checked here, on the override text, before composing:

@@ -15,6 +15,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 
 from simulator.config.checkpoint import CheckpointConfig, register_checkpoint_schemas
+from simulator.config.restart import RestartConfig, register_restart_schemas
 from simulator.reliability.scenario import DEFAULT_MAX_EVENTS
 
 
@@ -53,19 +54,10 @@ class FailuresConfig:
     straggler_mtbf_hours: float | None = None  # per GPU: mean time until it turns slow
     straggler_slowdown: float = 1.5  # step time factor while a straggler is in the job
     straggler_detect_hours: float = 2.0  # mean time to find it (then swapped at a checkpoint)
-
-
-@dataclass
-class RestartConfig:
-    detect_minutes: float = 5.0
-    restart_minutes: float = 10.0
-    repair_hours: float = 24.0
-    init_seconds_per_1k_gpus: float = 0.0  # restart grows with the job (NCCL init)
-    detect_seconds_per_1k_gpus: float = 0.0  # detection grows with the job (health checks)
-    manual_probability: float = 0.0
-    manual_repair_hours: float = 72.0
-    repair_failure_probability: float = 0.0
-    elastic: bool = False
+    sdc_mtbf_hours: float | None = None  # per GPU: mean time between silent corruptions
+    sdc_detect_hours: float = 2.0  # mean time from a corruption to its detection...
+    sdc_detect_kind: str = "exponential"  # ... its distribution: exponential|weibull|lognormal
+    sdc_detect_shape: float = 1.0  # ... Weibull shape or lognormal sigma
 
 
 @dataclass
@@ -183,6 +175,7 @@ class Config:
     failures: FailuresConfig = field(default_factory=FailuresConfig)
     # the option's schema (simulator/config/checkpoint.py): CheckpointConfig or a subclass
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    # the option's schema (simulator/config/restart.py): RestartConfig or a subclass
     restart: RestartConfig = field(default_factory=RestartConfig)
     topology: TopologyConfig = field(default_factory=TopologyConfig)
     efficiency: EfficiencyConfig = field(default_factory=EfficiencyConfig)
@@ -191,10 +184,11 @@ class Config:
 
 def register_schemas() -> None:
     """Make `base_config` available to the defaults list of `scenarios/config.yaml`, and
-    every checkpoint option's schema to its YAML."""
+    every checkpoint and restart option's schema to its YAML."""
     store = ConfigStore.instance()
     store.store(name="base_config", node=Config)
     register_checkpoint_schemas(store)
+    register_restart_schemas(store)
 
 
 register_schemas()

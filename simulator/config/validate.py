@@ -29,10 +29,11 @@ from simulator.config.explain import (
 )
 from simulator.config.failures import check_links, failures_from, warn_trace_beyond
 from simulator.config.overrides import as_typed, check_overrides
+from simulator.config.restart import owner_of as restart_owner
+from simulator.config.restart import restart_spec
 from simulator.config.schema import (
     ClusterConfig,
     Config,
-    RestartConfig,
     StorageConfig,
     WorkloadConfig,
 )
@@ -54,7 +55,7 @@ from simulator.fabric.workload import Workload
 from simulator.reliability.checkpoint_policies import CHECKPOINT_POLICIES
 from simulator.reliability.failures import FailureModel
 from simulator.reliability.jitter import StepJitter
-from simulator.reliability.scenario import MAX_EVENTS_CEILING, ClusterSpec, RestartSpec
+from simulator.reliability.scenario import MAX_EVENTS_CEILING, ClusterSpec
 from simulator.reliability.study import CheckpointChoice, StudySpec
 from simulator.units import DAY, GB, HOUR, MINUTE
 
@@ -147,6 +148,7 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpe
                                   storage.read_gb_per_s, storage, cluster.nodes)
     check_schema(c)
     own = c.policy_fields()
+    keep, keep_every = c.retention(failures.has_sdc)
     if CHECKPOINT_POLICIES[c.policy].model_driven:
         if c.interval_minutes is not None:
             raise ConfigError("checkpoint.interval_minutes", c.interval_minutes,
@@ -159,29 +161,11 @@ def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpe
     choice = CheckpointChoice(c.policy, None if c.interval_minutes is None
                               else c.interval_minutes * MINUTE, write_s, load_s,
                               size_bytes=size if derived else None,
-                              own=tuple(sorted(own.items())))
+                              own=tuple(sorted(own.items())),
+                              keep=keep, keep_every=keep_every)
     if not failures.graph_scopes:  # the job's MTBI is final: a policy that cannot choose
         choice.resolve(failures.job_mtbi_s(cluster.nodes, cluster.gpus_per_node))  # fails now
     return choice
-
-
-def _restart(r: RestartConfig, cluster: ClusterSpec) -> RestartSpec:
-    require_non_negative("restart.detect_minutes", r.detect_minutes)
-    require_non_negative("restart.restart_minutes", r.restart_minutes)
-    require_non_negative("restart.repair_hours", r.repair_hours)
-    require_non_negative("restart.init_seconds_per_1k_gpus", r.init_seconds_per_1k_gpus)
-    require_non_negative("restart.detect_seconds_per_1k_gpus", r.detect_seconds_per_1k_gpus)
-    require_non_negative("restart.manual_repair_hours", r.manual_repair_hours)
-    for key in ("manual_probability", "repair_failure_probability"):
-        value = getattr(r, key)
-        if not 0 <= value < 1:
-            raise ConfigError(f"restart.{key}", value, "must be in [0, 1)")
-    thousands = cluster.gpus / 1000
-    detect_s = r.detect_minutes * MINUTE + r.detect_seconds_per_1k_gpus * thousands
-    restart_s = r.restart_minutes * MINUTE + r.init_seconds_per_1k_gpus * thousands
-    return RestartSpec(detect_s, restart_s, r.repair_hours * HOUR,
-                       r.manual_probability, r.manual_repair_hours * HOUR,
-                       r.repair_failure_probability, r.elastic)
 
 
 def validate(cfg: Config) -> StudySpec:
@@ -233,7 +217,8 @@ def validate(cfg: Config) -> StudySpec:
         failures=failures,
         checkpoint=_checkpoint(cfg.checkpoint, failures, cluster,
                                _checkpoint_bytes(workload, cfg.storage), cfg.storage),
-        restart=_restart(cfg.restart, cluster),
+        restart=restart_spec(cfg.restart, cluster, None if workload is None else
+                             cluster.gpus // workload.parallel.dp),
         fabric=fabric,
         nodes_per_rack=cfg.topology.nodes_per_rack,
         workload=workload,
@@ -352,9 +337,17 @@ def explain(exc: BaseException, overrides: list[str]) -> ConfigError:
 
 
 def _name_owner(error: ConfigError) -> ConfigError:
-    """An unknown key that is another checkpoint option's own: say whose it is."""
+    """An unknown key that is another checkpoint or restart option's own: say whose."""
     if not error.allowed.startswith("unknown key"):
         return error
+    if error.key == "restart.elastic":  # a key before restart policies had schemas
+        return ConfigError(error.key, error.value, "is now a restart option: choose "
+                           "restart=elastic (and leave restart.elastic out)")
+    owner = restart_owner(error.key)
+    if owner is not None:
+        return ConfigError(error.key, error.value,
+                           f"is only used by restart={owner}; leave it out (or choose "
+                           f"restart={owner})")
     owner = owner_of(error.key)
     if owner is None:
         if error.key.startswith("checkpoint."):

@@ -108,7 +108,9 @@ def nodes_in_repair(scenario: Scenario) -> tuple[float, float]:
 
     Sums every node-taking component (gpu and node parts, times the lemons' mean factor;
     a switch, rack or scale-up unit takes its group's nodes) and found stragglers (each
-    swapped out to repair); the mean in repair is each rate times its mean repair time.
+    swapped out to repair); the mean in repair is each rate times its mean time out of
+    service: a failed node waits for its failure's detection before its repair starts (a
+    found straggler's starts at once).
     """
     failures, c = scenario.failures, scenario.cluster
     lemon = 1.0
@@ -127,7 +129,7 @@ def nodes_in_repair(scenario: Scenario) -> tuple[float, float]:
         nodes_per_s = units * per_unit / component.lifetime.mean_s
         repair = scenario.restart.repair_s if component.repair_s is None else component.repair_s
         rate += nodes_per_s
-        in_repair += nodes_per_s * mean_repair_s(scenario, repair)
+        in_repair += nodes_per_s * (scenario.restart.detect_s + mean_repair_s(scenario, repair))
     stragglers = failures.stragglers
     if stragglers is not None and failures.trace is None and math.isfinite(stragglers.mean_s):
         nodes_per_s = c.gpus / stragglers.mean_s
@@ -163,7 +165,8 @@ def check_spares(scenario: Scenario) -> str | None:
     fraction = math.ceil(need / c.nodes * 1e4) / 1e4
     repair = in_repair / rate
     return (f"spare pool expected to run dry: {c.nodes:,} job nodes go to repair at "
-            f"{rate * DAY:.3g} per day for {_duration(repair)} each (restart.repair_hours), "
+            f"{rate * DAY:.3g} per day for {_duration(repair)} each (restart.detect_minutes + "
+            f"restart.repair_hours), "
             f"so {in_repair:.3g} are in repair on average against {c.spares_note()}: the job "
             f"is short of nodes and waits ~{share:.0%} of the time; "
             f"cluster.spare_nodes={need} (or cluster.spare_fraction={fraction:g}) keeps that "
@@ -287,6 +290,8 @@ ADVICE = {
     "rework_h": "checkpoint more often (checkpoint.interval_minutes, checkpoint=young_daly)",
     "degraded_h": "stragglers or degraded links slow the job (failures.straggler_*, "
                   "failures.components)",
+    "replicas_out_h": "replicas are out long: a faster restart.detect_minutes, "
+                      "restart_minutes or catch_up_minutes, or smaller replicas",
 }
 
 
@@ -295,7 +300,8 @@ def check_goodput(frame: pd.DataFrame) -> str | None:
     if frame.empty or not frame["goodput"].mean() < GOODPUT_FLOOR:
         return None
     goodput, horizon = frame["goodput"].mean(), frame["horizon_h"].mean()
-    losses = {f"{c}_h": frame[f"{c}_h"].mean() for c in CATEGORIES if c != "useful"}
+    losses = {f"{c}_h": frame[f"{c}_h"].mean() for c in CATEGORIES
+              if c != "useful" and f"{c}_h" in frame.columns}
     worst = max(losses, key=losses.get)
     advice = ADVICE.get(worst, "see the summary's time categories")
     return (f"goodput {goodput:.4f} (mean of {len(frame)} replicate(s)) is below "

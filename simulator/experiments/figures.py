@@ -20,6 +20,9 @@ from simulator.experiments.analysis import format_value
 from simulator.experiments.decision import Decision
 
 LOST = ("checkpoint", "rework", "restart", "wait", "degraded")  # ledger categories
+#: Lost categories drawn only when the rows have them (runs.csv of earlier versions
+#: have no replicas_out_h) and they are not all zero.
+LOST_IF_USED = ("replicas_out",)
 LABEL_WIDTH = 34  # characters per line of a configuration label
 #: Bar colours: the winner, configurations tied with the best, the others.
 WINNER, TIED, OTHER = "C2", "C1", "C0"
@@ -121,12 +124,14 @@ def plot_interval(table: pd.DataFrame, lines_by: list[str],
 
 def plot_lost(frame: pd.DataFrame, order: pd.Series) -> Figure:
     """Stacked bars: mean lost GPU-hours per run by category, per configuration."""
-    lost = pd.DataFrame({c: frame[f"{c}_h"] * frame["gpus"] for c in LOST})
+    categories = [*LOST, *(c for c in LOST_IF_USED
+                           if f"{c}_h" in frame.columns and frame[f"{c}_h"].any())]
+    lost = pd.DataFrame({c: frame[f"{c}_h"] * frame["gpus"] for c in categories})
     means = lost.groupby(frame["configuration"]).mean().reindex(order)
     names = [wrap(n) for n in means.index]
     fig, (ax,) = _figure(height=_height(names) + 0.3, width=9)
     left = pd.Series(0.0, index=means.index)
-    for category in LOST:
+    for category in categories:
         ax.barh(names, means[category], left=left.to_numpy(), label=category)
         left += means[category]
     ax.invert_yaxis()
@@ -134,7 +139,8 @@ def plot_lost(frame: pd.DataFrame, order: pd.Series) -> Figure:
     ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_xlabel("lost GPU-hours per run (mean over replicates)")
     ax.set_title("Where the lost GPU-hours went")
-    fig.legend(fontsize="small", ncols=len(LOST), loc="outside lower center", frameon=False)
+    fig.legend(fontsize="small", ncols=len(categories), loc="outside lower center",
+               frameon=False)
     return fig
 
 

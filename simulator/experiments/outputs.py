@@ -36,11 +36,16 @@ SUMMARY_HEADLINE = {
     "restart_h": "{:.1f}",
     "wait_h": "{:.1f}",
     "degraded_h": "{:.1f}",
+    "replicas_out_h": "{:.1f}",
     "lost_gpu_h": "{:,.0f}",
     "failures": "{:.1f}",
     "planned": "{:.1f}",
     "checkpoints": "{:.1f}",
+    "replica_failures": "{:.1f}",
+    "in_process_restarts": "{:.1f}",
 }
+#: Rows of the headline shown only when they are not zero (a policy that has them).
+SUMMARY_IF_USED = ("replicas_out_h", "replica_failures", "in_process_restarts")
 #: Decision metrics shown under the headline ones when the run has them (a model
 #: workload, a training budget, a price), with their display format.
 SUMMARY_DECISION = {
@@ -186,8 +191,11 @@ def mean_ci(values: pd.Series, level: float = 0.95) -> tuple[float, float]:
 
 def format_summary(frame: pd.DataFrame) -> str:
     """Mean and 95% confidence half-width of the headline metrics across replicates, and
-    below them the decision metrics the rows have (not all nan)."""
-    lines = _metric_table(frame, SUMMARY_HEADLINE, "metric")
+    below them the decision metrics the rows have (not all nan). Rows of a policy the
+    run does not use (SUMMARY_IF_USED, all zero) are left out."""
+    headline = {c: f for c, f in SUMMARY_HEADLINE.items()
+                if c not in SUMMARY_IF_USED or (c in frame.columns and frame[c].any())}
+    lines = _metric_table(frame, headline, "metric")
     decision = {c: f for c, f in SUMMARY_DECISION.items()
                 if c in frame.columns and frame[c].notna().any()}
     if decision:

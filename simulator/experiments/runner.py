@@ -14,6 +14,7 @@ from simulator.experiments.budget import check_budget
 from simulator.fabric.hardware import ACCELERATORS
 from simulator.reliability.cluster import Cluster
 from simulator.reliability.failure_source import FailureRecord
+from simulator.reliability.failures import FailureModel
 from simulator.reliability.job import JobPlan, TrainingJob
 from simulator.reliability.metrics import (
     CATEGORIES,
@@ -87,7 +88,8 @@ def job_plan(scenario: Scenario) -> JobPlan:
     return JobPlan(step_s=scenario.step_s, checkpoint=scenario.checkpoint,
                    restart=scenario.restart,
                    nodes=scenario.cluster.nodes, work_steps=work_steps,
-                   step_level=scenario.step_level, jitter=scenario.jitter)
+                   step_level=scenario.step_level, jitter=scenario.jitter,
+                   sdc=scenario.failures.has_sdc)
 
 
 def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
@@ -131,10 +133,16 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         "retired_nodes": cluster.retired,
         "checkpoints": job.checkpoints,
         "lost_checkpoints": job.lost_checkpoints,
+        "replica_failures": 0 if job.replicas is None else job.replicas.failures,
+        "in_process_restarts": job.in_process_restarts,
         "interval_min": job.interval_steps * scenario.step_s / MINUTE,
         "step_s": scenario.step_s,
         "job_mtbi_h": scenario.job_mtbi_s / HOUR,
         **_throughput(scenario, horizon_h, hours["useful_h"]),
+        "misdiagnoses": cluster.diagnosis.misdiagnoses,
+        "repeat_failures": cluster.diagnosis.repeat_failures,
+        "sdc_events": 0 if job.sdc is None else job.sdc.events,
+        "sdc_rework_h": 0.0 if job.sdc is None else job.sdc.rework_s / HOUR,
         "completed": job.finished if scenario.work_s is not None else True,
     }
     return {**{column: row[column] for column in SUMMARY_COLUMNS}, **configuration(scenario)}
@@ -173,6 +181,7 @@ def configuration(scenario: Scenario) -> dict[str, object]:
         else failures.gpu.mean_s / HOUR,
         "failures_node_mtbf_h": math.nan if failures.node is None
         else failures.node.mean_s / HOUR,
+        **_sdc_columns(failures),
         "checkpoint_policy": ckpt.policy,
         "checkpoint_write_min": ckpt.write_s / MINUTE,
         "checkpoint_load_min": ckpt.load_s / MINUTE,
@@ -181,17 +190,42 @@ def configuration(scenario: Scenario) -> dict[str, object]:
         "checkpoint_memory_load_min": math.nan if ckpt.memory_write_s is None
         else ckpt.memory_load_s / MINUTE,
         "checkpoint_durable_every": ckpt.durable_every,
+        "checkpoint_memory_group": math.nan if ckpt.memory_write_s is None
+        else ckpt.memory_group,
         "checkpoint_prior_mtbi_h": _or_nan(ckpt.prior_mtbi_s, HOUR),
         "checkpoint_size_tb": _or_nan(ckpt.size_bytes, 1e12),
+        "checkpoint_keep": _or_nan(ckpt.keep),
+        "checkpoint_keep_every": _or_nan(ckpt.keep_every),
         "restart_detect_min": r.detect_s / MINUTE,
         "restart_restart_min": r.restart_s / MINUTE,
         "restart_repair_h": r.repair_s / HOUR,
         "restart_manual_probability": r.manual_probability,
         "restart_manual_repair_h": r.manual_repair_s / HOUR,
         "restart_repair_failure_probability": r.repair_failure_probability,
-        "restart_elastic": r.elastic,
+        "restart_policy": r.policy,
+        "restart_in_process_s": _or_nan(r.in_process_s),
+        "restart_replica_gpus": math.nan if r.replica_nodes is None
+        else r.replica_nodes * c.gpus_per_node,
+        "restart_replica_stall_min": _or_nan(r.replica_stall_s, MINUTE),
+        "restart_min_replicas": _or_nan(r.min_replicas),
+        "restart_catch_up_min": _or_nan(r.catch_up_s, MINUTE),
+        "restart_diagnosis_accuracy": r.diagnosis_accuracy,
+        "restart_repeat_failure_min": r.repeat_failure_s / MINUTE,
     }
     return {column: row[column] for column in CONFIG_COLUMNS}
+
+
+def _sdc_columns(failures: FailureModel) -> dict[str, object]:
+    """Silent data corruption's configuration columns (nan / None without it)."""
+    sdc = failures.sdc
+    if sdc is None:
+        return {"failures_sdc_mtbf_h": math.nan, "failures_sdc_detect_h": math.nan,
+                "failures_sdc_detect_kind": None, "failures_sdc_detect_shape": math.nan}
+    sampled = math.isfinite(sdc.mtbf_s)  # else only a trace's sdc rows
+    return {"failures_sdc_mtbf_h": sdc.mtbf_s / HOUR if sampled else math.nan,
+            "failures_sdc_detect_h": sdc.detect_s / HOUR,
+            "failures_sdc_detect_kind": sdc.detect_kind,
+            "failures_sdc_detect_shape": sdc.detect_shape}
 
 
 def _or_nan(value: float | None, unit: float = 1.0) -> float:

@@ -27,9 +27,9 @@ from typing import Any, ClassVar, Protocol
 
 import simpy
 
-from simulator.fabric.domains import GROUP_SCOPES
 from simulator.reliability.intervals import daly_interval, fixed_interval, young_daly_interval
 from simulator.reliability.metrics import Ledger, Phase
+from simulator.reliability.peer_copies import PeerCopies
 from simulator.reliability.scenario import CheckpointSpec, whole_steps
 
 #: Asynchronous checkpoints: writes in flight at most; the next snapshot waits (blocked,
@@ -47,6 +47,7 @@ class JobHooks(Protocol):
 
     env: simpy.Environment
     ledger: Ledger
+    nodes: int  # the job's full width: its slots 0..nodes-1
 
     def made_durable(self, steps: int) -> None:
         """`steps` more steps are in a durable checkpoint."""
@@ -75,7 +76,7 @@ class Rollback:
 
 #: CheckpointSpec fields that belong to one policy each (None / default elsewhere).
 _OWN_FIELDS = {"snapshot_s": None, "prior_mtbi_s": None, "memory_write_s": None,
-               "memory_load_s": 0.0, "durable_every": 1}
+               "memory_load_s": 0.0, "durable_every": 1, "memory_group": 2}
 
 
 class CheckpointPolicy:
@@ -124,10 +125,18 @@ class CheckpointPolicy:
         job.ledger.commit(env.now)
         job.made_durable(steps)
 
+    def wiped(self, cause: object) -> None:
+        """A failure the job trained through (one data-parallel replica's): its nodes'
+        memory is gone, nothing is rolled back."""
+
     def roll_back(self, cause: object) -> Rollback:
         """A failure: discard everything not durable; recovery loads from storage."""
         self.job.ledger.rollback(self.job.env.now)
         return self._to_durable
+
+    def drop_pending(self) -> None:
+        """Forget every checkpoint not yet durable (a rollback past the durable ones:
+        silent data corruption, simulator/reliability/sdc.py)."""
 
     @property
     def planned_load_s(self) -> float:
@@ -299,15 +308,18 @@ class Async(CheckpointPolicy):
 
 
 class InMemory(CheckpointPolicy):
-    """Gemini-style: most checkpoints are copies to a peer node's memory; every
-    `durable_every`-th (and the last, and before planned maintenance) is also written to
-    storage. A failure rolls back to the last in-memory copy and loads it fast, unless
-    it took more than one node at once (a switch: the node and its peer) or struck again
-    before the job re-checkpointed: then back to the last durable checkpoint. A
-    straggler swap keeps the copies (they are on peers)."""
+    """Gemini-style: most checkpoints are copies to the memory of the peers of each
+    node's group (`memory_group` consecutive job slots, simulator/reliability/
+    peer_copies.py); every `durable_every`-th (and the last, and before planned
+    maintenance) is written to storage instead, making no memory copy. A failure rolls
+    back to the last in-memory copy newer than the last durable checkpoint and loads it
+    fast, unless the failures since that copy wiped every machine of some group (a
+    switch over a whole group, or its machines one after the other): then, as when
+    there is no such copy, back to the last durable checkpoint, loaded from storage. A
+    job-scope fault wipes no memory; a straggler swap keeps the copies (on peers)."""
 
     name = "in_memory"
-    own_fields = ("memory_write_s", "memory_load_s", "durable_every")
+    own_fields = ("memory_write_s", "memory_load_s", "durable_every", "memory_group")
     load_keys = "checkpoint.load_minutes, checkpoint.memory_load_minutes"
 
     @classmethod
@@ -322,14 +334,19 @@ class InMemory(CheckpointPolicy):
 
     @classmethod
     def usual_load_s(cls, spec: CheckpointSpec) -> float:
-        return spec.memory_load_s
+        return spec.memory_load_s if spec.durable_every > 1 else spec.load_s
 
     def __init__(self, spec: CheckpointSpec, step_s: float) -> None:
         super().__init__(spec, step_s)
         self._since_durable = 0  # in-memory checkpoints since the last durable one
         self._memory_steps = 0  # steps held only in memory copies
-        self._hit_since_checkpoint = False  # a failure since the last checkpoint
+        self._copy_held = False  # an in-memory copy newer than the last durable one
         self._to_memory = Rollback(spec.memory_load_s)
+        self._copies: PeerCopies | None = None
+
+    def attach(self, job: JobHooks) -> None:
+        super().attach(job)
+        self._copies = PeerCopies(job.nodes, self.spec.memory_group)
 
     @property
     def pending_steps(self) -> int:
@@ -343,22 +360,36 @@ class InMemory(CheckpointPolicy):
             job.ledger.commit(env.now)
             job.made_durable(self._memory_steps + steps)
             self._memory_steps, self._since_durable = 0, 0
+            self._copy_held = False  # a durable checkpoint makes no memory copy
         else:
             yield env.timeout(spec.memory_write_s)
             job.ledger.seal(env.now)
             self._memory_steps += steps
             self._since_durable += 1
-        self._hit_since_checkpoint = False
+            self._copy_held = True
+            self._copies.renewed()
 
     def roll_back(self, cause: object) -> Rollback:
-        from_memory = (not self._hit_since_checkpoint
-                       and getattr(cause, "scope", "node") not in GROUP_SCOPES)
-        self._hit_since_checkpoint = True
-        if from_memory:
+        """`cause.slots`: the job slots the failure wiped (none for a job-scope fault)."""
+        lost = self._copies.wipe(_wiped_slots(cause))
+        if self._copy_held and not lost:
             self.job.ledger.rollback_open(self.job.env.now)
             return self._to_memory
-        self._memory_steps, self._since_durable = 0, 0
+        self._memory_steps, self._since_durable, self._copy_held = 0, 0, False
         return super().roll_back(cause)
+
+    def drop_pending(self) -> None:
+        self._memory_steps, self._since_durable = 0, 0
+
+    def wiped(self, cause: object) -> None:
+        if self._copies.wipe(_wiped_slots(cause)):
+            self._copy_held = False  # a whole group's copies are gone
+
+
+def _wiped_slots(cause: object) -> tuple[int, ...]:
+    """The job slots whose memory a failure wiped: its slots, none if it recovered in
+    process (the node and its memory stay)."""
+    return () if getattr(cause, "in_process", False) else getattr(cause, "slots", ())
 
 
 #: Checkpoint policies by name (`checkpoint.policy`, the `checkpoint=` group option).

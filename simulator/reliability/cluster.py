@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import simpy
 
+from simulator.reliability.diagnosis import Diagnosis
 from simulator.reliability.failure_source import ClusterListener, FailureRecord, PartRef
 from simulator.reliability.failures import FailureModel
 from simulator.reliability.node import Node
@@ -58,6 +59,7 @@ class Cluster:
         self.link_slowdown = 1.0 if failures.domains is None else failures.domains.link_slowdown
         self._repair_by_cause = {c.name: c.repair_s for c in failures.components
                                  if c.repair_s is not None}
+        self._transient = Transient(failures, restart, streams)
         total = spec.nodes + spec.spare_nodes
         self.nodes = [Node(self, i) for i in range(total)]
         self.pool = SparePool(env, self.nodes[spec.nodes:])
@@ -69,6 +71,8 @@ class Cluster:
         self.clock = part_clock(failures, spec, speed, streams)
         renew = _no_parts if self.clock is None else self.clock.table.renew
         self.repairs = RepairShop(env, restart, streams("repairs"), self.pool, renew)
+        self.diagnosis = Diagnosis(restart.diagnosis_accuracy, restart.repeat_failure_s,
+                                   streams("diagnosis"))
         sources = failure_sources(failures, spec, streams)
         for source in ([self.clock] if self.clock is not None else []) + sources:
             source.start(env, self, listener)
@@ -107,27 +111,54 @@ class Cluster:
 
     def fail(self, node: Node, part: PartRef | None, kind: str = "node", index: int = 0,
              cause: str | None = None, repair_s: float | None = None) -> None:
-        """A part of an in-service node failed: repair it, refill the slot, tell the job."""
+        """A part of an in-service node failed: repair it, refill the slot, tell the job.
+        A part failure is diagnosed (simulator/reliability/diagnosis.py): if the wrong
+        node is blamed, that one goes to repair and the faulty one stays in service
+        (the record's slots: the faulty node's, then the blamed one's)."""
         scope = kind
         if part is not None:
             scope, index = part.scope, part.index
-        record = FailureRecord(self.env.now, node.index, cause or scope, index,
+            cause = self.diagnosis.recurs(part, cause or scope)
+        cause = cause or scope
+        in_process = self._transient.recovers(cause)  # recovers in place: no diagnosis
+        if part is not None and not in_process:
+            wrong = self.diagnosis.blamed(part, cause, self.nodes)
+            if wrong is not None:
+                record = FailureRecord(self.env.now, node.index, cause, index, part.age_s,
+                                       scope, (node.slot, wrong.slot))
+                self.clock.table.defer(part, self.env.now, self.diagnosis.repeat_s)
+                self._take_down([wrong], None, record, repair_s)
+                return
+        record = FailureRecord(self.env.now, node.index, cause, index,
                                part.age_s if part is not None else math.nan, scope,
-                               (node.slot,))
-        self._take_down([node], part, record, repair_s)
+                               (node.slot,), in_process)
+        if in_process:  # the part recovers in place: a fresh lifetime, no repair
+            if part is not None and self.clock is not None:
+                self.clock.renew_in_service(part, self.env.now)
+            self._tell(record)
+        else:
+            self._take_down([node], part, record, repair_s)
 
     def fail_group(self, group: Sequence[Node], cause: str, scope: str,
                    repair_s: float | None = None) -> None:
         """A switch, rack or scale-up domain failed: every in-service node behind it."""
         down = [node for node in group if node.serving]
         if down:  # else nothing of the job is in it; replaced before next use
+            in_process = self._transient.recovers(cause)
             record = FailureRecord(self.env.now, down[0].index, cause, 0, math.nan, scope,
-                                   tuple(node.slot for node in down))
-            self._take_down(down, None, record, repair_s)
+                                   tuple(node.slot for node in down), in_process)
+            if in_process:
+                self._tell(record)
+            else:
+                self._take_down(down, None, record, repair_s)
 
     def fail_job(self, cause: str) -> None:
         """A software or communication fault: it stops the job, replaces no hardware."""
-        record = FailureRecord(self.env.now, -1, cause, 0, math.nan, "job")
+        self._tell(FailureRecord(self.env.now, -1, cause, 0, math.nan, "job",
+                                 in_process=self._transient.recovers(cause)))
+
+    def _tell(self, record: FailureRecord) -> None:
+        """Record a failure that takes no node out, and tell the job."""
         self.records.append(record)
         self.listener.on_failure(record)
 
@@ -150,6 +181,15 @@ class Cluster:
         self.stragglers += 1
         self.listener.on_speed()
         self.env.process(self._find(node, find_s))
+
+    def swap_culprit(self, node: Node, record: FailureRecord) -> None:
+        """A fault found by other means than a crash (silent data corruption): repair
+        `node` if it still serves the job, and tell the job."""
+        if node.serving:
+            self._take_down([node], None, record, None)
+        else:  # it left the job already (another failure): nothing to swap
+            self.records.append(record)
+            self.listener.on_failure(record)
 
     # -- what the job asks ------------------------------------------------------------
 
@@ -174,13 +214,14 @@ class Cluster:
 
     def _take_down(self, nodes: list[Node], part: PartRef | None, record: FailureRecord,
                    repair_s: float | None) -> None:
-        """Record the failure, send `nodes` to repair, refill from the pool, tell the job."""
+        """Record the failure, send `nodes` to repair (it starts once the failure is
+        detected), refill from the pool, tell the job."""
         self.records.append(record)
         repair_s = self._repair_time(record.component, repair_s)
         for node in nodes:
             node.leave_service()
             retire = part is not None and flagged(node, self.env.now, self.failures.lemons)
-            self.repairs.repair(node, part, repair_s, retire)
+            self.repairs.repair(node, part, repair_s, retire, self.restart.detect_s)
             self.pool.vacate(node.slot)
         self.pool.refill()
         self.listener.on_failure(record)
@@ -200,6 +241,28 @@ class Cluster:
         yield self.env.timeout(find_s)
         if node in self.slow:  # still in the job: ask for a swap at the next checkpoint
             self.listener.on_found(node)
+
+
+class Transient:
+    """Which failures recover in process: a share of each cause
+    (`Component.in_process_share`), decided by one draw per failure of a cause with a
+    share, from its own stream, whatever the restart policy (so every policy sees the
+    same failures recover); they recover in process only if the policy restarts in
+    process (`restart.in_process_s` set)."""
+
+    def __init__(self, failures: FailureModel, restart: RestartSpec,
+                 streams: Callable[[str], np.random.Generator]) -> None:
+        self.share = {c.name: c.in_process_share for c in failures.components
+                      if c.in_process_share > 0}
+        self.enabled = restart.in_process_s is not None
+        self.rng = streams("in_process") if self.share else None
+
+    def recovers(self, cause: str) -> bool:
+        share = self.share.get(cause, 0.0)
+        if share == 0.0:
+            return False
+        transient = bool(self.rng.random() < share)
+        return transient and self.enabled
 
 
 def _no_parts(part: PartRef) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 
@@ -42,7 +42,8 @@ class PartRef:
 class FailureRecord:
     """One failure hitting the job: when, where (node -1: the job itself), which
     component, its index in the node, its age (in-service time) and scope; `slots`: the
-    job slots it took out (simulator/reliability/node.py; empty for the job itself)."""
+    job slots it took out (simulator/reliability/node.py; empty for the job itself);
+    `in_process`: it recovers inside the running job (no node was taken out)."""
 
     time_s: float
     node: int
@@ -51,11 +52,17 @@ class FailureRecord:
     age_s: float
     scope: str = "node"
     slots: tuple[int, ...] = ()
+    in_process: bool = False
+    #: the job's state itself is bad (a detected silent corruption): every data-parallel
+    #: replica holds it, so no replica can be taken out alone
+    corrupts_state: ClassVar[bool] = False
 
 
 class ClusterListener(Protocol):
     """What the cluster tells the job. Called synchronously, inside the event that
-    caused it; the cluster has already applied the effect (a spare swapped in, if any)."""
+    caused it; the cluster has already applied the effect (a spare swapped in, if any).
+    A listener may also have an `sdc` attribute, the book silent data corruption writes
+    to (simulator/reliability/sdc.py; the training job's, None without SDC)."""
 
     def on_failure(self, record: FailureRecord) -> None:
         """A failure stopped the job."""
@@ -102,6 +109,8 @@ class ClusterState(Protocol):
     def straggle(self, node: Node, slowdown: float, find_s: float) -> None: ...
 
     def fail_job(self, cause: str) -> None: ...
+
+    def swap_culprit(self, node: Node, record: FailureRecord) -> None: ...
 
 
 class FailureSource(Protocol):

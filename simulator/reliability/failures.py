@@ -115,6 +115,8 @@ SCOPES = ("gpu", "node", "switch", "rack", "scaleup", "job")
 #: Scopes that slow the job down instead of stopping it: a redundant switch-to-switch
 #: cable (the step runs on the degraded graph) and a straggling node.
 SLOWDOWN_SCOPES = ("link", "straggler")
+#: A silent data corruption's onset (a trace row): it stops nothing until detected.
+SDC_KIND = "sdc"
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ class Component:
     lifetime: Lifetime
     category: str = ""
     repair_s: float | None = None  # None: the restart policy's repair time
+    in_process_share: float = 0.0  # share that recovers in process (restart=in_process)
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,22 @@ class Stragglers:
 
 
 @dataclass(frozen=True)
+class SilentCorruption:
+    """Silent data corruption (simulator/reliability/sdc.py): each in-service GPU corrupts
+    the training state at rate 1 / `mtbf_s`; the corruption is found `detect` later (a
+    loss spike, a checksum check), and the job then rolls back past it."""
+
+    mtbf_s: float  # per GPU; inf: only a trace's sdc rows
+    detect_s: float  # the mean detection latency...
+    detect_kind: str = "exponential"  # ... its distribution (LIFETIME_KINDS)...
+    detect_shape: float = 1.0  # ... and shape (Weibull shape, lognormal sigma)
+
+    @property
+    def detect(self) -> Lifetime:
+        return make_lifetime(self.detect_kind, self.detect_s, self.detect_shape)
+
+
+@dataclass(frozen=True)
 class FailureModel:
     """What fails and how: components and their lifetimes, or a fixed trace.
 
@@ -209,12 +228,18 @@ class FailureModel:
     infant: InfantMortality | None = None
     stragglers: Stragglers | None = None
     domains: FailureDomains | None = None  # from the topology graph (simulator/fabric/domains.py)
+    sdc: SilentCorruption | None = None  # silent data corruption (None: none)
 
     @property
     def components(self) -> tuple[Component, ...]:
         plain = [Component(name, name, life) for name, life in
                  (("gpu", self.gpu), ("node", self.node)) if life is not None]
         return (*plain, *self.catalog)
+
+    @property
+    def has_sdc(self) -> bool:
+        """Whether silent data corruption strikes: sampled, or `sdc` rows in the trace."""
+        return self.sdc is not None or any(t.kind == SDC_KIND for t in self.trace or ())
 
     @property
     def graph_scopes(self) -> frozenset[str]:
@@ -248,9 +273,10 @@ class FailureModel:
         lemon = 1.0
         if self.lemons is not None:  # the expected share of lemons among the job's nodes
             lemon = 1 - self.lemons.fraction + self.lemons.fraction * self.lemons.factor
-        return sum(self.units(c.scope, nodes, gpus_per_node) / c.lifetime.mean_s
-                   * (lemon if c.scope in ("gpu", "node") else 1.0)
-                   for c in self.components if c.scope in SCOPES)
+        sdc = 0.0 if self.sdc is None else nodes * gpus_per_node / self.sdc.mtbf_s
+        return sdc + sum(self.units(c.scope, nodes, gpus_per_node) / c.lifetime.mean_s
+                         * (lemon if c.scope in ("gpu", "node") else 1.0)
+                         for c in self.components if c.scope in SCOPES)
 
     def job_mtbi_s(self, nodes: int, gpus_per_node: int) -> float:
         """Mean time between interruptions of the job (inf without failures)."""

@@ -21,10 +21,18 @@ the elastic factor; the extra time is degraded time. When the slowdown changes
 mid-segment the job re-plans the rest of the segment at the new speed. A straggler,
 once found, is swapped for a spare at the next checkpoint (a drain, like maintenance).
 
-Elastic restarts (`restart.elastic`): short of nodes, the job restarts at once on the nodes it
-has (fewer data-parallel replicas, the same global batch), each step taking
+Elastic restarts (restart=elastic): short of nodes, the job restarts at once on the
+nodes it has (fewer data-parallel replicas, the same global batch), each step taking
 nodes / available as long. Once the cluster is whole again, it grows back with a
 restart at its next checkpoint.
+
+Per-replica restarts (restart=per_replica): a failure inside one data-parallel replica
+while the job trains does not interrupt it; the replica goes out and comes back on its
+own (simulator/reliability/replicas.py), the job stalls `replica_stall_s` (a stall
+overlapping another ends `replica_stall_s` after the latest failure) and trains at the
+capacity of the replicas left. In-process restarts (`restart.in_process_s` set): a
+failure the cluster marked `in_process` recovers in that time plus the checkpoint load,
+with no detection, hardware wait or restart.
 """
 
 from __future__ import annotations
@@ -36,16 +44,16 @@ import simpy
 
 from simulator.reliability.checkpoint_policies import checkpoint_policy
 from simulator.reliability.cluster import Cluster
+from simulator.reliability.compute import REPLICA_OUT, SPEED_CHANGE, Compute
 from simulator.reliability.failure_source import FailureRecord
 from simulator.reliability.failures import SCOPES
 from simulator.reliability.jitter import StepDurations, StepJitter
 from simulator.reliability.metrics import Ledger, Phase
 from simulator.reliability.node import Node
+from simulator.reliability.replicas import Replicas
 from simulator.reliability.restart_policies import restart_policy
 from simulator.reliability.scenario import CheckpointSpec, RestartSpec
-
-#: The interrupt cause that tells computing job its speed changed (not a failure).
-SPEED_CHANGE = "speed change"
+from simulator.reliability.sdc import sdc_book
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class JobPlan:
     work_steps: int | None = None  # None: run until the horizon
     step_level: bool = False  # one event per step (with per-GPU jitter, if any)
     jitter: StepJitter | None = None  # step_s is the mean step; steps vary around it
+    sdc: bool = False  # silent data corruption strikes: keep its book (reliability/sdc.py)
 
 
 class TrainingJob:
@@ -89,21 +98,35 @@ class TrainingJob:
         self.planned = 0
         self._drain = False  # planned maintenance waits for the next checkpoint
         self._swap: list[Node] = []  # found stragglers, swapped at the next checkpoint
-        self._computing = False  # in a compute timeout that a speed change may re-plan
         self.checkpointing = checkpoint_policy(plan.checkpoint, plan.step_s)
         self.restarting = restart_policy(plan.restart)
         self._load_s = plan.checkpoint.load_s  # what the coming recovery loads from
         self._width = plan.nodes  # nodes the job runs on (fewer while elastic and short)
         self.log: list[tuple[float, str]] = []  # (time_s, "recovered" | "planned")
-        self._steps = StepDurations(plan.step_s, plan.jitter,  # step-level mode only
-                                    rng or np.random.default_rng(0))
-        self._speed_changed = False
+        steps = StepDurations(plan.step_s, plan.jitter,  # step-level mode only
+                              rng or np.random.default_rng(0))
+        self.compute = Compute(env, ledger, lambda: self._slowdown, lambda: (
+            1.0 if self.replicas is None else self.replicas.capacity), steps)
+        self.in_process_restarts = 0
+        self._in_process = False  # the coming recovery is in process
+        self._training = False  # in a segment: a replica's failure may be taken alone
+        self.replicas: Replicas | None = None
+        self.sdc = sdc_book(self, plan.sdc)  # corruptions and kept checkpoints (or None)
 
     def start(self, cluster: Cluster) -> None:
         """Run on `cluster` (built with this job as its listener): start the process."""
         self.cluster = cluster
-        self.process = self.env.process(self._run())
+        if self.restarting.per_replica:
+            self.replicas = Replicas(self.env, self.plan.restart, self.plan.nodes,
+                                     cluster.pool.when_filled, self.compute.speed_change,
+                                     self.compute.reconfigure)
+        self.process = self.compute.process = self.env.process(self._run())
         self.checkpointing.attach(self)  # after the job's process: same event order
+
+    @property
+    def nodes(self) -> int:
+        """The job's full width, in nodes (its slots 0..nodes-1)."""
+        return self.plan.nodes
 
     @property
     def finished(self) -> bool:
@@ -127,16 +150,23 @@ class TrainingJob:
     def made_durable(self, steps: int) -> None:
         self.committed_steps += steps
         self.checkpoints += 1
+        if self.sdc is not None:
+            self.sdc.durable()
 
     # -- the cluster's listener ---------------------------------------------------------
 
     def on_failure(self, record: FailureRecord) -> None:
         """A failure: interrupt the job wherever it is (it rolls back and recovers)."""
-        if self.process.is_alive:
-            self.failures += 1
-            self.failures_by_scope[record.scope] += 1
-            self._computing = False  # this interrupt ends the compute: no re-plan after it
-            self.process.interrupt(record)
+        if not self.process.is_alive:
+            return
+        self.failures += 1
+        self.failures_by_scope[record.scope] += 1
+        if self.replicas is not None and self._training and self.replicas.take(record):
+            self.in_process_restarts += record.in_process  # a replica's: the job trains on
+            self.checkpointing.wiped(record)
+            return
+        self.compute.computing = False  # this interrupt ends the compute: no re-plan
+        self.process.interrupt(record)
 
     def on_planned(self) -> None:
         """Planned maintenance: drain at the next checkpoint."""
@@ -146,10 +176,7 @@ class TrainingJob:
 
     def on_speed(self) -> None:
         """The cluster's slowdown changed: re-plan the compute in progress, if any."""
-        self._speed_changed = True  # step-level mode looks before each step
-        if self._computing and self.process.is_alive:
-            self._computing = False
-            self.process.interrupt(SPEED_CHANGE)
+        self.compute.speed_change()
 
     def on_found(self, node: Node) -> None:
         """A straggler was found: swap it out at the next checkpoint."""
@@ -170,12 +197,14 @@ class TrainingJob:
                     recovering = False
                 yield from self._segment()
             except simpy.Interrupt as interrupt:
-                if interrupt.cause == SPEED_CHANGE:
-                    raise RuntimeError("a speed change interrupted the job outside "
+                if interrupt.cause in (SPEED_CHANGE, REPLICA_OUT):
+                    raise RuntimeError(f"a {interrupt.cause} interrupted the job outside "
                                        "compute") from None
+                self._training = False
+                self._in_process = interrupt.cause.in_process
                 if self.ledger.phase is Phase.CHECKPOINT:
                     self.lost_checkpoints += 1
-                rollback = self.checkpointing.roll_back(interrupt.cause)
+                rollback = (self.sdc or self.checkpointing).roll_back(interrupt.cause)
                 self.lost_checkpoints += rollback.lost_writes
                 self._load_s = rollback.load_s
                 recovering = True
@@ -187,15 +216,18 @@ class TrainingJob:
 
     def _segment(self):
         plan, env, ledger = self.plan, self.env, self.ledger
+        self._training = True
         steps = self.interval_steps
         if plan.work_steps is not None:
             steps = min(steps, plan.work_steps - self.committed_steps
                         - self.checkpointing.pending_steps)
         if plan.step_level:
-            yield from self._compute_steps(steps)
+            yield from self.compute.steps(steps)
         else:
-            yield from self._compute(steps * plan.step_s)
+            yield from self.compute.seconds(steps * plan.step_s)
         ledger.enter(Phase.CHECKPOINT, env.now)
+        if self.sdc is not None:
+            self.sdc.saving(steps)
         yield from self.checkpointing.save(steps)
         if (self._drain or self._swap) and not self.finished:  # stop here, restart
             self.log.append((env.now, "planned" if self._drain else "swapped"))
@@ -203,49 +235,17 @@ class TrainingJob:
             for node in self._swap:
                 self.cluster.swap_out(node)
             self._swap = []
+            self._restart_all()
             ledger.enter(Phase.RESTART, env.now)
             yield from self._await_hardware()
             yield env.timeout(plan.restart.restart_s + self.checkpointing.planned_load_s)
         elif (self.restarting.grows_back(self._width, plan.nodes, self.cluster.is_full)
               and not self.finished):
             self.log.append((env.now, "grown"))  # elastic: whole again, restart wider
+            self._restart_all()
             ledger.enter(Phase.RESTART, env.now)
             yield env.timeout(plan.restart.restart_s + self.checkpointing.planned_load_s)
             self._width = plan.nodes
-
-    def _compute(self, work_s: float):
-        """`work_s` seconds of healthy-hardware compute at the current slowdown,
-        re-planned whenever the slowdown changes."""
-        env, ledger = self.env, self.ledger
-        while work_s > 0.0:
-            factor = self._slowdown
-            ledger.enter(Phase.COMPUTE, env.now, slowdown=factor)
-            started = env.now
-            self._computing = True
-            try:
-                yield env.timeout(work_s * factor)
-                work_s = 0.0
-            except simpy.Interrupt as interrupt:
-                if interrupt.cause != SPEED_CHANGE:
-                    raise
-                work_s = max(0.0, work_s - (env.now - started) / factor)
-            finally:
-                self._computing = False
-
-    def _compute_steps(self, steps: int):
-        """Step-level mode: one SimPy event per step, each as long as its slowest GPU
-        (jitter) at the slowdown of the moment it starts."""
-        env, ledger, timeout = self.env, self.ledger, self.env.timeout
-        factor = self._slowdown
-        ledger.enter(Phase.COMPUTE, env.now, slowdown=factor)
-        self._speed_changed = False
-        next_step = self._steps.next
-        for _ in range(steps):
-            if self._speed_changed:
-                self._speed_changed = False
-                factor = self._slowdown
-                ledger.enter(Phase.COMPUTE, env.now, slowdown=factor)
-            yield timeout(next_step() * factor)
 
     def _await_hardware(self):
         """Wait (as wait time) until the job has nodes to restart on: all of them, or,
@@ -257,9 +257,22 @@ class TrainingJob:
             self.ledger.enter(Phase.RESTART, self.env.now)
         self._width = plan.nodes - cluster.short
 
+    def _restart_all(self) -> None:
+        """The whole job restarts: every replica out comes back with it."""
+        self._training = False
+        self.compute.stall_until = 0.0
+        if self.replicas is not None:
+            self.replicas.cancel_all()
+
     def _recover(self):
         plan, env, ledger = self.plan, self.env, self.ledger
+        self._restart_all()
         ledger.enter(Phase.RESTART, env.now)
+        if self._in_process:  # inside the running job: no new job, no node swap
+            self.in_process_restarts += 1
+            yield env.timeout(plan.restart.in_process_s + self._load_s)
+            self.log.append((env.now, "recovered in process"))
+            return
         yield env.timeout(plan.restart.detect_s)
         yield from self._await_hardware()
         yield env.timeout(plan.restart.restart_s + self._load_s)

@@ -2,10 +2,13 @@
 
 Every second of the job's life is in exactly one phase (compute, checkpoint, restart,
 wait) and is attributed to one accounting category (useful, checkpoint, rework, restart,
-wait, degraded). Compute and checkpoint time is *provisional* until a checkpoint commits
-it (then it is useful / checkpoint time) or a rollback discards it (then it is rework).
-Restart and wait time are final at once. Degraded is a category, not a phase: the extra
-time of computing slower than nominal.
+wait, degraded, replicas_out). Compute and checkpoint time is *provisional* until a
+checkpoint commits it (then it is useful / checkpoint time) or a rollback discards it
+(then it is rework). Restart and wait time are final at once. Degraded and replicas_out
+are categories, not phases: the extra time of computing slower than nominal, and the
+share of compute time the data-parallel replicas that were out did not train
+(restart=per_replica), final at once (a rollback cannot lose what was never computed).
+All are time-equivalents of the whole job: they sum to the wall clock.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ class Phase(StrEnum):
 
 
 #: Categories of the time accounting, in summary-column order (DESIGN.md).
-CATEGORIES = ("useful", "checkpoint", "rework", "restart", "wait", "degraded")
+CATEGORIES = ("useful", "checkpoint", "rework", "restart", "wait", "degraded",
+              "replicas_out")
 
 #: Buckets of provisional time, per segment: compute (useful once committed), checkpoint,
 #: and degraded, the extra time of compute at a slowdown f (split into 1/f compute and the
@@ -46,21 +50,26 @@ class Ledger:
         self._sealed: list[dict[str, float]] = []
         self._phase = Phase.COMPUTE
         self._slowdown = 1.0
+        self._capacity = 1.0
         self._since = 0.0
 
     @property
     def phase(self) -> Phase:
         return self._phase
 
-    def enter(self, phase: Phase, now: float, slowdown: float = 1.0) -> None:
+    def enter(self, phase: Phase, now: float, slowdown: float = 1.0,
+              capacity: float = 1.0) -> None:
         """Close the current phase at `now` and start `phase`.
 
         Compute at `slowdown` f (steps take f times as long as on healthy hardware)
-        counts 1/f of its time as compute and the rest as degraded time.
+        counts 1/f of its time as compute and the rest as degraded time. Compute with
+        only a share `capacity` c of the replicas training counts 1 - c of its time as
+        replicas_out, and the rest as above.
         """
         self._close(now)
         self._phase = phase
         self._slowdown = slowdown
+        self._capacity = capacity
 
     def seal(self, now: float) -> None:
         """A checkpoint was taken: the open segment waits for its write to be durable."""
@@ -94,6 +103,17 @@ class Ledger:
         self._sealed = []
         self._pending = dict.fromkeys(_PROVISIONAL, 0.0)
 
+    def committed(self) -> tuple[float, float, float]:
+        """The committed useful, checkpoint and degraded time so far (a mark to return to)."""
+        return self.totals["useful"], self.totals["checkpoint"], self.totals["degraded"]
+
+    def uncommit(self, mark: tuple[float, float, float]) -> None:
+        """Roll back past durable checkpoints (silent data corruption): the time committed
+        since `mark` (from `committed`) becomes rework."""
+        for category, then in zip(("useful", "checkpoint", "degraded"), mark, strict=True):
+            self.totals["rework"] += self.totals[category] - then
+            self.totals[category] = then
+
     def finish(self, now: float) -> None:
         """End of the observation window.
 
@@ -109,6 +129,10 @@ class Ledger:
 
     def _close(self, now: float) -> None:
         elapsed = now - self._since
+        if self._phase is Phase.COMPUTE and self._capacity != 1.0:
+            training = elapsed * self._capacity
+            self.totals["replicas_out"] += elapsed - training
+            elapsed = training
         if self._phase is Phase.COMPUTE and self._slowdown != 1.0:
             nominal = elapsed / self._slowdown
             self._pending["compute"] += nominal
@@ -132,6 +156,7 @@ SUMMARY_COLUMNS = (
     "restart_h",
     "wait_h",
     "degraded_h",
+    "replicas_out_h",
     "goodput",
     "lost_gpu_h",
     "failures",
@@ -147,6 +172,8 @@ SUMMARY_COLUMNS = (
     "retired_nodes",
     "checkpoints",
     "lost_checkpoints",
+    "replica_failures",
+    "in_process_restarts",
     "interval_min",
     "step_s",
     "job_mtbi_h",
@@ -160,6 +187,10 @@ SUMMARY_COLUMNS = (
     "time_to_train_days",
     "usd_per_mtoken",
     "mwh_per_mtoken",
+    "misdiagnoses",
+    "repeat_failures",
+    "sdc_events",
+    "sdc_rework_h",
     "completed",
 )
 
@@ -187,6 +218,10 @@ CONFIG_COLUMNS = (
     "failures_kind",
     "failures_gpu_mtbf_h",
     "failures_node_mtbf_h",
+    "failures_sdc_mtbf_h",
+    "failures_sdc_detect_h",
+    "failures_sdc_detect_kind",
+    "failures_sdc_detect_shape",
     "checkpoint_policy",
     "checkpoint_write_min",
     "checkpoint_load_min",
@@ -194,15 +229,25 @@ CONFIG_COLUMNS = (
     "checkpoint_memory_write_min",
     "checkpoint_memory_load_min",
     "checkpoint_durable_every",
+    "checkpoint_memory_group",
     "checkpoint_prior_mtbi_h",
     "checkpoint_size_tb",
+    "checkpoint_keep",
+    "checkpoint_keep_every",
     "restart_detect_min",
     "restart_restart_min",
     "restart_repair_h",
     "restart_manual_probability",
     "restart_manual_repair_h",
     "restart_repair_failure_probability",
-    "restart_elastic",
+    "restart_policy",
+    "restart_in_process_s",
+    "restart_replica_gpus",
+    "restart_replica_stall_min",
+    "restart_min_replicas",
+    "restart_catch_up_min",
+    "restart_diagnosis_accuracy",
+    "restart_repeat_failure_min",
 )
 
 #: Every row's columns, in order: the summary, then the configuration.

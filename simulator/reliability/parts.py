@@ -125,6 +125,18 @@ class PartTable:
         self._min_slot[node], self._min_deadline[node] = first, float(row[first])
 
 
+    def defer(self, part: PartRef, now: float, delay_s: float) -> None:
+        """A failed part stays in service unrepaired (its node serving): it fails again
+        once its node has served `delay_s` more. Its age keeps counting."""
+        node = part.node
+        self.stop(node, now)
+        row = self.deadline[node]
+        row[part.slot] = self._service[node] + delay_s
+        first = int(row.argmin())
+        self._min_slot[node], self._min_deadline[node] = first, float(row[first])
+        self.start(node, now)
+
+
 class PartClock:
     """The part clock, a failure source: one SimPy process that sleeps until the
     earliest part failure among nodes in service, fails that part's node (the cluster
@@ -159,6 +171,13 @@ class PartClock:
             self._busy = True
             cluster.fail(cluster.nodes[index], part, cause=table.cause(part))
             self._busy = False
+
+    def renew_in_service(self, part: PartRef, now: float) -> None:
+        """A part that recovered in process (its node stays in service) gets a fresh
+        lifetime, counted from its node's clock `now`."""
+        self.table.stop(part.node, now)
+        self.table.renew(part)
+        self.table.start(part.node, now)
 
     def service_changed(self, node: int, serving: bool, now: float) -> None:
         """Node `node` entered or left service at `now`: start or bank its parts'

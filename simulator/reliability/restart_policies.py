@@ -1,7 +1,15 @@
-"""Restart policies: after a failure, whether the job waits for its full width of
-healthy nodes or restarts at once on fewer (elastic). Hot spares and the spare swap
-differ only in the repair pipeline (simulator/reliability/spares.py), not in what the job
-decides. Chosen by `restart.elastic`.
+"""Restart policies: what the job does after a failure.
+
+- `full_width` (restart=spare_swap, hot_spares, in_process): the whole job rolls back to
+  its checkpoint and waits until every job slot has a healthy node, then restarts.
+  Hot spares and the spare swap differ only in the repair pipeline
+  (simulator/reliability/spares.py), in-process restart only in which failures skip it.
+- `elastic`: restart at once on the nodes left; wait only with none at all.
+- `per_replica` (FT-HSDP, torchft): a failure inside one data-parallel replica takes only
+  that replica out while the others keep training (simulator/reliability/replicas.py);
+  a wider one takes the full-width path.
+
+Chosen by `restart.policy` (the option's schema sets it: simulator/config/restart.py).
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ class FullWidth:
     """After a failure, wait until every job slot has a healthy node, then restart."""
 
     name: ClassVar[str] = "full_width"
+    #: a failure inside one data-parallel replica takes only that replica out
+    per_replica: ClassVar[bool] = False
 
     def waits(self, short: int, nodes: int) -> bool:
         """Whether the job, `short` of its `nodes` nodes, waits for hardware."""
@@ -39,9 +49,22 @@ class Elastic(FullWidth):
         return width < nodes and full
 
 
-#: Restart policies by name; `restart.elastic` chooses between them.
-RESTART_POLICIES: dict[str, type[FullWidth]] = {p.name: p for p in (FullWidth, Elastic)}
+class PerReplica(FullWidth):
+    """A failure inside one data-parallel replica takes only that replica out; the job
+    keeps training on the others (simulator/reliability/replicas.py). Its synchronous
+    path (a wider failure, too few replicas left) is full_width's."""
+
+    name = "per_replica"
+    per_replica = True
+
+
+#: Restart policies by name (`restart.policy`).
+RESTART_POLICIES: dict[str, type[FullWidth]] = {
+    p.name: p for p in (FullWidth, Elastic, PerReplica)}
 
 
 def restart_policy(spec: RestartSpec) -> FullWidth:
-    return RESTART_POLICIES["elastic" if spec.elastic else "full_width"]()
+    if spec.policy not in RESTART_POLICIES:
+        raise ValueError(f"unknown restart policy {spec.policy!r}; expected one of "
+                         f"{', '.join(RESTART_POLICIES)}")
+    return RESTART_POLICIES[spec.policy]()

@@ -77,12 +77,23 @@ class CheckpointSpec:
     size_bytes: float | None = None  # the model's checkpoint size, when a time derives from it
     memory_write_s: float | None = None  # set: in-memory policy (a copy to a peer's memory)
     memory_load_s: float = 0.0
-    durable_every: int = 1  # in-memory: every this many checkpoints is also durable
+    durable_every: int = 1  # in-memory: every this many checkpoints is durable instead
+    memory_group: int = 2  # in-memory: copies on every node of groups of this many slots
+    keep: int | None = None  # retention: the newest this many durable ones (None: all)
+    keep_every: int | None = None  # and every this-many-th durable one forever (None: none)
 
 
 @dataclass(frozen=True)
 class RestartSpec:
-    """Recovery after a failure: detect, (wait for hardware), restart, load checkpoint."""
+    """Recovery after a failure: detect, (wait for hardware), restart, load checkpoint.
+
+    `policy` names the restart policy (simulator/reliability/restart_policies.py);
+    `in_process_s` set: failures whose cause recovers in process restart inside the
+    running job in that time. The per-replica fields are per_replica's (None elsewhere):
+    a replica of `replica_nodes` nodes returns `catch_up_s` after its restart, the whole
+    job stalls `replica_stall_s` at each replica failure, and fewer than `min_replicas`
+    left sends the job down the synchronous path.
+    """
 
     detect_s: float = 300.0
     restart_s: float = 600.0
@@ -90,7 +101,19 @@ class RestartSpec:
     manual_probability: float = 0.0  # a repair escalates to a manual one...
     manual_repair_s: float = 72 * HOUR  # ... taking this much longer
     repair_failure_probability: float = 0.0  # a repair that does not fix: repair again
-    elastic: bool = False  # restart on the nodes left instead of waiting for spares
+    diagnosis_accuracy: float = 1.0  # the right node is taken out (else a healthy one)
+    repeat_failure_s: float = 1800.0  # a part left in service fails again after this
+    policy: str = "full_width"
+    in_process_s: float | None = None
+    replica_nodes: int | None = None
+    replica_stall_s: float | None = None
+    min_replicas: int | None = None
+    catch_up_s: float | None = None
+
+    @property
+    def elastic(self) -> bool:
+        """Short of nodes, the job restarts on the nodes left (restart=elastic)."""
+        return self.policy == "elastic"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from simulator.reliability.failure_source import (
 from simulator.reliability.failures import FailureModel, Stragglers, TraceFailure
 from simulator.reliability.parts import PartClock, PartTable
 from simulator.reliability.scenario import ClusterSpec
+from simulator.reliability.sdc import Corruption, SilentCorruptions, corrupt
 
 Streams = Callable[[str], np.random.Generator]
 
@@ -144,16 +145,25 @@ class TraceReplay:
 
     def start(self, env: simpy.Environment, cluster: ClusterState,
               listener: ClusterListener) -> None:
-        env.process(self._run(env, cluster))
+        env.process(self._run(env, cluster, listener))
 
-    def _run(self, env: simpy.Environment, cluster: ClusterState):
+    def _run(self, env: simpy.Environment, cluster: ClusterState, listener: ClusterListener):
         for event in sorted(self.trace, key=lambda e: e.time_s):
             yield env.timeout(event.time_s - env.now)
-            self._replay(event, cluster)
+            self._replay(event, cluster, listener, env)
 
-    def _replay(self, event: TraceFailure, cluster: ClusterState) -> None:
+    def _replay(self, event: TraceFailure, cluster: ClusterState, listener: ClusterListener,
+                env: simpy.Environment) -> None:
         cause, nodes = event.component or event.kind, cluster.nodes
-        if event.kind == "job":
+        if event.kind == "sdc":  # a corruption by a GPU of the node, if it serves the job
+            node, latency_s = nodes[event.node], event.repair_s
+            if latency_s is None:  # the row gives no latency: the configured mean
+                assert self.failures.sdc is not None, "an sdc row needs its detection time"
+                latency_s = self.failures.sdc.detect.mean_s
+            if node.serving:
+                corrupt(env, cluster, listener, Corruption(event.time_s, node.index,
+                                                           event.gpu, node.slot, latency_s))
+        elif event.kind == "job":
             cluster.fail_job(cause)
         elif event.kind in GROUP_SCOPES:
             group = next(g for g in self.failures.groups(event.kind) if event.node in g)
@@ -211,4 +221,7 @@ def failure_sources(failures: FailureModel, spec: ClusterSpec,
         sources.append(Maintenance(failures.planned_gap_s, streams("planned")))
     if failures.stragglers is not None and failures.trace is None:
         sources.append(StragglerArrivals(failures.stragglers, spec.gpus, streams("stragglers")))
+    if failures.sdc is not None and failures.trace is None:
+        sources.append(SilentCorruptions(failures.sdc, spec.nodes, spec.gpus_per_node,
+                                         streams("sdc")))
     return sources

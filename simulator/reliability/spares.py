@@ -1,6 +1,8 @@
 """The spare pool and the repair shop.
 
-A node that fails leaves the job and goes to the repair shop; its job slot is refilled
+A node that fails leaves the job and goes to the repair shop, where its repair starts
+once the failure is detected (`restart.detect_s` after it: nobody repairs a node before
+anyone knows it failed; a found straggler's repair starts at once); its job slot is refilled
 from the spare pool if a spare is idle, otherwise the job is *short* a node until a
 repaired one comes back to the pool. Repairs run in parallel (one crew per node, as
 many as needed), each automated, escalated to a manual repair with some probability,
@@ -43,6 +45,7 @@ class SparePool:
         self.idle: collections.deque[Node] = collections.deque(spares)
         self.empty: collections.deque[int] = collections.deque()  # slots without a node
         self._full: simpy.Event | None = None
+        self._waiting: list[tuple[range, simpy.Event]] = []  # when_filled(slots)
 
     @property
     def short(self) -> int:
@@ -73,6 +76,21 @@ class SparePool:
             node.enter_service()
         if self.is_full and self._full is not None and not self._full.triggered:
             self._full.succeed()
+        if self._waiting:
+            waiting, self._waiting = self._waiting, []
+            for slots, event in waiting:
+                self._when(slots, event)
+
+    def when_filled(self, slots: range) -> simpy.Event:
+        """An event that fires once every job slot in `slots` has a node."""
+        return self._when(slots, self.env.event())
+
+    def _when(self, slots: range, event: simpy.Event) -> simpy.Event:
+        if any(slot in slots for slot in self.empty):
+            self._waiting.append((slots, event))
+        elif not event.triggered:
+            event.succeed()
+        return event
 
     def when_full(self) -> simpy.Event:
         """An event that fires once every job slot has a healthy node."""
@@ -110,12 +128,16 @@ class RepairShop:
         self.retired = 0  # lemons out of the fleet for good
 
     def repair(self, node: Node, part: PartRef | None, repair_s: float,
-               retire: bool = False) -> None:
-        """Start repairing `node` (out of service) for `repair_s`, plus escalations."""
-        self.env.process(self._repair(node, part, repair_s, retire))
+               retire: bool = False, after_s: float = 0.0) -> None:
+        """Repair `node` (out of service) for `repair_s`, plus escalations, starting
+        `after_s` from now (a failure's detection)."""
+        self.env.process(self._repair(node, part, repair_s, retire, after_s))
 
-    def _repair(self, node: Node, part: PartRef | None, repair_s: float, retire: bool):
+    def _repair(self, node: Node, part: PartRef | None, repair_s: float, retire: bool,
+                after_s: float):
         plan, rng = self.plan, self.rng
+        if after_s > 0.0:
+            yield self.env.timeout(after_s)
         while True:
             duration = repair_s
             if plan.manual_probability and rng.random() < plan.manual_probability:

@@ -44,6 +44,8 @@ class CheckpointChoice:
     load_s: float
     size_bytes: float | None = None
     own: tuple[tuple[str, Any], ...] = ()
+    keep: int | None = None  # retention (simulator/reliability/retention.py)
+    keep_every: int | None = None
 
     def resolve(self, job_mtbi_s: float) -> CheckpointSpec:
         """The CheckpointSpec, with the interval the policy chooses for a job whose mean
@@ -59,7 +61,8 @@ class CheckpointChoice:
                               "use checkpoint=fixed")
         interval_s = policy.choose_interval(self.interval_s, self.write_s, mtbi_s)
         return CheckpointSpec(self.policy, interval_s, self.write_s, self.load_s,
-                              size_bytes=self.size_bytes, **own)
+                              size_bytes=self.size_bytes, keep=self.keep,
+                              keep_every=self.keep_every, **own)
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,18 @@ A trace has one row per failure, columns (a header line is required):
 
     time_hours    when it happens (hours from the start), >= 0          required
     kind          what fails: gpu, node, switch, rack, scaleup, job,     required
-                  link (a redundant cable: slower, not stopped) or
-                  straggler (the node turns slow)
+                  link (a redundant cable: slower, not stopped),
+                  straggler (the node turns slow) or sdc (GPU `gpu`
+                  of the node silently corrupts the training state)
     node          physical node (0.. nodes + spares - 1): the node, the GPU's node,
                   or any node of the switch, rack or scale-up domain;
                   ignored for kind=job and kind=link                    required
-    gpu           GPU index in its node, for kind=gpu                   default 0
+    gpu           GPU index in its node, for kind=gpu and kind=sdc      default 0
     repair_hours  how long the hardware is out; empty: restart.repair_hours
                   (straggler: the time until it is found; empty:
-                  failures.straggler_detect_hours)
+                  failures.straggler_detect_hours; sdc: the time until
+                  the corruption is detected; empty:
+                  failures.sdc_detect_hours)
     component     the cause's name, for the event table                 default kind
 
 The event table trainsim writes (`events=true`) has these columns too, plus `event`
@@ -28,12 +31,12 @@ import warnings
 from pathlib import Path
 
 from simulator.errors import ConfigError, TrainsimWarning
-from simulator.reliability.failures import SCOPES, SLOWDOWN_SCOPES, TraceFailure
+from simulator.reliability.failures import SCOPES, SDC_KIND, SLOWDOWN_SCOPES, TraceFailure
 from simulator.units import HOUR
 
 KEY = "failures.trace_path"
 REQUIRED = ("time_hours", "kind", "node")
-KINDS = (*SCOPES, *SLOWDOWN_SCOPES)
+KINDS = (*SCOPES, *SLOWDOWN_SCOPES, SDC_KIND)
 
 
 #: The largest trace file read: 256 MiB is some six million rows, a century of failures

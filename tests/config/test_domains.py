@@ -51,7 +51,7 @@ CASES = [
     (["workload.model={a: 1}"], "workload.model", "workload.model is null"),
     # silent acceptance before
     (["events=2"], "events", "true or false"),
-    (["restart.elastic=2"], "restart.elastic", "true or false"),
+    (["restart.elastic=2"], "restart.elastic", "restart=elastic"),
     (["events=yes"], "events", "true or false"),
     (["workload=llama3_70b", "workload.parallel.allow_tp_across_domains=1"],
      "workload.parallel.allow_tp_across_domains", "true or false"),
@@ -87,7 +87,7 @@ def test_a_bad_value_is_a_config_error_naming_its_key(overrides, key, words) -> 
 
 
 @pytest.mark.parametrize("overrides", [
-    ["events=true"], ["events=false"], ["restart.elastic=true"],
+    ["events=true"], ["events=false"], ["restart=elastic"],
     ["failures=weibull", "failures.shape=0.1"], ["failures=lognormal", "failures.shape=5"],
     ["cluster.pue=3"], ["workload.jitter_cv=1e-6"], ["workload.jitter_cv=0"],
     ["work_hours=10"], ["work_hours=10", "max_horizon_days=1"],

@@ -227,6 +227,8 @@ MIXED = [
     ["failures=weibull"],
     ["failures=lognormal"],
     ["failures.straggler_mtbf_hours=10000"],
+    ["failures.node_mtbf_hours=null", "failures.sdc_mtbf_hours=2000"],  # SDC alone
+    ["failures.sdc_mtbf_hours=20000", "checkpoint.keep=2"],  # SDC among node failures
     ["work_hours=500"],
     list(CASES["fleet"].overrides),
 ]
@@ -287,7 +289,10 @@ def test_infant_scale_closed_form():
 
 # ---- the default limit fits every preset and the benchmark with margin ------------------------
 
-PRESETS = [[f"{group}={option}"] for group in ("cluster", "failures", "checkpoint", "restart")
+#: what an option needs besides itself on the default (fixed-step) scenario
+NEEDS = {"restart=per_replica": ["restart.replica_gpus=64"]}
+PRESETS = [[f"{group}={option}", *NEEDS.get(f"{group}={option}", [])]
+           for group in ("cluster", "failures", "checkpoint", "restart")
            for option in options(group) if (group, option) != ("failures", "trace")]
 PRESETS += [["+experiment=llama3_54d"]]
 

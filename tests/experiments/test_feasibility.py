@@ -60,7 +60,8 @@ def options(group: str) -> list[str]:
 PRESETS = [
     *[[f"cluster={o}"] for o in options("cluster")],
     *[[f"checkpoint={o}"] for o in options("checkpoint")],
-    *[[f"restart={o}"] for o in options("restart")],
+    *[[f"restart={o}", *(["restart.replica_gpus=64"] if o == "per_replica" else [])]
+      for o in options("restart")],  # per_replica on a fixed step needs the replica size
     *[[f"failures={o}"] for o in options("failures") if o != "trace"],  # trace: needs a file
     *[[f"workload={o}"] for o in options("workload")],  # each picks its cluster and fabric
     *[[f"+experiment={o}"] for o in options("experiment")],
@@ -131,9 +132,10 @@ def test_colossus_young_daly_is_explained():
 
 
 def test_spare_pool_running_dry_names_the_numbers():
-    # 512 nodes x 24 h / 3,692.3 h = 3.33 nodes in repair on average (Little's law);
-    # Poisson: P(N > 4) = 24%; P(N > 7) > 1% >= P(N > 8): 8 spares keep it under 1%.
-    mean = 512 * 24 / NODE_MTBF_H
+    # 512 nodes x (5 min detection + 24 h repair) / 3,692.3 h = 3.34 nodes in repair on
+    # average (Little's law); Poisson: P(N > 4) = 24%; P(N > 7) > 1% >= P(N > 8): 8
+    # spares keep it under 1%.
+    mean = 512 * (5 / 60 + 24) / NODE_MTBF_H
     share = poisson_tail(mean, 4)
     assert 0.24 < share < 0.25
     need = next(k for k in range(100) if poisson_tail(mean, k) <= 0.01)
@@ -181,11 +183,13 @@ def test_spare_pool_silent_when_scaled_elastic_or_short_repairs():
 
 
 def test_nodes_in_repair_by_hand():
-    # hot_spares: each repair lasts (4 + 0.2 x 72) / (1 - 0.1) = 20.44 h on average
+    # hot_spares: each repair lasts (4 + 0.2 x 72) / (1 - 0.1) = 20.44 h on average and
+    # starts once the failure is detected: 5 min + 6 s per 1,000 GPUs = 324.576 s
     s = load_scenario(["cluster.gpus=4096", "restart=hot_spares"])
     rate, mean = nodes_in_repair(s)
     assert rate * 3600 == pytest.approx(512 / NODE_MTBF_H, rel=1e-12)
-    assert mean == pytest.approx(512 / NODE_MTBF_H * (4 + 0.2 * 72) / 0.9, rel=1e-12)
+    out_h = 324.576 / 3600 + (4 + 0.2 * 72) / 0.9
+    assert mean == pytest.approx(512 / NODE_MTBF_H * out_h, rel=1e-12)
     # stragglers are swapped out to repair too: 1,024 GPUs / 10,000 h more
     s = load_scenario(["failures.straggler_mtbf_hours=10000"])
     rate, _ = nodes_in_repair(s)
@@ -199,7 +203,7 @@ def test_nodes_in_repair_llama3_catalog():
     s = load_scenario(["+experiment=llama3_54d"])
     rate, mean = nodes_in_repair(s)
     assert rate * 3600 == pytest.approx(391 / 1296, rel=1e-4)
-    assert mean == pytest.approx(391 / 1296 * 24, rel=1e-4)
+    assert mean == pytest.approx(391 / 1296 * (24 + s.restart.detect_s / 3600), rel=1e-4)
 
 
 # ---- checkpoint interval shorter than its write ------------------------------------------

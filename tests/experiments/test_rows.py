@@ -75,7 +75,7 @@ def test_default_rows_say_what_made_them():
         assert math.isnan(row["failures_gpu_mtbf_h"])
         # restart/spare_swap.yaml
         assert (row["restart_detect_min"], row["restart_restart_min"]) == (5.0, 10.0)
-        assert (row["restart_repair_h"], row["restart_elastic"]) == (24.0, False)
+        assert (row["restart_repair_h"], row["restart_policy"]) == (24.0, "full_width")
 
 
 def test_restart_times_include_their_per_gpu_terms():
@@ -94,7 +94,8 @@ def test_restart_times_include_their_per_gpu_terms():
                             "checkpoint_write_min": 5.0}),
     (["checkpoint=in_memory"], {"checkpoint_memory_write_min": 0.2,
                                 "checkpoint_memory_load_min": 0.5,
-                                "checkpoint_durable_every": 12}),
+                                "checkpoint_durable_every": 12,
+                                "checkpoint_memory_group": 2}),
     (["checkpoint=adaptive", "checkpoint.prior_mtbi_hours=100"],
      {"checkpoint_prior_mtbi_h": 100.0}),
     (["failures=none", "checkpoint.interval_minutes=30"], {"failures_kind": "none"}),
@@ -102,7 +103,7 @@ def test_restart_times_include_their_per_gpu_terms():
     # default: work_hours replaces it, and both set is an error (tests/config/test_domains.py)
     (["mode=steps", "horizon_days=0.2", "workload.jitter_cv=0.05"],
      {"run_mode": "steps", "workload_jitter_cv": 0.05}),
-    (["restart=elastic"], {"restart_elastic": True}),
+    (["restart=elastic"], {"restart_policy": "elastic"}),
     (["cluster.spare_nodes=3"], {"cluster_spare_nodes": 3}),
 ])
 def test_policy_and_mode_columns(overrides, expected):

@@ -61,7 +61,11 @@ CONFIG_NAN = ("cluster_gpu_hour_usd", "workload_model_params_b",
               "workload_global_batch_tokens", "run_horizon_days", "run_work_h",
               "failures_gpu_mtbf_h", "failures_node_mtbf_h", "checkpoint_snapshot_min",
               "checkpoint_memory_write_min", "checkpoint_memory_load_min",
-              "checkpoint_durable_every", "checkpoint_prior_mtbi_h", "checkpoint_size_tb")
+              "checkpoint_durable_every", "checkpoint_memory_group", "checkpoint_prior_mtbi_h",
+              "checkpoint_size_tb", "restart_in_process_s", "restart_replica_gpus",
+              "restart_replica_stall_min", "restart_min_replicas", "restart_catch_up_min",
+              "failures_sdc_mtbf_h", "failures_sdc_detect_h", "failures_sdc_detect_shape",
+              "checkpoint_keep", "checkpoint_keep_every")
 #: "infinite when nothing useful was done" (Summary columns); job_mtbi_h is infinite
 #: when the failure model has no rate: failures=none (then nothing fails) or a trace
 #: (its failures come from the file).

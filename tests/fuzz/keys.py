@@ -1,6 +1,7 @@
 """Every config key the fuzzer tries, derived from the schemas (a new key is fuzzed
 automatically): the fields of `simulator.config.schema.Config`, nested, and the keys of
-every `checkpoint=` option's own schema (`simulator.config.checkpoint.SCHEMAS`)."""
+every `checkpoint=` and `restart=` option's own schema (`simulator.config.checkpoint.SCHEMAS`,
+`simulator.config.restart.SCHEMAS`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.config.checkpoint import SCHEMAS, CheckpointConfig
+from simulator.config.restart import SCHEMAS as RESTART_SCHEMAS
+from simulator.config.restart import RestartConfig
 from simulator.config.schema import Config
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -59,12 +62,15 @@ def _walk(cls: type, prefix: str) -> list[Key]:
 
 
 def config_keys() -> list[Key]:
-    """Every key of the schema, checkpoint keys of every option included."""
-    keys = [k for k in _walk(Config, "") if not k.path.startswith("checkpoint.")]
+    """Every key of the schema, checkpoint and restart keys of every option included."""
+    keys = [k for k in _walk(Config, "")
+            if not k.path.startswith(("checkpoint.", "restart."))]
     seen: dict[str, Key] = {}
-    for schema in (CheckpointConfig, *(type(s) for s in SCHEMAS.values())):
-        for key in _walk(schema, "checkpoint."):
-            seen.setdefault(key.path, key)
+    for group, base, schemas in (("checkpoint", CheckpointConfig, SCHEMAS),
+                                 ("restart", RestartConfig, RESTART_SCHEMAS)):
+        for schema in (base, *(type(s) for s in schemas.values())):
+            for key in _walk(schema, f"{group}."):
+                seen.setdefault(key.path, key)
     return keys + list(seen.values())
 
 

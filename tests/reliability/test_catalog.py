@@ -63,12 +63,12 @@ def scoped(component: Component, *, spares: int, horizon_h: float = 20.0) -> dic
 
 def test_switch_failure_takes_down_exactly_its_nodes():
     # Nodes 0-1 share the first switch; it fails at 10 h. With one spare, one of the two
-    # slots stays empty until a node is back from repair at 15 h: detect 10:00-10:05,
-    # wait until 15:00, restart 15:00-15:10. Had the switch taken one node, the spare
-    # would cover it and there would be no wait.
+    # slots stays empty until a node is back from its 5-h repair, started at the
+    # detection: detect 10:00-10:05, wait until 15:05, restart 15:05-15:15. Had the
+    # switch taken one node, the spare would cover it and there would be no wait.
     row = scoped(Component("tor", "switch", Once(10.0)), spares=1)
     assert row["failures"] == 1 and row["switch_failures"] == 1
-    assert row["wait_h"] == pytest.approx(5.0 - 5 / 60)
+    assert row["wait_h"] == pytest.approx(5.0)
     assert row["restart_h"] == pytest.approx(15 / 60)
     # with two spares both slots refill at once: no waiting
     assert scoped(Component("tor", "switch", Once(10.0)), spares=2)["wait_h"] == 0.0

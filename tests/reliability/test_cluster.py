@@ -39,16 +39,18 @@ def test_the_listener_hears_of_a_failure_after_the_spare_is_in():
 
 
 def test_a_repaired_node_comes_back_to_the_pool_after_repair_s():
-    # node 0 fails at 1 h; no spare: short until the repair is done at 1 + 4 = 5 h
+    # node 0 fails at 1 h; no spare: short until the repair, started once the failure is
+    # detected (RestartSpec's default 5 min), is done at 1 h + 5 min + 4 h
     env = simpy.Environment()
     listener = Recorder(env)
     cluster = cluster_of(env, [TraceFailure(HOUR, node=0)], listener, spares=0)
     env.run(until=2 * HOUR)
     full = cluster.when_full()
     assert cluster.short == 1 and not full.triggered
-    env.run(until=5 * HOUR - 1)
+    back = HOUR + 5 * 60 + 4 * HOUR
+    env.run(until=back - 1)
     assert not full.triggered
-    env.run(until=5 * HOUR + 1)
+    env.run(until=back + 1)
     assert full.triggered and cluster.short == 0 and cluster.nodes[0].serving
     assert [(r.time_s, r.node, r.scope) for r in listener.failures] == [(HOUR, 0, "node")]
 

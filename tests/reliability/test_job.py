@@ -86,13 +86,14 @@ def test_a_failure_during_the_write_loses_that_checkpoint():
 
 def test_without_a_spare_the_job_waits_for_the_repair():
     # no spare, repairs of 30 min: failure at 100 (rework 35 since the checkpoint at
-    # 65); detect 100-102, wait for node 0 until 100 + 30 = 130, restart and load
-    # 130-143; 143-203, write 203-208, 208-250 open (42). restart 2 + 13 = 15, wait 28.
+    # 65); detect 100-102, the repair starts at the detection: wait for node 0 until
+    # 102 + 30 = 132, restart and load 132-145; 145-205, write 205-210, 210-250 open
+    # (40). restart 2 + 13 = 15, wait 30.
     env, job, ledger = start_job([(100, 0)], spares=0, repair_min=30)
     totals = run_until(env, ledger, 250)
-    assert totals == expected(useful=60 + 60 + 42, checkpoint=10, rework=35, restart=15,
-                              wait=28)
-    assert job.log == [(143 * MIN, "recovered")]
+    assert totals == expected(useful=60 + 60 + 40, checkpoint=10, rework=35, restart=15,
+                              wait=30)
+    assert job.log == [(145 * MIN, "recovered")]
 
 
 def test_planned_maintenance_drains_at_the_next_checkpoint():

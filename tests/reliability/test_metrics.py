@@ -46,8 +46,11 @@ def scenarios(draw) -> Scenario:
     step_s = draw(st.floats(0.5, 120.0))
     work = draw(st.one_of(st.none(), st.floats(1.0, 100.0)))
     lognormal = draw(st.booleans())
+    in_process = draw(st.booleans())
     catalog = tuple(
-        Component(f"{scope}_extra", scope, lifetimes(mean, shape, lognormal))
+        Component(f"{scope}_extra", scope, lifetimes(mean, shape, lognormal),
+                  in_process_share=draw(st.floats(0.0, 1.0)) if in_process and scope != "link"
+                  else 0.0)
         for scope, mean in (("switch", draw(st.one_of(st.none(), st.floats(5.0, 500.0)))),
                             ("rack", draw(st.one_of(st.none(), st.floats(5.0, 500.0)))),
                             ("scaleup", draw(st.one_of(st.none(), st.floats(5.0, 500.0)))),
@@ -66,6 +69,13 @@ def scenarios(draw) -> Scenario:
         Stragglers, st.floats(5.0, 5000.0).map(lambda h: h * HOUR), st.floats(1.0, 4.0),
         st.floats(0.1, 50.0).map(lambda h: h * HOUR))))
     planned = draw(st.one_of(st.none(), st.floats(2.0, 100.0)))
+    restart = draw(st.sampled_from(["full_width", "elastic", "per_replica"]))
+    replica_nodes = draw(st.sampled_from([d for d in range(1, nodes + 1) if nodes % d == 0]))
+    per_replica = {} if restart != "per_replica" else {
+        "replica_nodes": replica_nodes,
+        "replica_stall_s": draw(st.floats(0.0, 20.0)) * 60,
+        "min_replicas": draw(st.integers(1, nodes // replica_nodes)),
+        "catch_up_s": draw(st.floats(0.0, 10.0)) * 60}
     policy = draw(st.sampled_from(["fixed", "async", "in_memory"]))
     snapshot_s = draw(st.floats(0.0, 120.0)) if policy == "async" else None
     in_memory = policy == "in_memory"
@@ -88,14 +98,19 @@ def scenarios(draw) -> Scenario:
                                   load_s=draw(st.floats(0.0, 30.0)) * 60,
                                   snapshot_s=snapshot_s, memory_write_s=memory_write_s,
                                   memory_load_s=draw(st.floats(0.0, 120.0)) if in_memory else 0.0,
-                                  durable_every=draw(st.integers(1, 6)) if in_memory else 1),
+                                  durable_every=draw(st.integers(1, 6)) if in_memory else 1,
+                                  memory_group=draw(st.integers(1, 4)) if in_memory else 2),
         restart=RestartSpec(detect_s=draw(st.floats(0.0, 30.0)) * 60,
                             restart_s=draw(st.floats(0.0, 60.0)) * 60,
                             repair_s=draw(st.floats(0.0, 100.0)) * HOUR,
                             manual_probability=draw(st.floats(0.0, 0.5)),
                             manual_repair_s=draw(st.floats(0.0, 50.0)) * HOUR,
                             repair_failure_probability=draw(st.floats(0.0, 0.5)),
-                            elastic=draw(st.booleans())),
+                            policy=restart,
+                            in_process_s=draw(st.floats(0.0, 300.0)) if in_process else None,
+                            diagnosis_accuracy=draw(st.sampled_from([1.0, 0.9, 0.5, 0.2])),
+                            repeat_failure_s=draw(st.floats(1.0, 120.0)) * 60,
+                            **per_replica),
     )
 
 
@@ -109,6 +124,7 @@ def test_categories_sum_to_the_horizon(scenario: Scenario):
     assert 0.0 <= row["goodput"] <= 1.0
     assert row["lost_gpu_h"] >= -1e-6
     assert row["failures"] == sum(row[f"{scope}_failures"] for scope in SCOPES)
+    assert 0 <= row["repeat_failures"] <= row["misdiagnoses"]  # a repeat follows one
     if scenario.work_s is None:
         assert row["horizon_h"] == pytest.approx(scenario.horizon_s / HOUR)
     elif row["completed"]:
@@ -129,7 +145,8 @@ def test_ledger_commit_and_rollback_by_hand():
     ledger.enter(Phase.COMPUTE, 31.0)      # 1 s restart
     ledger.finish(35.0)                    # 4 s tail compute counts as useful
     assert ledger.totals == {"useful": 14.0, "checkpoint": 2.0, "rework": 9.0,
-                             "restart": 4.0, "wait": 6.0, "degraded": 0.0}
+                             "restart": 4.0, "wait": 6.0, "degraded": 0.0,
+                             "replicas_out": 0.0}
 
 
 def test_ledger_async_segments_commit_oldest_first_and_a_failure_loses_the_rest():
@@ -148,7 +165,8 @@ def test_ledger_async_segments_commit_oldest_first_and_a_failure_loses_the_rest(
     ledger.enter(Phase.RESTART, 25.0)
     ledger.finish(30.0)                    # 5 s restart
     assert ledger.totals == {"useful": 10.0, "checkpoint": 1.0, "rework": 14.0,
-                             "restart": 5.0, "wait": 0.0, "degraded": 0.0}
+                             "restart": 5.0, "wait": 0.0, "degraded": 0.0,
+                             "replicas_out": 0.0}
 
 
 def test_ledger_in_memory_rollback_keeps_sealed_segments():
@@ -164,7 +182,8 @@ def test_ledger_in_memory_rollback_keeps_sealed_segments():
     ledger.commit_oldest()                 # the sealed segment is durable: 6 + 1 kept
     ledger.finish(15.0)                    # 3 s tail compute
     assert ledger.totals == {"useful": 9.0, "checkpoint": 1.0, "rework": 3.0,
-                             "restart": 2.0, "wait": 0.0, "degraded": 0.0}
+                             "restart": 2.0, "wait": 0.0, "degraded": 0.0,
+                             "replicas_out": 0.0}
 
 
 def test_ledger_slow_compute_splits_into_useful_and_degraded():
@@ -178,5 +197,6 @@ def test_ledger_slow_compute_splits_into_useful_and_degraded():
     ledger.enter(Phase.RESTART, 24.0)
     ledger.finish(24.0)
     assert ledger.totals == {"useful": 8.0, "checkpoint": 0.0, "rework": 12.0,
-                             "restart": 0.0, "wait": 0.0, "degraded": 4.0}
+                             "restart": 0.0, "wait": 0.0, "degraded": 4.0,
+                             "replicas_out": 0.0}
     assert math.fsum(ledger.totals.values()) == 24.0  # every second once

@@ -30,8 +30,9 @@ from simulator.reliability.checkpoint_policies import (
 from simulator.reliability.metrics import Ledger, Phase
 from simulator.reliability.restart_policies import Elastic, FullWidth, restart_policy
 
-NODE = SimpleNamespace(scope="node")
-SWITCH = SimpleNamespace(scope="switch")
+NODE = SimpleNamespace(scope="node", slots=(0,))  # job slot 0 (FailureRecord.slots)
+PEER = SimpleNamespace(scope="node", slots=(1,))  # its in-memory peer (groups of 2)
+SWITCH = SimpleNamespace(scope="switch", slots=(0, 1))
 
 
 class ScriptedJob:
@@ -47,6 +48,7 @@ class ScriptedJob:
         self.work_steps = work_steps
         self.draining = draining
         self.swapping = False
+        self.nodes = 4  # job slots 0-3
         self.policy = checkpoint_policy(spec, step_s=1.0)
         self.process = self.env.process(self._run(segments))
         self.policy.attach(self)
@@ -202,15 +204,18 @@ def test_in_memory_drain_writes_to_storage():
     assert job.durable_calls == [100]
 
 
-def test_in_memory_failure_reloads_the_copy_unless_it_struck_twice():
-    # copies at 100-102 and 202-204; a node failure at 250 loses only 204-250 and loads
-    # the copy (5 s); another at 260, before a new checkpoint, goes back to storage:
-    # everything so far is rework
+def test_in_memory_failure_reloads_the_copy_unless_its_peer_failed_too():
+    # copies at 100-102 and 202-204; a failure of slot 0 at 250 loses only 204-250 and
+    # loads the copy (5 s); slot 0's replacement failing at 255 still finds it on slot 1;
+    # slot 1 failing at 260, before a new checkpoint, wipes the group {0, 1}: back to
+    # storage, everything so far is rework
     job = ScriptedJob(IN_MEMORY, [100, 100])
     assert job.fail(at=250.0) == Rollback(load_s=5.0)
     assert job.ledger.totals["rework"] == 46.0
     assert job.policy.pending_steps == 200
-    assert job.fail(at=260.0) == Rollback(load_s=50.0)
+    assert job.fail(at=255.0) == Rollback(load_s=5.0)
+    assert job.ledger.totals["rework"] == 51.0
+    assert job.fail(at=260.0, cause=PEER) == Rollback(load_s=50.0)
     assert job.ledger.totals["rework"] == 260.0
     assert job.policy.pending_steps == 0 and job.durable == 0
 
@@ -226,7 +231,7 @@ def test_in_memory_switch_failure_loses_the_peer_copy_too():
 
 def test_restart_policies():
     assert isinstance(restart_policy(RestartSpec()), FullWidth)
-    assert isinstance(restart_policy(RestartSpec(elastic=True)), Elastic)
+    assert isinstance(restart_policy(RestartSpec(policy="elastic")), Elastic)
     full, elastic = FullWidth(), Elastic()
     assert (full.waits(0, 10), full.waits(1, 10)) == (False, True)
     assert (elastic.waits(9, 10), elastic.waits(10, 10)) == (False, True)

@@ -30,7 +30,7 @@ def elastic_run(horizon_min: float, elastic: bool) -> dict:
         failures=FailureModel(kind="trace", trace=(TraceFailure(30 * MIN, node=0),)),
         checkpoint=CheckpointSpec(interval_s=60 * MIN, write_s=5 * MIN, load_s=3 * MIN),
         restart=RestartSpec(detect_s=2 * MIN, restart_s=10 * MIN, repair_s=300 * MIN,
-                            elastic=elastic),
+                            policy="elastic" if elastic else "full_width"),
     )
     row = run_replicate(scenario).row
     return {k: (v * 60 if k.endswith("_h") else v) for k, v in row.items()}
@@ -51,17 +51,19 @@ def test_elastic_runs_on_three_nodes_then_grows_back():
 
 
 def test_without_elastic_the_job_waits_for_the_repair():
-    # detect 30-32, wait to 330, restart 330-343, then 65-min segments: 463 - 343 = 120
+    # detect 30-32; the 300-min repair starts at the detection: back at 332; wait to 332,
+    # restart 332-345, then 65-min segments: 463 - 345 = 118 = 65 + 53 (compute)
     row = elastic_run(463, elastic=False)
-    assert row["wait_h"] == pytest.approx(330 - 32)
+    assert row["wait_h"] == pytest.approx(332 - 32)
     assert row["degraded_h"] == 0.0
-    assert row["useful_h"] == pytest.approx(60 + 55)
+    assert row["useful_h"] == pytest.approx(60 + 53)
 
 
 def test_repair_pipeline_mean_time_matches_its_closed_form():
     # Each attempt: 4 h, + 72 h with probability 0.2; it fails with probability 0.1 and
-    # is redone. Time out of service = sum of a geometric number of attempts:
-    # E = (4 + 0.2 x 72) / (1 - 0.1) = 20.44 h.
+    # is redone. Time out of service = detection (the repair starts then: 5 min here)
+    # + the sum of a geometric number of attempts: E = 5/60 + (4 + 0.2 x 72) / (1 - 0.1)
+    # = 20.53 h.
     hour, n = 3600.0, 4000
     restart = RestartSpec(repair_s=4 * hour, manual_probability=0.2,
                           manual_repair_s=72 * hour, repair_failure_probability=0.1)
@@ -81,7 +83,7 @@ def test_repair_pipeline_mean_time_matches_its_closed_form():
     env.run(until=10_000 * hour)
     times = np.array(returned) / hour
     assert len(times) == n
-    expected = (4 + 0.2 * 72) / 0.9
+    expected = restart.detect_s / hour + (4 + 0.2 * 72) / 0.9
     assert abs(times.mean() - expected) < 4 * times.std(ddof=1) / math.sqrt(n)
 
 

@@ -60,23 +60,25 @@ def test_failure_during_restart_restarts_the_restart():
 
 
 def test_no_spare_means_waiting_for_repair():
-    # No spares, repair 120 min. Failure at 30: detect 30-32, wait until the node is
-    # back at 150, restart + load 150-163, then compute.
+    # No spares, repair 120 min, started once the failure is detected. Failure at 30:
+    # detect 30-32, wait until the node is back at 32 + 120 = 152, restart + load
+    # 152-165, then compute.
     row = scripted(200, [at(30)], spares=0, repair_min=120)
     assert row["restart_h"] == pytest.approx(2 + 13)
-    assert row["wait_h"] == pytest.approx(150 - 32)
+    assert row["wait_h"] == pytest.approx(152 - 32)
     assert row["rework_h"] == pytest.approx(30)
-    assert row["useful_h"] == pytest.approx(200 - 163)
+    assert row["useful_h"] == pytest.approx(200 - 165)
 
 
 def test_failure_while_waiting_restarts_detection_and_extends_the_wait():
     # No spares, repair 120: failures at 30 (node 0) and 100 (node 1, while waiting).
-    # Node 0 back at 150, node 1 at 220. Recovery restarts at 100: detect 100-102, wait
-    # 102-220, restart + load 220-233. Time: restart 2 + 2 + 13, wait (100-32) + (220-102).
+    # Repairs start at detection: node 0 back at 32 + 120 = 152, node 1 at 102 + 120 =
+    # 222. Recovery restarts at 100: detect 100-102, wait 102-222, restart + load
+    # 222-235. Time: restart 2 + 2 + 13, wait (100-32) + (222-102).
     row = scripted(240, [at(30, node=0), at(100, node=1)], spares=0, repair_min=120)
     assert row["restart_h"] == pytest.approx(17)
-    assert row["wait_h"] == pytest.approx(68 + 118)
-    assert row["useful_h"] == pytest.approx(240 - 233)
+    assert row["wait_h"] == pytest.approx(68 + 120)
+    assert row["useful_h"] == pytest.approx(240 - 235)
     assert row["failures"] == 2
 
 

@@ -25,7 +25,8 @@ def test_spares_take_the_failed_nodes_slot() -> None:
     trace = (TraceFailure(10.0, node=2), TraceFailure(20.0, node=4), TraceFailure(30.0, node=0))
     listener = Recorder()
     cluster = Cluster(env, ClusterSpec(gpus=32, gpus_per_node=8, spare_nodes=1),
-                      FailureModel(kind="trace", trace=trace), RestartSpec(repair_s=15.0),
+                      FailureModel(kind="trace", trace=trace),
+                      RestartSpec(detect_s=0.0, repair_s=15.0),  # repairs start at once
                       lambda name: stream(0, 0, name), listener)
     assert [n.slot for n in cluster.nodes] == [0, 1, 2, 3, -1]
     env.run(until=40.0)
