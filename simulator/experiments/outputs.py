@@ -49,6 +49,10 @@ SUMMARY_IF_USED = ("replicas_out_h", "replica_failures", "in_process_restarts")
 #: Decision metrics shown under the headline ones when the run has them (a model
 #: workload, a training budget, a price), with their display format.
 SUMMARY_DECISION = {
+    "facility_peak_mw": "{:,.3f}",
+    "facility_mean_mw": "{:,.3f}",
+    "power_swing_mw": "{:,.3f}",
+    "energy_mwh": "{:,.1f}",
     "tokens_per_s": "{:,.0f}",
     "effective_tokens_per_s": "{:,.0f}",
     "time_to_train_days": "{:,.2f}",
