@@ -303,11 +303,14 @@ def _per(amount: float, units: float) -> float:
 
 
 def run_scenario(scenario: Scenario, progress: bool | None = None,
-                 events: list[pd.DataFrame] | None = None) -> pd.DataFrame:
+                 events: list[pd.DataFrame] | None = None,
+                 power: list[pd.DataFrame] | None = None) -> pd.DataFrame:
     """All replicates of `scenario`, one row each: the summary, then the configuration.
 
     progress: show a progress bar (None: only when writing to a terminal).
     events: if a list, each replicate's event table is appended to it.
+    power: if a list, the first replicate's facility draw over time is appended to it
+    (with `scenario.power_series`; `power_frame`).
     Raises ConfigError (key `max_events`) when the run's estimated SimPy events exceed
     the scenario's work budget (simulator/experiments/budget.py).
     """
@@ -321,4 +324,16 @@ def run_scenario(scenario: Scenario, progress: bool | None = None,
         rows.append(result.row)
         if events is not None:
             events.append(result.events(r))
+        if power is not None and result.power is not None:
+            power.append(power_frame(result.power, result.row["horizon_h"] * HOUR, r))
     return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
+
+
+def power_frame(series: list[tuple[float, float]], end_s: float,
+                replicate: int) -> pd.DataFrame:
+    """One replicate's facility draw as steps: from time_h, until the next row's (the
+    last until the end of the run), facility_mw."""
+    times = [t for t, _ in series]
+    return pd.DataFrame({"replicate": replicate, "time_h": [t / HOUR for t in times],
+                         "until_h": [t / HOUR for t in times[1:]] + [end_s / HOUR],
+                         "facility_mw": [w / 1e6 for _, w in series]})
