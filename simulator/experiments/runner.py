@@ -171,6 +171,7 @@ def configuration(scenario: Scenario) -> dict[str, object]:
         "cluster_spare_nodes": c.spare_nodes,
         "cluster_gpu_hour_usd": _or_nan(c.gpu_hour_usd),
         "cluster_pue": c.pue,
+        **_power_columns(scenario),
         "topology_kind": None if scenario.fabric is None else scenario.fabric.builder,
         "workload_model_params_b": math.nan if w is None else w.model.params / 1e9,
         "workload_precision": None if w is None else w.precision,
@@ -231,6 +232,17 @@ def _sdc_columns(failures: FailureModel) -> dict[str, object]:
             "failures_sdc_detect_h": sdc.detect_s / HOUR,
             "failures_sdc_detect_kind": sdc.detect_kind,
             "failures_sdc_detect_shape": sdc.detect_shape}
+
+
+def _power_columns(scenario: Scenario) -> dict[str, float]:
+    """The power model's figures (W) and the switches it counted; nan without one."""
+    p = scenario.power
+    figures = ("gpu_compute_w", "gpu_comm_w", "gpu_idle_w", "host_busy_w", "host_idle_w",
+               "switch_w")
+    if p is None:
+        return {**{f"power_{k}": math.nan for k in figures}, "power_switches": math.nan}
+    return {**{f"power_{k}": getattr(p.model, k) for k in figures},
+            "power_switches": p.switches}
 
 
 def _or_nan(value: float | None, unit: float = 1.0) -> float:

@@ -77,7 +77,7 @@ def test_a_failure_swings_by_the_drop_from_compute_to_stopped():
     result = run_replicate(scenario((TraceFailure(1500.0, node=0),)))
     row = result.row
     drop = PUE * (32 * (600.0 - 80.0) + 4 * (3000.0 - 1000.0))
-    assert FULL_W - STOPPED_W == pytest.approx(drop)
+    assert pytest.approx(drop) == FULL_W - STOPPED_W
     assert row["power_swing_mw"] * 1e6 == pytest.approx(drop, rel=1e-12)
     assert row["power_swings"] == 2
     assert result.power == [(0.0, pytest.approx(FULL_W)), (1500.0, pytest.approx(STOPPED_W)),
