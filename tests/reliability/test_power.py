@@ -9,6 +9,7 @@ GPUs; 1,000 W per switch; PUE 1.3; 4 nodes of 8 GPUs, 1 spare node, 3 switches.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -87,8 +88,8 @@ def test_a_failure_swings_by_the_drop_from_compute_to_stopped():
 def test_energy_integrates_the_series_and_lost_energy_is_outside_useful_compute():
     trace = (TraceFailure(1500.0, node=0), TraceFailure(2600.0, node=1))
     result = run_replicate(scenario(trace, write_s=120.0, horizon_s=6000.0))
-    steps = result.power + [(6000.0, math.nan)]
-    integral = math.fsum(w * (t1 - t0) for (t0, w), (t1, _) in zip(steps, steps[1:]))
+    steps = [*result.power, (6000.0, math.nan)]
+    integral = math.fsum(w * (t1 - t0) for (t0, w), (t1, _) in itertools.pairwise(steps))
     row = result.row
     assert row["energy_mwh"] * 3.6e9 == pytest.approx(integral, rel=1e-9)
     useful_s = row["useful_h"] * 3600
