@@ -4,7 +4,8 @@ IT power only (before PUE), in watts. One `PowerModel` per accelerator generatio
 host figures per node of `gpus_per_node` accelerators (the vendor system they come from).
 States: **compute** (a training step's busy phase), **comm** (communication-bound or a
 pipeline bubble), **idle** (allocated but waiting: storage, checkpoint write, restart,
-repair); a host is **busy** while the job runs and **idle** while it is stopped.
+repair); a host is **busy** while the job runs and **idle** while it is stopped. A failed
+node being repaired or swapped draws nothing here; whether it does is the caller's choice.
 
 Where every figure comes from (`sources` repeats it per model, one line per figure):
 
@@ -20,10 +21,13 @@ Where every figure comes from (`sources` repeats it per model, one line per figu
   capped at its 700 W board power drew 647 W on average (memory + GPU) under a
   compute-bound load (Ujeniya, Eitzinger, Hager, Wellein, "Architectural Trade-offs in the
   Energy-Efficient Era: A Comparative Study of power-capping NVIDIA H100 and H200",
-  arXiv:2604.11391, Fig. 9b, ViT-L/16 batch 256). Peaks reach or exceed board power
+  arXiv:2604.11391, Fig. 9b, ViT-L/16 batch 256; figure values as transcribed in a public
+  repository, not re-read from the paper). Peaks reach or exceed board power
   (Patel et al., "Characterizing Power Management Opportunities for LLMs in the Cloud",
   ASPLOS 2024); this is the mean of the busy phase. Other generations: the same fraction
   is an ASSUMPTION.
+  Under a cap below that, the same measurement drew about the cap (199, 298, 395, 493,
+  591 W at caps of 200..600 W): `compute_w_at_cap` = min(`gpu_compute_w`, cap).
 - `gpu_comm_w` = COMM_FRACTION x `gpu_compute_w`, COMM_FRACTION = 0.5: ASSUMPTION.
   Choukse et al. ("Power Stabilization for AI Training Datacenters", Microsoft, OpenAI,
   NVIDIA, arXiv:2508.14318) show production DGX H100 traces alternating between a
@@ -48,11 +52,15 @@ Where every figure comes from (`sources` repeats it per model, one line per figu
   this model's full-load DGX H100 draws 8 x 647 + 2,576 = 7,752 W, 8% under it.
 - `host_idle_w` = HOST_IDLE_FRACTION x `host_busy_w`, HOST_IDLE_FRACTION = 0.6:
   ASSUMPTION (CPUs idle, fans slower; NVSwitches, NICs and memory stay powered).
-- `switch_w` = 747 W, NVIDIA Quantum-2 QM9700 (64-port NDR) typical power with passive
-  cables (QM9700 datasheet / QM97xx user manual, Specifications). This figure was recalled,
-  not re-read in a stored copy of the datasheet: VERIFY before quoting. The same switch is
-  used for every generation (B200 BasePOD uses QM9700; GB200 SuperPODs use Quantum-X800,
-  whose power was not found).
+- `switch_w` = 747 + 32 x 17 = 1,291 W, DERIVED for an NVIDIA Quantum-2 QM9700 (64-port
+  NDR, the scale-out switch of DGX H100/B200 SuperPODs) whose 32 OSFP cages carry optical
+  transceivers: 747 W typical with passive cables (QM9700 datasheet; this figure was
+  recalled, not re-read in a stored copy: VERIFY) plus 32 transceivers at the 17 W of the
+  Class 8 OSFP112 modules the switch supports (QM97xx User Manual, Interfaces,
+  https://docs.nvidia.com/networking/display/QM97X0PUB/Interfaces). `switch_max_w` =
+  1,720 W, the QM9700's maximum with active cables (datasheet; the same figure appears in
+  two independent public equipment catalogs). Used for every generation (GB200 SuperPODs
+  use Quantum-X800, whose power was not found).
 
 Power cap (`cap_slowdown`): step time at a per-GPU cap / uncapped, linear interpolation
 of throughput between the points of a measured curve (`CAP_CURVES`), never extrapolated.
@@ -77,7 +85,11 @@ COMM_FRACTION = 0.5  # of gpu_compute_w, assumption
 IDLE_FRACTION = 1 / 7  # of board power, assumption (100 W on H100)
 HOST_BUSY_FRACTION = (0.76 * 10_200 - 8 * 647) / (10_200 - 8 * 700)  # DGX H100, Newkirk et al.
 HOST_IDLE_FRACTION = 0.6  # of host_busy_w, assumption
-QM9700_TYPICAL_W = 747.0  # NVIDIA Quantum-2 QM9700, typical with passive cables (verify)
+QM9700_PASSIVE_W = 747.0  # NVIDIA Quantum-2 QM9700, typical with passive cables (verify)
+OSFP_CLASS8_W = 17.0  # a Class 8 OSFP112 transceiver (QM97xx User Manual, Interfaces)
+QM9700_CAGES = 32  # twin-port OSFP cages, 64 NDR ports
+QM9700_SWITCH_W = QM9700_PASSIVE_W + QM9700_CAGES * OSFP_CLASS8_W  # with optics, derived
+QM9700_MAX_W = 1_720.0  # maximum with active cables (QM9700 datasheet)
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,7 @@ class PowerModel:
     sources: str  # where every figure above comes from, one line per figure
     gpus_per_node: int = 8  # accelerators in the node the host figures are for
     system_max_w: float | None = None  # the vendor's maximum for that node, if published
+    switch_max_w: float | None = None  # a switch's maximum (active cables), if published
 
     def node_w(self, gpu_w: float, host_busy: bool = True) -> float:
         """One node's draw with every accelerator at `gpu_w`."""
@@ -159,8 +172,9 @@ def _model(system: _System) -> PowerModel:
         f"{non_gpu:g} W; share derived on DGX H100 from Newkirk et al., arXiv:2506.14551 "
         f"(76% of 10.2 kW){'' if measured else ', assumed for this system'}; {system.max_source}",
         f"host_idle_w {HOST_IDLE_FRACTION * host_busy:.1f} W: 0.6 x host_busy_w, assumption",
-        f"switch_w {QM9700_TYPICAL_W:g} W: NVIDIA Quantum-2 QM9700 typical, passive cables "
-        "(QM9700 datasheet; recalled, verify)",
+        f"switch_w {QM9700_SWITCH_W:g} W: NVIDIA Quantum-2 QM9700, 747 W typical with passive "
+        "cables (datasheet; recalled, verify) + 32 x 17 W Class 8 OSFP transceivers "
+        "(QM97xx User Manual); maximum 1,720 W with active cables (datasheet)",
     ))
     return PowerModel(
         accelerator=system.accelerator,
@@ -169,10 +183,11 @@ def _model(system: _System) -> PowerModel:
         gpu_idle_w=IDLE_FRACTION * board,
         host_busy_w=host_busy,
         host_idle_w=HOST_IDLE_FRACTION * host_busy,
-        switch_w=QM9700_TYPICAL_W,
+        switch_w=QM9700_SWITCH_W,
         sources=sources,
         gpus_per_node=n,
         system_max_w=system.max_w,
+        switch_max_w=QM9700_MAX_W,
     )
 
 

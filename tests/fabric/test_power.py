@@ -10,6 +10,8 @@ numbers typed here with their sources (not read back from simulator/fabric/power
   node at 76% of its 10.2 kW rating.
 - Latif et al., IEEE Access 13 (2025), arXiv:2412.08602: at most ~8.4 kW measured on an
   8-GPU H100 HGX node training Llama2-13b, GPUs near full utilization.
+- NVIDIA Quantum-2 QM9700: 747 W typical with passive cables, 1,720 W maximum with active
+  cables (datasheet); 32 OSFP cages of Class 8 (17 W) transceivers (QM97xx User Manual).
 - Mayr et al., arXiv:2603.16164, Table 4, "Pre-training / H100": LLaMA 3 8B tokens/s per
   GPU at power caps of 200, 300, 400, 500, 600, 700 W.
 """
@@ -48,7 +50,7 @@ def test_states_are_ordered_below_board_power(name):
     m = POWER_MODELS[name]
     assert 0 < m.gpu_idle_w < m.gpu_comm_w <= m.gpu_compute_w <= BOARD_W[name]
     assert 0 < m.host_idle_w <= m.host_busy_w
-    assert m.switch_w > 0
+    assert 747 < m.switch_w <= m.switch_max_w == 1720  # QM9700: passive typical, maximum
 
 
 @pytest.mark.parametrize("name", sorted(BOARD_W))
@@ -61,6 +63,7 @@ def test_every_figure_has_a_source_line(name):
 
 def test_h100_figures_are_the_cited_measurements():
     m = POWER_MODELS["H100"]
+    assert m.switch_w == 747 + 32 * 17  # a QM9700 whose cages all carry optics
     assert m.gpu_compute_w == pytest.approx(647, rel=1e-12)  # Ujeniya et al., Fig. 9b
     # Newkirk et al.: the node at 76% of 10.2 kW, less 8 GPUs at 647 W
     assert m.host_busy_w == pytest.approx(0.76 * 10_200 - 8 * 647, rel=1e-12)
@@ -101,6 +104,14 @@ def test_a_cap_limits_the_busy_phase_draw_only_below_it():
     m = POWER_MODELS["H100"]
     assert m.compute_w_at_cap(0.5) == pytest.approx(350)  # 0.5 x 700 W < 647 W
     assert m.compute_w_at_cap(1.0) == m.gpu_compute_w
+
+
+@pytest.mark.parametrize("cap_w, measured_w", [(200, 199), (300, 298), (400, 395), (500, 493),
+                                               (600, 591)])
+def test_capped_draw_matches_the_measured_draw_at_each_cap(cap_w, measured_w):
+    # Ujeniya et al., Fig. 9b: mean H100 draw (memory + GPU) at each cap, within 2%
+    assert POWER_MODELS["H100"].compute_w_at_cap(cap_w / 700) == pytest.approx(measured_w,
+                                                                               rel=0.02)
 
 
 # ---- the power-cap curve ----------------------------------------------------------------
