@@ -18,9 +18,11 @@ FIGURES = ("gpu_compute_w", "gpu_comm_w", "gpu_idle_w", "host_busy_w", "host_idl
            "switch_w")
 
 
-def power_from(p: PowerConfig, accelerator: str) -> PowerModel | None:
-    """The accelerator's power model with the figures `p` sets; None if it has none
-    published and `p` sets none (then the power columns are nan)."""
+def power_from(p: PowerConfig, accelerator: str, gpus_per_node: int) -> PowerModel | None:
+    """The accelerator's power model for nodes of `gpus_per_node`, with the figures `p`
+    sets (host figures per such node); None if the accelerator has none published and
+    `p` sets none (then the power columns are nan). A published host figure for another
+    node size scales with the GPUs (`PowerModel.host_w_per_gpu`)."""
     given = {key: getattr(p, key) for key in FIGURES if getattr(p, key) is not None}
     for key, value in given.items():
         if isinstance(value, bool) or not (math.isfinite(value) and 0 <= value <= 1e5):
@@ -38,7 +40,13 @@ def power_from(p: PowerConfig, accelerator: str) -> PowerModel | None:
             raise ConfigError(f"power.{missing[0]}", None,
                               f"{accelerator} has no published power figures: set all of "
                               f"power.{', power.'.join(FIGURES)}")
-        return PowerModel(accelerator, **given, sources="set in the configuration")
+        return PowerModel(accelerator, **given, sources="set in the configuration",
+                          gpus_per_node=gpus_per_node)
+    if model.gpus_per_node != gpus_per_node:
+        model = dataclasses.replace(
+            model, host_busy_w=model.host_w_per_gpu(True) * gpus_per_node,
+            host_idle_w=model.host_w_per_gpu(False) * gpus_per_node,
+            gpus_per_node=gpus_per_node, system_max_w=None)
     model = dataclasses.replace(model, **given)
     m = model
     if not m.gpu_idle_w <= m.gpu_comm_w <= m.gpu_compute_w:

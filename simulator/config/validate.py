@@ -230,7 +230,7 @@ def validate(cfg: Config) -> StudySpec:
         train_tokens=train_tokens,
         train_steps=train_steps,
         max_events=float(cfg.max_events),
-        power=power_from(cfg.power, cluster.accelerator),
+        power=power_from(cfg.power, cluster.accelerator, cluster.gpus_per_node),
         swing_threshold_w=cfg.power.swing_threshold_mw * 1e6,
         power_series=cfg.power.series,
     )
