@@ -34,8 +34,8 @@ from simulator.units import HOUR
 Progress = Callable[[str, int, int], None]
 """`progress(stage, done, total)`: called before each stage with the number of stages
 done so far, and once more as `progress("done", total, total)` at the end. Stages:
-"graph", "routing", "collectives" (the step profile), "switches" (the power model's),
-"link slowdown", "domains"; a
+"graph", "routing", "collectives" (the step profile), "link slowdown", "domains",
+"switches" (the power model's count of scale-out switches); a
 study that builds no graph (a fixed step, no switch, rack, scale-up or link failures,
 no power model) has none, and the callback is never called."""
 
@@ -113,9 +113,6 @@ def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
                                                   gpus)),
                    ("collectives", lambda: _buildable(spec, stepmodel.profile,
                                                       *_profile_args(spec)))]
-    if spec.power is not None:  # the scale-out switches draw power too
-        stages.append(("switches", lambda: stepmodel.switch_count(
-            _buildable(spec, stepmodel.fabric_graph, fabric, gpus))))
     scopes = spec.failures.graph_scopes
     if scopes:
         if spec.workload is None:
@@ -126,6 +123,10 @@ def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
         stages.append(("domains", lambda: with_domains(
             spec, _buildable(spec, stepmodel.fabric_graph, fabric, gpus),
             done.get("link slowdown", 1.0))))
+    if spec.power is not None:  # the scale-out switches draw power too (the graph is
+        # cached: built once whichever stage needs it first)
+        stages.append(("switches", lambda: stepmodel.switch_count(
+            _buildable(spec, stepmodel.fabric_graph, fabric, gpus))))
     return stages
 
 

@@ -22,7 +22,7 @@ from simulator.reliability.metrics import (
     SUMMARY_COLUMNS,
     Ledger,
 )
-from simulator.reliability.power import PowerMeter
+from simulator.reliability.power import MWH_J, PowerMeter
 from simulator.reliability.scenario import Scenario
 from simulator.streams import stream
 from simulator.units import DAY, HOUR, MINUTE
@@ -277,7 +277,7 @@ def _throughput(scenario: Scenario, horizon_h: float, useful_h: float,
     """
     profile, step_s, c = scenario.profile, scenario.step_s, scenario.cluster
     share = useful_h / horizon_h if horizon_h > 0 else 0.0  # goodput
-    energy_mwh = math.nan if meter is None else meter.energy_j / 3.6e9
+    energy_mwh = math.nan if meter is None else meter.energy_j / MWH_J
     cost_usd = math.nan if c.gpu_hour_usd is None else c.gpu_hour_usd * c.gpus * horizon_h
     tokens_per_s = math.nan if profile is None else profile.tokens / step_s
     effective = tokens_per_s * share

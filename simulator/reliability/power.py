@@ -29,6 +29,10 @@ from dataclasses import dataclass
 
 from simulator.fabric.power import PowerModel
 from simulator.reliability.metrics import Phase
+from simulator.units import HOUR
+
+#: Joules in one megawatt-hour.
+MWH_J = 1e6 * HOUR
 
 #: The window of `power_swing_mw`: the largest change of the draw within one minute.
 SWING_WINDOW_S = 60.0
@@ -132,11 +136,11 @@ class PowerMeter:
 
     def columns(self, horizon_s: float, useful_s: float) -> dict[str, float]:
         """The summary columns of the run's power (MW, MWh)."""
-        energy_mwh = self.energy_j / 3.6e9
-        useful_mwh = useful_s * self.facility.full_w / 3.6e9
+        energy_mwh = self.energy_j / MWH_J
+        useful_mwh = useful_s * self.facility.full_w / MWH_J
         return {
             "facility_peak_mw": self.peak_w / 1e6,
-            "facility_mean_mw": energy_mwh / (horizon_s / 3600) if horizon_s > 0 else math.nan,
+            "facility_mean_mw": energy_mwh / (horizon_s / HOUR) if horizon_s > 0 else math.nan,
             "power_swing_mw": self.swing_w / 1e6,
             "power_swings": self.swings,
             "energy_mwh": energy_mwh,
