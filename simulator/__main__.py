@@ -121,13 +121,15 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
                    + scenario_warnings(scenario), job)
     clear_run(run_dir)
     events: list[pd.DataFrame] | None = [] if cfg.events else None
+    power: list[pd.DataFrame] | None = [] if scenario.power_series else None
     # replicate bars on a terminal outside CI, from the process that owns it (not joblib's
     # workers: their bars would overwrite one another)
     progress = multiprocessing.parent_process() is None and progress_enabled()
-    frame = with_config_columns(run_scenario(scenario, progress=progress, events=events),
-                                cfg, hydra_cfg)
+    frame = with_config_columns(run_scenario(scenario, progress=progress, events=events,
+                                             power=power), cfg, hydra_cfg)
     out = save_run(run_dir, frame, config_digest(cfg),
-                   None if events is None else pd.concat(events, ignore_index=True))
+                   None if events is None else pd.concat(events, ignore_index=True),
+                   pd.concat(power, ignore_index=True) if power else None)
     goodput = float(frame["goodput"].mean())
     if multirun:
         print(f"  goodput {goodput:.4f}  ({len(frame)} replicates) -> {out}")
@@ -181,7 +183,8 @@ def _finished_run(cfg: DictConfig, run_dir: Path) -> pd.DataFrame | None:
         digest = config_digest(cfg)
     except Exception:  # unresolvable: to_scenario will say what is wrong
         return None
-    done = read_complete_summary(run_dir, digest, events=bool(cfg.events))
+    done = read_complete_summary(run_dir, digest, events=bool(cfg.events),
+                                 power=bool(cfg.power.series))
     if done is not None and not set(CONFIG_COLUMNS) <= set(done.columns):
         return None  # written before rows carried their configuration: run it again
     return done

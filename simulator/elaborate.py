@@ -26,6 +26,7 @@ from simulator.fabric import stepmodel
 from simulator.fabric.domains import GROUP_SCOPES, domains_from_graph
 from simulator.fabric.workload import StepProfile
 from simulator.reliability.failures import FailureModel
+from simulator.reliability.power import FacilityPower
 from simulator.reliability.scenario import Scenario
 from simulator.reliability.study import StudySpec
 from simulator.units import HOUR
@@ -33,9 +34,10 @@ from simulator.units import HOUR
 Progress = Callable[[str, int, int], None]
 """`progress(stage, done, total)`: called before each stage with the number of stages
 done so far, and once more as `progress("done", total, total)` at the end. Stages:
-"graph", "routing", "collectives" (the step profile), "link slowdown", "domains"; a
-study that builds no graph (a fixed step, no switch, rack, scale-up or link failures)
-has none, and the callback is never called."""
+"graph", "routing", "collectives" (the step profile), "link slowdown", "domains",
+"switches" (the power model's count of scale-out switches); a
+study that builds no graph (a fixed step, no switch, rack, scale-up or link failures,
+no power model) has none, and the callback is never called."""
 
 Stage = tuple[str, Callable[[], Any]]
 
@@ -83,7 +85,21 @@ def elaborate(spec: StudySpec, progress: Progress | None = None) -> Scenario:
         train_tokens=spec.train_tokens,
         train_steps=spec.train_steps,
         max_events=spec.max_events,
+        power=_facility(spec, done.get("switches", 0), profile),
+        power_series=spec.power_series,
     )
+
+
+def _facility(spec: StudySpec, switches: int, profile: StepProfile | None
+              ) -> FacilityPower | None:
+    """What the facility draws in each state of the job (None without a power model)."""
+    if spec.power is None:
+        return None
+    c = spec.cluster
+    share = 1.0 if profile is None or spec.fixed_step_s is not None \
+        else profile.compute_s / profile.step_s
+    return FacilityPower(spec.power, c.gpus, c.gpus_per_node, c.spare_nodes, switches,
+                         c.pue, share, spec.swing_threshold_w)
 
 
 def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
@@ -107,6 +123,10 @@ def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
         stages.append(("domains", lambda: with_domains(
             spec, _buildable(spec, stepmodel.fabric_graph, fabric, gpus),
             done.get("link slowdown", 1.0))))
+    if spec.power is not None:  # the scale-out switches draw power too (the graph is
+        # cached: built once whichever stage needs it first)
+        stages.append(("switches", lambda: stepmodel.switch_count(
+            _buildable(spec, stepmodel.fabric_graph, fabric, gpus))))
     return stages
 
 

@@ -7,6 +7,7 @@ from the elaborated MTBI, the stages a study needs.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -47,18 +48,25 @@ def switch_study(policy: CheckpointConfig) -> Config:
 
 
 def test_a_fixed_step_study_elaborates_without_building_a_graph(monkeypatch) -> None:
+    """Without a power model nothing is built; with one (the default H100), the graph
+    only for its count of scale-out switches: no routing, no step profile."""
     def no_graph(*args: Any) -> None:
         raise AssertionError("elaboration built a graph for a fixed-step study")
 
-    for name in ("fabric_graph", "fabric_network", "profile", "link_slowdown"):
+    for name in ("fabric_network", "profile", "link_slowdown"):
         monkeypatch.setattr(stepmodel, name, no_graph)
     spec = validate(Config())
     seen = Recorder()
     scenario = elaborate(spec, progress=seen)
-    assert seen.calls == []  # nothing to build, nothing to report
+    assert seen.calls == [("switches", 0, 1), ("done", 1, 1)]
+    assert scenario.power.switches == 32 + 16  # 4 scalable units of 8 leaves, 16 spines
     assert scenario.profile is None and scenario.step_s == 10.0
     assert scenario.failures == spec.failures and scenario.failures.domains is None
     assert scenario.checkpoint.interval_s == 60 * 60  # checkpoint=fixed: as configured
+    monkeypatch.setattr(stepmodel, "fabric_graph", no_graph)
+    seen = Recorder()
+    scenario = elaborate(dataclasses.replace(spec, power=None), progress=seen)
+    assert seen.calls == [] and scenario.power is None  # nothing to build or report
 
 
 def test_switch_units_come_from_the_topology() -> None:
@@ -68,8 +76,9 @@ def test_switch_units_come_from_the_topology() -> None:
     seen = Recorder()
     scenario = elaborate(validate(switch_study(CheckpointConfig())), progress=seen)
     assert scenario.failures.units("switch", 128, 8) == 4 * 8
-    assert [stage for stage, _, _ in seen.calls] == ["graph", "domains", "done"]
-    assert [(done, total) for _, done, total in seen.calls] == [(0, 2), (1, 2), (2, 2)]
+    assert [stage for stage, _, _ in seen.calls] == ["graph", "domains", "switches", "done"]
+    assert [(done, total) for _, done, total in seen.calls] == [(0, 3), (1, 3), (2, 3),
+                                                                (3, 3)]
 
 
 def test_the_model_driven_interval_is_young_daly_of_the_elaborated_mtbi() -> None:
@@ -134,7 +143,7 @@ def test_a_model_driven_policy_with_only_link_failures_fails_at_elaboration() ->
     assert info.value.allowed == ("needs failures to choose an interval; with "
                                   "failures=none use checkpoint=fixed")
     assert [stage for stage, _, _ in seen.calls] == [
-        "graph", "routing", "collectives", "link slowdown", "domains", "done"]
+        "graph", "routing", "collectives", "link slowdown", "domains", "switches", "done"]
 
 
 def test_a_large_fabric_reports_its_stages() -> None:
@@ -147,8 +156,8 @@ def test_a_large_fabric_reports_its_stages() -> None:
     assert spec.cluster.gpus >= LARGE_FABRIC
     seen = Recorder()
     scenario = elaborate(spec, progress=seen)
-    assert seen.calls == [("graph", 0, 3), ("routing", 1, 3), ("collectives", 2, 3),
-                          ("done", 3, 3)]
+    assert seen.calls == [("graph", 0, 4), ("routing", 1, 4), ("collectives", 2, 4),
+                          ("switches", 3, 4), ("done", 4, 4)]
     assert scenario.profile is not None and scenario.step_s == scenario.profile.step_s
 
 

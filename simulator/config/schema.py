@@ -98,6 +98,21 @@ class EfficiencyConfig:
 
 
 @dataclass
+class PowerConfig:
+    """What the facility draws (simulator/config/power.py). A null figure is the
+    accelerator's published one (simulator/fabric/power.py)."""
+
+    gpu_compute_w: float | None = None  # per accelerator, in dense compute
+    gpu_comm_w: float | None = None  # per accelerator, communication-bound or in a bubble
+    gpu_idle_w: float | None = None  # per accelerator, allocated and idle
+    host_busy_w: float | None = None  # per node, all but the accelerators, job running
+    host_idle_w: float | None = None  # per node, job stopped
+    switch_w: float | None = None  # per scale-out switch of the topology
+    swing_threshold_mw: float = 1.0  # a jump of the draw this large counts in power_swings
+    series: bool = False  # write power.csv: the first replicate's draw over time
+
+
+@dataclass
 class StorageConfig:
     write_gb_per_s: float = 2000.0  # the storage system, shared by every writer
     read_gb_per_s: float = 7000.0
@@ -171,6 +186,7 @@ class Config:
     mode: str = "segments"  # segments: events per checkpoint; steps: an event per step
     max_events: float = DEFAULT_MAX_EVENTS  # work budget: refuse runs estimated above it
     storage: StorageConfig = field(default_factory=StorageConfig)
+    power: PowerConfig = field(default_factory=PowerConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     failures: FailuresConfig = field(default_factory=FailuresConfig)
     # the option's schema (simulator/config/checkpoint.py): CheckpointConfig or a subclass

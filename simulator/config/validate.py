@@ -29,6 +29,7 @@ from simulator.config.explain import (
 )
 from simulator.config.failures import check_links, failures_from, warn_trace_beyond
 from simulator.config.overrides import as_typed, check_overrides
+from simulator.config.power import power_from
 from simulator.config.restart import owner_of as restart_owner
 from simulator.config.restart import restart_spec
 from simulator.config.schema import (
@@ -229,6 +230,9 @@ def validate(cfg: Config) -> StudySpec:
         train_tokens=train_tokens,
         train_steps=train_steps,
         max_events=float(cfg.max_events),
+        power=power_from(cfg.power, cluster.accelerator, cluster.gpus_per_node),
+        swing_threshold_w=cfg.power.swing_threshold_mw * 1e6,
+        power_series=cfg.power.series,
     )
 
 

@@ -22,6 +22,7 @@ from simulator.errors import ConfigError
 
 SUMMARY_FILE = "summary.csv"
 EVENTS_FILE = "events.csv"
+POWER_FILE = "power.csv"  # power.series=true: the first replicate's facility draw over time
 RUNS_FILE = "runs.csv"
 REPORT_DIR = "report"  # python -m simulator.report writes here by default
 #: The SHA-256 of the resolved configuration (without `name`) that produced summary.csv.
@@ -49,6 +50,10 @@ SUMMARY_IF_USED = ("replicas_out_h", "replica_failures", "in_process_restarts")
 #: Decision metrics shown under the headline ones when the run has them (a model
 #: workload, a training budget, a price), with their display format.
 SUMMARY_DECISION = {
+    "facility_peak_mw": "{:,.3f}",
+    "facility_mean_mw": "{:,.3f}",
+    "power_swing_mw": "{:,.3f}",
+    "energy_mwh": "{:,.1f}",
     "tokens_per_s": "{:,.0f}",
     "effective_tokens_per_s": "{:,.0f}",
     "time_to_train_days": "{:,.2f}",
@@ -111,7 +116,7 @@ def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 def remove_temp_files(directory: Path) -> None:
     """Delete the temporary files a killed write of ours left in `directory`."""
-    for name in (SUMMARY_FILE, EVENTS_FILE, DIGEST_FILE, RUNS_FILE):
+    for name in (SUMMARY_FILE, EVENTS_FILE, POWER_FILE, DIGEST_FILE, RUNS_FILE):
         for tmp in directory.glob(f".{name}.*.tmp"):
             tmp.unlink(missing_ok=True)
 
@@ -120,17 +125,19 @@ def remove_temp_files(directory: Path) -> None:
 
 
 def read_complete_summary(run_dir: str | os.PathLike, digest: str,
-                          events: bool = False) -> pd.DataFrame | None:
+                          events: bool = False, power: bool = False) -> pd.DataFrame | None:
     """The summary in `run_dir` if it is complete for the configuration `digest`, else None.
 
     Complete: `config.sha256` holds `digest`, summary.csv parses with at least one row
-    (and events.csv exists when `events`).
+    (and events.csv exists when `events`, power.csv when `power`).
     """
     run_dir = Path(run_dir)
     try:
         if (run_dir / DIGEST_FILE).read_text().strip() != digest:
             return None
         if events and not (run_dir / EVENTS_FILE).is_file():
+            return None
+        if power and not (run_dir / POWER_FILE).is_file():
             return None
         frame = pd.read_csv(run_dir / SUMMARY_FILE)
     except (OSError, ValueError):  # missing, unreadable, empty or malformed
@@ -143,17 +150,20 @@ def clear_run(run_dir: str | os.PathLike) -> None:
 
     Then no summary can sit next to a digest it does not belong to while the run is redone.
     """
-    for name in (SUMMARY_FILE, DIGEST_FILE, EVENTS_FILE):
+    for name in (SUMMARY_FILE, DIGEST_FILE, EVENTS_FILE, POWER_FILE):
         (Path(run_dir) / name).unlink(missing_ok=True)
 
 
 def save_run(run_dir: str | os.PathLike, frame: pd.DataFrame, digest: str,
-             events: pd.DataFrame | None = None) -> Path:
-    """Write a run's events, its configuration digest and, last, its summary; return the
-    summary's path. Only a finished run has a summary.csv (call `clear_run` first)."""
+             events: pd.DataFrame | None = None, power: pd.DataFrame | None = None) -> Path:
+    """Write a run's events and power series, its configuration digest and, last, its
+    summary; return the summary's path. Only a finished run has a summary.csv (call
+    `clear_run` first)."""
     run_dir = Path(run_dir)
     if events is not None:
         write_csv_atomic(events, run_dir / EVENTS_FILE)
+    if power is not None:
+        write_csv_atomic(power, run_dir / POWER_FILE)
     write_atomic(run_dir / DIGEST_FILE, lambda handle: handle.write(digest + "\n"))
     return write_csv_atomic(frame, run_dir / SUMMARY_FILE)
 

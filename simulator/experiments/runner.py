@@ -11,7 +11,6 @@ import simpy
 from tqdm import tqdm
 
 from simulator.experiments.budget import check_budget
-from simulator.fabric.hardware import ACCELERATORS
 from simulator.reliability.cluster import Cluster
 from simulator.reliability.failure_source import FailureRecord
 from simulator.reliability.failures import FailureModel
@@ -23,6 +22,7 @@ from simulator.reliability.metrics import (
     SUMMARY_COLUMNS,
     Ledger,
 )
+from simulator.reliability.power import MWH_J, PowerMeter
 from simulator.reliability.scenario import Scenario
 from simulator.streams import stream
 from simulator.units import DAY, HOUR, MINUTE
@@ -54,6 +54,7 @@ class ReplicateResult:
     records: list[FailureRecord]
     sim_events: int
     job_log: list[tuple[float, str]]  # (time_s, "recovered" | "planned")
+    power: list[tuple[float, float]] | None = None  # (time_s, facility W) steps, if kept
 
     @cached_property
     def failure_log(self) -> pd.DataFrame:
@@ -96,7 +97,10 @@ def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
     """Simulate one replicate of `scenario` with its own random streams."""
     env = CountingEnvironment()
     streams = partial(stream, scenario.seed, replicate)
-    ledger = Ledger()
+    meter = None if scenario.power is None else PowerMeter(
+        scenario.power, keep_series=scenario.power_series
+        and replicate == scenario.first_replicate)
+    ledger = Ledger(meter)
     job = TrainingJob(env, ledger, job_plan(scenario), streams("jitter"))
     cluster = Cluster(env, scenario.cluster, scenario.failures, scenario.restart, streams,
                       listener=job)
@@ -106,13 +110,13 @@ def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
     else:
         env.run(until=env.any_of([job.process, env.timeout(scenario.max_horizon_s)]))
     ledger.finish(env.now)
-    row = _summary_row(scenario, replicate, env.now, ledger, job, cluster)
+    row = _summary_row(scenario, replicate, env.now, ledger, job, cluster, meter)
     return ReplicateResult(row=row, records=cluster.records, sim_events=env.processed,
-                           job_log=job.log)
+                           job_log=job.log, power=None if meter is None else meter.series)
 
 
 def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledger,
-                 job: TrainingJob, cluster: Cluster) -> dict:
+                 job: TrainingJob, cluster: Cluster, meter: PowerMeter | None) -> dict:
     gpus = scenario.cluster.gpus
     hours = {f"{c}_h": ledger.totals[c] / HOUR for c in CATEGORIES}
     horizon_h = end_s / HOUR
@@ -138,7 +142,8 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         "interval_min": job.interval_steps * scenario.step_s / MINUTE,
         "step_s": scenario.step_s,
         "job_mtbi_h": scenario.job_mtbi_s / HOUR,
-        **_throughput(scenario, horizon_h, hours["useful_h"]),
+        **_power(meter, end_s, ledger.totals["useful"]),
+        **_throughput(scenario, horizon_h, hours["useful_h"], meter),
         "misdiagnoses": cluster.diagnosis.misdiagnoses,
         "repeat_failures": cluster.diagnosis.repeat_failures,
         "sdc_events": 0 if job.sdc is None else job.sdc.events,
@@ -166,6 +171,7 @@ def configuration(scenario: Scenario) -> dict[str, object]:
         "cluster_spare_nodes": c.spare_nodes,
         "cluster_gpu_hour_usd": _or_nan(c.gpu_hour_usd),
         "cluster_pue": c.pue,
+        **_power_columns(scenario),
         "topology_kind": None if scenario.fabric is None else scenario.fabric.builder,
         "workload_model_params_b": math.nan if w is None else w.model.params / 1e9,
         "workload_precision": None if w is None else w.precision,
@@ -228,18 +234,40 @@ def _sdc_columns(failures: FailureModel) -> dict[str, object]:
             "failures_sdc_detect_shape": sdc.detect_shape}
 
 
+def _power_columns(scenario: Scenario) -> dict[str, float]:
+    """The power model's figures (W) and the switches it counted; nan without one."""
+    p = scenario.power
+    figures = ("gpu_compute_w", "gpu_comm_w", "gpu_idle_w", "host_busy_w", "host_idle_w",
+               "switch_w")
+    if p is None:
+        return {**{f"power_{k}": math.nan for k in figures}, "power_switches": math.nan}
+    return {**{f"power_{k}": getattr(p.model, k) for k in figures},
+            "power_switches": p.switches}
+
+
 def _or_nan(value: float | None, unit: float = 1.0) -> float:
     """`value` in `unit`s, nan for None."""
     return math.nan if value is None else value / unit
 
 
-def _throughput(scenario: Scenario, horizon_h: float, useful_h: float) -> dict:
-    """Throughput, MFU, energy, cost and the decision metrics of one replicate.
+def _power(meter: PowerMeter | None, end_s: float, useful_s: float) -> dict[str, float]:
+    """The facility's power columns (simulator/reliability/power.py); nan without a
+    power model for the accelerator."""
+    if meter is None:
+        return {"facility_peak_mw": math.nan, "facility_mean_mw": math.nan,
+                "power_swing_mw": math.nan, "power_swings": math.nan,
+                "energy_mwh": math.nan, "lost_mwh": math.nan}
+    return meter.columns(end_s, useful_s)
 
-    The cluster is reserved for the job over the whole horizon, so it draws board power
-    (times the facility's PUE) and is paid for whether or not the time was useful; the
-    lost share is the time that was not useful. Nan where the catalog has no power or
-    `cluster.gpu_hour_usd` is not set.
+
+def _throughput(scenario: Scenario, horizon_h: float, useful_h: float,
+                meter: PowerMeter | None) -> dict:
+    """Throughput, MFU, cost and the decision metrics of one replicate.
+
+    The cluster is reserved for the job over the whole horizon, so it is paid for
+    whether or not the time was useful; the lost share is the time that was not useful.
+    Nan where `cluster.gpu_hour_usd` is not set. Energy is the power meter's (what the
+    facility drew, state by state), nan without a power model.
 
     `tokens_per_s` is the nominal rate while computing; `effective_tokens_per_s` what the
     job delivered over the horizon: useful (never rolled back) compute at the nominal
@@ -248,9 +276,8 @@ def _throughput(scenario: Scenario, horizon_h: float, useful_h: float) -> dict:
     a model (a fixed-step workload has no tokens).
     """
     profile, step_s, c = scenario.profile, scenario.step_s, scenario.cluster
-    power_w = ACCELERATORS[c.accelerator].power_w
     share = useful_h / horizon_h if horizon_h > 0 else 0.0  # goodput
-    energy_mwh = math.nan if power_w is None else power_w * c.pue * c.gpus * horizon_h / 1e6
+    energy_mwh = math.nan if meter is None else meter.energy_j / MWH_J
     cost_usd = math.nan if c.gpu_hour_usd is None else c.gpu_hour_usd * c.gpus * horizon_h
     tokens_per_s = math.nan if profile is None else profile.tokens / step_s
     effective = tokens_per_s * share
@@ -259,8 +286,6 @@ def _throughput(scenario: Scenario, horizon_h: float, useful_h: float) -> dict:
         "tokens_per_s": tokens_per_s,
         "mfu": math.nan if profile is None
         else profile.model_flops / (step_s * profile.gpus * profile.peak_flops),
-        "energy_mwh": energy_mwh,
-        "lost_mwh": energy_mwh * (1.0 - share),
         "cost_usd": cost_usd,
         "lost_usd": cost_usd * (1.0 - share),
         "effective_tokens_per_s": effective,
@@ -290,11 +315,14 @@ def _per(amount: float, units: float) -> float:
 
 
 def run_scenario(scenario: Scenario, progress: bool | None = None,
-                 events: list[pd.DataFrame] | None = None) -> pd.DataFrame:
+                 events: list[pd.DataFrame] | None = None,
+                 power: list[pd.DataFrame] | None = None) -> pd.DataFrame:
     """All replicates of `scenario`, one row each: the summary, then the configuration.
 
     progress: show a progress bar (None: only when writing to a terminal).
     events: if a list, each replicate's event table is appended to it.
+    power: if a list, the first replicate's facility draw over time is appended to it
+    (with `scenario.power_series`; `power_frame`).
     Raises ConfigError (key `max_events`) when the run's estimated SimPy events exceed
     the scenario's work budget (simulator/experiments/budget.py).
     """
@@ -308,4 +336,16 @@ def run_scenario(scenario: Scenario, progress: bool | None = None,
         rows.append(result.row)
         if events is not None:
             events.append(result.events(r))
+        if power is not None and result.power is not None:
+            power.append(power_frame(result.power, result.row["horizon_h"] * HOUR, r))
     return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
+
+
+def power_frame(series: list[tuple[float, float]], end_s: float,
+                replicate: int) -> pd.DataFrame:
+    """One replicate's facility draw as steps: from time_h, until the next row's (the
+    last until the end of the run), facility_mw."""
+    times = [t for t, _ in series]
+    return pd.DataFrame({"replicate": replicate, "time_h": [t / HOUR for t in times],
+                         "until_h": [t / HOUR for t in times[1:]] + [end_s / HOUR],
+                         "facility_mw": [w / 1e6 for _, w in series]})

@@ -34,6 +34,16 @@ def fabric_graph(fabric: FabricSpec, gpus: int) -> nx.Graph:
     return graph
 
 
+#: Node kinds of the topology graph that are scale-out switches (NVSwitch chips are in
+#: the nodes: their power is the host's).
+SWITCH_KINDS = frozenset({"leaf", "spine", "core", "tor", "agg"})
+
+
+def switch_count(graph: nx.Graph) -> int:
+    """The scale-out switches of a topology graph."""
+    return sum(1 for _, kind in graph.nodes(data="kind") if kind in SWITCH_KINDS)
+
+
 @lru_cache(maxsize=8)
 def fabric_network(fabric: FabricSpec, gpus: int) -> Network:
     return Network(fabric_graph(fabric, gpus), dict(fabric.efficiency))

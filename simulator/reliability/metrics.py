@@ -14,6 +14,7 @@ All are time-equivalents of the whole job: they sum to the wall clock.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Protocol
 
 
 class Phase(StrEnum):
@@ -35,6 +36,14 @@ CATEGORIES = ("useful", "checkpoint", "rework", "restart", "wait", "degraded",
 _PROVISIONAL = ("compute", "checkpoint", "degraded")
 
 
+class PhaseListener(Protocol):
+    """Told every phase change of the job (simulator/reliability/power.py PowerMeter)."""
+
+    def change(self, now: float, phase: Phase, slowdown: float, capacity: float) -> None: ...
+
+    def finish(self, now: float) -> None: ...
+
+
 class Ledger:
     """Attributes the job's wall clock, phase by phase, to the accounting categories.
 
@@ -44,7 +53,8 @@ class Ledger:
     them all.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, meter: PhaseListener | None = None) -> None:
+        self.meter = meter  # told every phase change (the facility's power meter)
         self.totals: dict[str, float] = dict.fromkeys(CATEGORIES, 0.0)
         self._pending: dict[str, float] = dict.fromkeys(_PROVISIONAL, 0.0)
         self._sealed: list[dict[str, float]] = []
@@ -70,6 +80,8 @@ class Ledger:
         self._phase = phase
         self._slowdown = slowdown
         self._capacity = capacity
+        if self.meter is not None:
+            self.meter.change(now, phase, slowdown, capacity)
 
     def seal(self, now: float) -> None:
         """A checkpoint was taken: the open segment waits for its write to be durable."""
@@ -121,6 +133,8 @@ class Ledger:
         useful (and a write in progress as checkpoint time).
         """
         self.commit(now)
+        if self.meter is not None:
+            self.meter.finish(now)
 
     def _keep(self, segment: dict[str, float]) -> None:
         self.totals["useful"] += segment["compute"]
@@ -179,6 +193,10 @@ SUMMARY_COLUMNS = (
     "job_mtbi_h",
     "tokens_per_s",
     "mfu",
+    "facility_peak_mw",
+    "facility_mean_mw",
+    "power_swing_mw",
+    "power_swings",
     "energy_mwh",
     "lost_mwh",
     "cost_usd",
@@ -206,6 +224,13 @@ CONFIG_COLUMNS = (
     "cluster_spare_nodes",
     "cluster_gpu_hour_usd",
     "cluster_pue",
+    "power_gpu_compute_w",
+    "power_gpu_comm_w",
+    "power_gpu_idle_w",
+    "power_host_busy_w",
+    "power_host_idle_w",
+    "power_switch_w",
+    "power_switches",
     "topology_kind",
     "workload_model_params_b",
     "workload_precision",

@@ -16,6 +16,7 @@ from simulator.fabric.fabric_spec import FabricSpec
 from simulator.fabric.workload import StepProfile, Workload
 from simulator.reliability.failures import NO_FAILURES, FailureModel
 from simulator.reliability.jitter import StepJitter
+from simulator.reliability.power import FacilityPower
 from simulator.units import DAY, HOUR
 
 #: The default work budget of one run, in SimPy events (`max_events`; simulator/experiments/
@@ -142,6 +143,8 @@ class Scenario:
     train_tokens: float | None = None  # the training budget (time_to_train_days), in
     train_steps: float | None = None  # tokens or in steps; None: no budget
     max_events: float = DEFAULT_MAX_EVENTS  # the work budget (experiments/budget.py)
+    power: FacilityPower | None = None  # what the facility draws (None: no power figures)
+    power_series: bool = False  # keep replicate first_replicate's draw over time
 
     @property
     def interval_steps(self) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 
 from simulator.errors import ConfigError
 from simulator.fabric.fabric_spec import FabricSpec
+from simulator.fabric.power import PowerModel
 from simulator.fabric.workload import Workload
 from simulator.reliability.checkpoint_policies import CHECKPOINT_POLICIES
 from simulator.reliability.failures import FailureModel
@@ -97,6 +98,9 @@ class StudySpec:
     train_tokens: float | None = None
     train_steps: float | None = None
     max_events: float = DEFAULT_MAX_EVENTS
+    power: PowerModel | None = None  # the facility's figures (None: no power columns)
+    swing_threshold_w: float = 1e6
+    power_series: bool = False  # keep the first replicate's draw over time
 
     @property
     def topology(self) -> str:

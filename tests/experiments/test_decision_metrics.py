@@ -27,7 +27,16 @@ STEP_S = 5.0  # workload.step_seconds below: a fixed step, whatever the fabric g
 GPUS = 1024  # cluster/dgx_h100_1k.yaml
 USD_PER_GPU_H = 2.5  # cluster/dgx_h100_1k.yaml
 PUE = 1.2  # cluster/dgx_h100_1k.yaml
-H100_W = 700.0  # H100 SXM board power (NVIDIA datasheet; shared/REFERENCE.md)
+# What the facility draws (simulator/fabric/power.py, its sources): an H100 in compute
+# 647 W (measured average at the 700 W board cap), idle 100 W; a DGX H100 host (all but
+# the GPUs) 0.76 x 10,200 - 8 x 647 = 2,576 W busy; a switch 747 + 32 x 17 = 1,291 W; the
+# dgx_h100_superpod fabric of 1,024 GPUs: 4 scalable units of 8 leaves + 16 spines = 48
+# switches; 4 spare nodes (ceil(0.03125 x 128)) idle: host 0.6 x 2,576, GPUs 100 W each.
+HOST_BUSY_W = 0.76 * 10_200 - 8 * 647
+SPARES_W = 4 * (0.6 * HOST_BUSY_W + 8 * 100.0)
+ALWAYS_W = 48 * (747 + 32 * 17) + SPARES_W
+COMPUTE_IT_W = GPUS * 647.0 + 128 * HOST_BUSY_W + ALWAYS_W  # a fixed step: all compute
+WRITE_IT_W = GPUS * 100.0 + 128 * HOST_BUSY_W + ALWAYS_W  # a blocking write: GPUs idle
 EXACT = ["workload=llama3_70b", f"workload.step_seconds={STEP_S:g}", "failures=none",
          "checkpoint.interval_minutes=55", "checkpoint.write_minutes=5", "horizon_days=1",
          "replicates=2"]
@@ -67,7 +76,9 @@ def test_cost_and_energy_per_million_useful_tokens(exact):
     hours = 24.0
     mtokens = BATCH_TOKENS / STEP_S * GOODPUT * hours * 3600 / 1e6
     usd = USD_PER_GPU_H * GPUS * hours / mtokens  # the cluster is paid for all day
-    mwh = H100_W * PUE * GPUS * hours / 1e6 / mtokens
+    energy_mwh = PUE * (55 / 60 * COMPUTE_IT_W + 5 / 60 * WRITE_IT_W) * hours / 1e6
+    mwh = energy_mwh / mtokens
+    assert exact["energy_mwh"].to_numpy() == pytest.approx(energy_mwh, rel=1e-9)
     assert exact["usd_per_mtoken"].to_numpy() == pytest.approx(usd, rel=1e-9)
     assert exact["mwh_per_mtoken"].to_numpy() == pytest.approx(mwh, rel=1e-9)
 

@@ -22,7 +22,6 @@ from hypothesis.errors import InvalidArgument
 
 from simulator import simulate
 from simulator.errors import ConfigError, TrainsimWarning
-from simulator.fabric.hardware import ACCELERATORS
 from simulator.reliability.metrics import CATEGORIES
 from tests.fuzz.keys import TOP_LEVEL
 
@@ -38,8 +37,8 @@ def _no_model(row: pd.Series) -> bool:
 
 
 def _no_power(row: pd.Series) -> bool:
-    accelerator = ACCELERATORS.get(row["cluster_accelerator"])
-    return accelerator is None or accelerator.power_w is None
+    """No power model: the accelerator has no published figures (and none were set)."""
+    return math.isnan(row["power_gpu_compute_w"])
 
 
 def _no_price(row: pd.Series) -> bool:
@@ -54,7 +53,8 @@ NAN_WHEN = {
     "usd_per_mtoken": lambda row: _no_model(row) or _no_price(row),
     "mwh_per_mtoken": lambda row: _no_model(row) or _no_power(row),
     # energy: board power from the catalog; cost: cluster.gpu_hour_usd or the catalog's
-    "energy_mwh": _no_power, "lost_mwh": _no_power,
+    "energy_mwh": _no_power, "lost_mwh": _no_power, "facility_peak_mw": _no_power,
+    "facility_mean_mw": _no_power, "power_swing_mw": _no_power, "power_swings": _no_power,
     "cost_usd": _no_price, "lost_usd": _no_price,
 }
 CONFIG_NAN = ("cluster_gpu_hour_usd", "workload_model_params_b",
@@ -65,7 +65,9 @@ CONFIG_NAN = ("cluster_gpu_hour_usd", "workload_model_params_b",
               "checkpoint_size_tb", "restart_in_process_s", "restart_replica_gpus",
               "restart_replica_stall_min", "restart_min_replicas", "restart_catch_up_min",
               "failures_sdc_mtbf_h", "failures_sdc_detect_h", "failures_sdc_detect_shape",
-              "checkpoint_keep", "checkpoint_keep_every")
+              "checkpoint_keep", "checkpoint_keep_every", "power_gpu_compute_w",
+              "power_gpu_comm_w", "power_gpu_idle_w", "power_host_busy_w",
+              "power_host_idle_w", "power_switch_w", "power_switches")
 #: "infinite when nothing useful was done" (Summary columns); job_mtbi_h is infinite
 #: when the failure model has no rate: failures=none (then nothing fails) or a trace
 #: (its failures come from the file).

@@ -1,0 +1,148 @@
+"""The facility's electrical draw over a run, from the job's state, at event resolution.
+
+The draw is a function of what the job is doing (simulator/reliability/metrics.py
+`Phase`, with the slowdown and the share of replicas training while it computes), so
+the ledger tells a `PowerMeter` every phase change and the meter integrates the draw
+piecewise: no per-step events, memory bounded by the swing window. What each state
+draws (`FacilityPower.draw_w`), in watts at the facility (IT power x PUE):
+
+- computing: each training accelerator at its step's mean draw, dense compute for the
+  step's compute share and communication-bound for the rest (bubble, exposed
+  collectives; a fixed-step workload is all compute); at a slowdown f (a straggler, a
+  cable down, an elastic job on fewer nodes) the healthy ones wait at a collective for
+  1 - 1/f of the time (communication-bound draw); with only a share c of the
+  data-parallel replicas training, the others' accelerators are idle. Hosts busy.
+- checkpoint (blocking write): accelerators idle, hosts busy (they write).
+- restart, wait: accelerators idle, hosts idle.
+- always: the scale-out switches of the topology graph, and the spare nodes, idle.
+
+Nodes in repair are counted in their job slot (the pool refills it; while the job waits
+for one, the empty slot's draw is an overestimate of at most one node). The figures per
+component and state are `simulator/fabric/power.py`'s, with their sources.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from dataclasses import dataclass
+
+from simulator.fabric.power import PowerModel
+from simulator.reliability.metrics import Phase
+from simulator.units import HOUR
+
+#: Joules in one megawatt-hour.
+MWH_J = 1e6 * HOUR
+
+#: The window of `power_swing_mw`: the largest change of the draw within one minute.
+SWING_WINDOW_S = 60.0
+
+
+@dataclass(frozen=True)
+class FacilityPower:
+    """The facility behind one job: what it draws in each state of the job (watts)."""
+
+    model: PowerModel
+    gpus: int
+    gpus_per_node: int
+    spare_nodes: int
+    switches: int
+    pue: float
+    compute_share: float = 1.0  # of a step in dense compute; the rest communication-bound
+    swing_threshold_w: float = 1e6  # a jump at least this large counts in power_swings
+
+    @property
+    def nodes(self) -> int:
+        return self.gpus // self.gpus_per_node
+
+    @property
+    def step_gpu_w(self) -> float:
+        """One accelerator's mean draw over a healthy step."""
+        m = self.model
+        return self.compute_share * m.gpu_compute_w + (1 - self.compute_share) * m.gpu_comm_w
+
+    @property
+    def always_w(self) -> float:
+        """IT draw that does not follow the job: switches and idle spare nodes."""
+        m = self.model
+        return (self.switches * m.switch_w
+                + self.spare_nodes * (m.host_idle_w + self.gpus_per_node * m.gpu_idle_w))
+
+    def draw_w(self, phase: Phase, slowdown: float = 1.0, capacity: float = 1.0) -> float:
+        """The facility's draw while the job is in `phase` (compute at `slowdown`, with
+        a share `capacity` of its replicas training)."""
+        m = self.model
+        if phase is Phase.COMPUTE:
+            busy = self.step_gpu_w / slowdown + m.gpu_comm_w * (1 - 1 / slowdown)
+            gpu = capacity * busy + (1 - capacity) * m.gpu_idle_w
+            it = self.gpus * gpu + self.nodes * m.host_busy_w
+        elif phase is Phase.CHECKPOINT:
+            it = self.gpus * m.gpu_idle_w + self.nodes * m.host_busy_w
+        else:  # restart, wait
+            it = self.gpus * m.gpu_idle_w + self.nodes * m.host_idle_w
+        return (it + self.always_w) * self.pue
+
+    @property
+    def full_w(self) -> float:
+        """The draw of healthy full-speed training (the draw of useful time)."""
+        return self.draw_w(Phase.COMPUTE)
+
+
+class PowerMeter:
+    """Integrates the facility's draw over the job's phases (the ledger calls `change`
+    at every phase change and `finish` at the end): energy, peak, the largest change
+    within SWING_WINDOW_S, and the jumps of at least the threshold. `series` keeps
+    every (start_s, draw_w) step when asked (one replicate's figure)."""
+
+    def __init__(self, facility: FacilityPower, keep_series: bool = False) -> None:
+        self.facility = facility
+        self.energy_j = 0.0
+        self.peak_w = 0.0
+        self.swing_w = 0.0
+        self.swings = 0
+        self.series: list[tuple[float, float]] | None = [] if keep_series else None
+        self._draw = facility.draw_w(Phase.COMPUTE)  # the ledger's first phase
+        self._since = 0.0
+        self._last: float | None = None  # the draw of the last segment closed
+        self._recent: collections.deque[tuple[float, float]] = collections.deque()
+
+    def change(self, now: float, phase: Phase, slowdown: float, capacity: float) -> None:
+        """The job entered `phase` at `now`."""
+        self._close(now)
+        self._draw = self.facility.draw_w(phase, slowdown, capacity)
+
+    def finish(self, now: float) -> None:
+        self._close(now)
+
+    def _close(self, now: float) -> None:
+        """The segment [since, now) at the current draw ends (a zero-length one is not a
+        segment: the draw changed twice at one instant)."""
+        if now <= self._since:
+            return
+        start, draw = self._since, self._draw
+        self.energy_j += draw * (now - start)
+        self.peak_w = max(self.peak_w, draw)
+        if self._last is not None and abs(draw - self._last) >= self.facility.swing_threshold_w:
+            self.swings += 1
+        recent = self._recent  # (end, draw) of segments ending within the window of start
+        while recent and recent[0][0] < start - SWING_WINDOW_S:
+            recent.popleft()
+        for _, other in recent:
+            self.swing_w = max(self.swing_w, abs(draw - other))
+        recent.append((now, draw))
+        if self.series is not None and draw != self._last:
+            self.series.append((start, draw))
+        self._last, self._since = draw, now
+
+    def columns(self, horizon_s: float, useful_s: float) -> dict[str, float]:
+        """The summary columns of the run's power (MW, MWh)."""
+        energy_mwh = self.energy_j / MWH_J
+        useful_mwh = useful_s * self.facility.full_w / MWH_J
+        return {
+            "facility_peak_mw": self.peak_w / 1e6,
+            "facility_mean_mw": energy_mwh / (horizon_s / HOUR) if horizon_s > 0 else math.nan,
+            "power_swing_mw": self.swing_w / 1e6,
+            "power_swings": self.swings,
+            "energy_mwh": energy_mwh,
+            "lost_mwh": max(0.0, energy_mwh - useful_mwh),
+        }
