@@ -65,6 +65,9 @@ def elaborate(spec: StudySpec, progress: Progress | None = None) -> Scenario:
     step_s = profile.step_s if spec.fixed_step_s is None else spec.fixed_step_s
     if spec.jitter is not None:  # the mean step waits for the slowest GPU
         step_s *= spec.jitter.expected_max
+    step_s *= spec.cap_slowdown  # a per-GPU power cap (1 without)
+    power = _facility(spec, done.get("switches", 0), profile)
+    check_budget(spec, power)
     return Scenario(
         seed=spec.seed,
         replicates=spec.replicates,
@@ -85,7 +88,9 @@ def elaborate(spec: StudySpec, progress: Progress | None = None) -> Scenario:
         train_tokens=spec.train_tokens,
         train_steps=spec.train_steps,
         max_events=spec.max_events,
-        power=_facility(spec, done.get("switches", 0), profile),
+        power=power,
+        power_cap_fraction=spec.cap_fraction,
+        mw_budget_w=spec.mw_budget_w,
         power_series=spec.power_series,
     )
 
@@ -128,6 +133,26 @@ def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
         stages.append(("switches", lambda: stepmodel.switch_count(
             _buildable(spec, stepmodel.fabric_graph, fabric, gpus))))
     return stages
+
+
+def check_budget(spec: StudySpec, power: FacilityPower | None) -> None:
+    """A cluster drawing more than `power.mw_budget` at full load is a ConfigError that
+    says by how much and how many GPUs fit."""
+    if spec.mw_budget_w is None:
+        return
+    if power is None:
+        raise ConfigError("power.mw_budget", spec.mw_budget_w / 1e6,
+                          f"needs power figures; cluster.accelerator="
+                          f"{spec.cluster.accelerator} has none: set power.*_w")
+    if power.full_w > spec.mw_budget_w:
+        c = spec.cluster
+        raise ConfigError("power.mw_budget", spec.mw_budget_w / 1e6,
+                          f"is below the cluster's full-load draw of {power.full_w / 1e6:.2f} "
+                          f"MW ({c.gpus:,} {c.accelerator}, switches, spares, PUE "
+                          f"{c.pue:g}), {power.full_w / spec.mw_budget_w - 1:.1%} over; about "
+                          f"{power.gpus_within(spec.mw_budget_w):,} GPUs fit: lower "
+                          "cluster.gpus, cap power (power.cap_fraction) or raise "
+                          "power.mw_budget")
 
 
 def _buildable(spec: StudySpec, build: Callable[..., Any], *args: Any) -> Any:

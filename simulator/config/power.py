@@ -8,7 +8,7 @@ import math
 from typing import TYPE_CHECKING
 
 from simulator.errors import ConfigError, require_positive
-from simulator.fabric.power import PowerModel, power_model
+from simulator.fabric.power import CAP_CURVES, PowerModel, cap_slowdown, power_model
 
 if TYPE_CHECKING:
     from simulator.config.schema import PowerConfig
@@ -48,6 +48,8 @@ def power_from(p: PowerConfig, accelerator: str, gpus_per_node: int) -> PowerMod
             host_idle_w=model.host_w_per_gpu(False) * gpus_per_node,
             gpus_per_node=gpus_per_node, system_max_w=None)
     model = dataclasses.replace(model, **given)
+    if p.cap_fraction is not None:
+        model = capped(model, p.cap_fraction)
     m = model
     if not m.gpu_idle_w <= m.gpu_comm_w <= m.gpu_compute_w:
         raise ConfigError("power.gpu_comm_w", m.gpu_comm_w,
@@ -57,3 +59,34 @@ def power_from(p: PowerConfig, accelerator: str, gpus_per_node: int) -> PowerMod
         raise ConfigError("power.host_idle_w", m.host_idle_w,
                           f"must be at most power.host_busy_w={m.host_busy_w:g}")
     return model
+
+
+def cap_factor(p: PowerConfig, accelerator: str) -> float:
+    """The step-time factor of `power.cap_fraction` (1 without a cap): the accelerator's
+    measured throughput-versus-cap curve (simulator/fabric/power.py CAP_CURVES)."""
+    if p.cap_fraction is None:
+        return 1.0
+    cap = p.cap_fraction
+    if isinstance(cap, bool) or not math.isfinite(cap):
+        raise ConfigError("power.cap_fraction", cap, "must be a share of board power")
+    if accelerator not in CAP_CURVES:
+        raise ConfigError("power.cap_fraction", cap,
+                          f"needs a measured throughput-versus-cap curve; there is none for "
+                          f"cluster.accelerator={accelerator} (curves for: "
+                          f"{', '.join(sorted(CAP_CURVES))}); leave it null")
+    curve = CAP_CURVES[accelerator]
+    lo, hi = curve[0][0], curve[-1][0]
+    if not lo <= cap <= hi:
+        raise ConfigError("power.cap_fraction", cap,
+                          f"must be within the measured range [{lo:.3f}, {hi:g}] of board "
+                          f"power for {accelerator} (never extrapolated); null: no cap")
+    return cap_slowdown(accelerator, cap)
+
+
+def capped(model: PowerModel, cap_fraction: float) -> PowerModel:
+    """`model` under a per-GPU cap: busy and communication-bound draws at most the cap
+    (an H100 under a cap draws about the cap: simulator/fabric/power.py)."""
+    compute = model.compute_w_at_cap(cap_fraction)
+    return dataclasses.replace(model, gpu_compute_w=compute,
+                               gpu_comm_w=min(model.gpu_comm_w, compute),
+                               gpu_idle_w=min(model.gpu_idle_w, compute))

@@ -110,6 +110,8 @@ class PowerConfig:
     switch_w: float | None = None  # per scale-out switch of the topology
     swing_threshold_mw: float = 1.0  # a jump of the draw this large counts in power_swings
     series: bool = False  # write power.csv: the first replicate's draw over time
+    cap_fraction: float | None = None  # a per-GPU power cap, x board power (null: none)
+    mw_budget: float | None = None  # the site's power budget: a cluster over it is an error
 
 
 @dataclass

@@ -29,7 +29,7 @@ from simulator.config.explain import (
 )
 from simulator.config.failures import check_links, failures_from, warn_trace_beyond
 from simulator.config.overrides import as_typed, check_overrides
-from simulator.config.power import power_from
+from simulator.config.power import cap_factor, power_from
 from simulator.config.restart import owner_of as restart_owner
 from simulator.config.restart import restart_spec
 from simulator.config.schema import (
@@ -233,7 +233,18 @@ def validate(cfg: Config) -> StudySpec:
         power=power_from(cfg.power, cluster.accelerator, cluster.gpus_per_node),
         swing_threshold_w=cfg.power.swing_threshold_mw * 1e6,
         power_series=cfg.power.series,
+        cap_fraction=cfg.power.cap_fraction,
+        cap_slowdown=cap_factor(cfg.power, cluster.accelerator),
+        mw_budget_w=_mw_budget(cfg.power.mw_budget),
     )
+
+
+def _mw_budget(mw: float | None) -> float | None:
+    """`power.mw_budget` in watts (None: no budget)."""
+    require_positive("power.mw_budget", mw, optional=True)
+    if mw is not None and not math.isfinite(mw):
+        raise ConfigError("power.mw_budget", mw, "must be a finite number of MW, or null")
+    return None if mw is None else mw * 1e6
 
 
 def check_run_length(cfg: Config) -> None:

@@ -239,10 +239,13 @@ def _power_columns(scenario: Scenario) -> dict[str, float]:
     p = scenario.power
     figures = ("gpu_compute_w", "gpu_comm_w", "gpu_idle_w", "host_busy_w", "host_idle_w",
                "switch_w")
+    limits = {"power_cap_fraction": _or_nan(scenario.power_cap_fraction),
+              "power_mw_budget": _or_nan(scenario.mw_budget_w, 1e6)}
     if p is None:
-        return {**{f"power_{k}": math.nan for k in figures}, "power_switches": math.nan}
+        return {**{f"power_{k}": math.nan for k in figures}, "power_switches": math.nan,
+                **limits}
     return {**{f"power_{k}": getattr(p.model, k) for k in figures},
-            "power_switches": p.switches}
+            "power_switches": p.switches, **limits}
 
 
 def _or_nan(value: float | None, unit: float = 1.0) -> float:

@@ -231,6 +231,8 @@ CONFIG_COLUMNS = (
     "power_host_idle_w",
     "power_switch_w",
     "power_switches",
+    "power_cap_fraction",
+    "power_mw_budget",
     "topology_kind",
     "workload_model_params_b",
     "workload_precision",

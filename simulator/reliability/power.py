@@ -84,8 +84,16 @@ class FacilityPower:
 
     @property
     def full_w(self) -> float:
-        """The draw of healthy full-speed training (the draw of useful time)."""
+        """The draw of healthy full-speed training (the draw of useful time), the
+        largest of any state."""
         return self.draw_w(Phase.COMPUTE)
+
+    def gpus_within(self, budget_w: float) -> int:
+        """How many GPUs of this system, in whole nodes, train at full load within
+        `budget_w` (switches and spares scaled with the GPUs, as a fabric of the same
+        design and a spare pool of the same share would be)."""
+        per_node = self.full_w / self.nodes
+        return int(budget_w // per_node) * self.gpus_per_node
 
 
 class PowerMeter:

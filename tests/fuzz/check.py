@@ -67,7 +67,8 @@ CONFIG_NAN = ("cluster_gpu_hour_usd", "workload_model_params_b",
               "failures_sdc_mtbf_h", "failures_sdc_detect_h", "failures_sdc_detect_shape",
               "checkpoint_keep", "checkpoint_keep_every", "power_gpu_compute_w",
               "power_gpu_comm_w", "power_gpu_idle_w", "power_host_busy_w",
-              "power_host_idle_w", "power_switch_w", "power_switches")
+              "power_host_idle_w", "power_switch_w", "power_switches",
+              "power_cap_fraction", "power_mw_budget")
 #: "infinite when nothing useful was done" (Summary columns); job_mtbi_h is infinite
 #: when the failure model has no rate: failures=none (then nothing fails) or a trace
 #: (its failures come from the file).
