@@ -210,3 +210,28 @@ def plot_paired(decision: Decision) -> Figure:
     ax.set_title(f"Each configuration minus the best: {wrap(decision.best, 70)}\n"
                  "(mean over replicates, paired 95% CI; orange: tied)", fontsize="medium")
     return fig
+
+
+def plot_power(series: dict[str, pd.DataFrame],
+               failures: dict[str, pd.Series]) -> Figure:
+    """The facility's draw over time (power.csv: `time_h`, `until_h`, `facility_mw`
+    steps of one replicate), one panel per configuration, each failure a tick on top."""
+    fig = Figure(figsize=(9, 1.2 + 1.8 * len(series)), dpi=120, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(series), 1, squeeze=False, sharex=True)[:, 0]
+    for ax, (name, frame) in zip(axes, series.items(), strict=True):
+        days = [*(frame["time_h"] / 24), frame["until_h"].iloc[-1] / 24]
+        mw = [*frame["facility_mw"], frame["facility_mw"].iloc[-1]]
+        ax.step(days, mw, where="post", lw=0.8, color="C0")
+        hit = failures.get(name)
+        if hit is not None and len(hit):
+            ax.plot(hit / 24, [max(mw)] * len(hit), "v", ms=4, color="C3",
+                    label="failure", ls="none")
+            ax.legend(fontsize="x-small", loc="lower right")
+        ax.set_ylabel("MW", fontsize="small")
+        ax.set_title(wrap(name), fontsize="small", loc="left")
+        ax.grid(True, alpha=0.3)
+    axes[-1].set_xlabel("day (first replicate)")
+    fig.suptitle("The facility's draw: drops at checkpoints (GPUs idle) and stops "
+                 "(failures, restarts)", fontsize="medium")
+    return fig

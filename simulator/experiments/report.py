@@ -52,8 +52,15 @@ from simulator.experiments.figures import (
     plot_interval,
     plot_lost,
     plot_paired,
+    plot_power,
 )
-from simulator.experiments.outputs import REPORT_DIR, write_atomic
+from simulator.experiments.outputs import (
+    EVENTS_FILE,
+    POWER_FILE,
+    REPORT_DIR,
+    SUMMARY_FILE,
+    write_atomic,
+)
 from simulator.experiments.report_markdown import markdown, optima_text
 from simulator.reliability.intervals import daly_interval, young_daly_interval
 from simulator.units import HOUR, MINUTE
@@ -82,7 +89,9 @@ REQUIRED = ["seed", "replicate", "gpus", "goodput", "interval_min", "lost_gpu_h"
 #: Every figure the report writes (and, last, names of earlier versions): an earlier
 #: report's figure that this one does not draw is removed.
 FIGURES = ("goodput_vs_interval.png", "lost_gpu_hours.png", "comparison.png",
-           "paired_differences.png", "cluster_comparison.png")
+           "paired_differences.png", "power.png", "cluster_comparison.png")
+#: At most this many configurations' power series in power.png (the first in job order).
+MAX_POWER_PANELS = 6
 HARDWARE = ("topology_config", "cluster_config")
 
 
@@ -137,6 +146,11 @@ def write_report(path: str | Path, out: str | Path | None = None,
         _save(plot_paired(decision), out / "paired_differences.png")
         figures["paired_differences.png"] = (f"Each configuration against the best, in "
                                              f"{chosen.title} (paired differences)")
+    power = power_series(sweep_dir, configs)
+    if power:
+        _save(plot_power(*power), out / "power.png")
+        figures["power.png"] = ("The facility's draw over one replicate "
+                                "(runs with power.series=true)")
     for stale in set(FIGURES) - set(figures):  # from an earlier report of this sweep
         (out / stale).unlink(missing_ok=True)
     text = markdown(frame, table, path, configs, shown, decision, reason, figures, notes)
@@ -209,6 +223,29 @@ def optimum_intervals(frame: pd.DataFrame, lines_by: list[str]
 
 
 # ---- writing -----------------------------------------------------------------------------
+
+
+def power_series(sweep_dir: Path, configs: list[str]
+                 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Series]] | None:
+    """Each run's power.csv (a sweep's job folders, or the run's own folder) by its
+    configuration label, with the failure times of events.csv when it was written."""
+    dirs = [sweep_dir] if (sweep_dir / POWER_FILE).is_file() else sorted(
+        (d for d in sweep_dir.iterdir() if (d / POWER_FILE).is_file()
+         and (d / SUMMARY_FILE).is_file()), key=lambda d: (not d.name.isdigit(), d.name))
+    series: dict[str, pd.DataFrame] = {}
+    failures: dict[str, pd.Series] = {}
+    for run in dirs[:MAX_POWER_PANELS]:
+        summary = pd.read_csv(run / SUMMARY_FILE)
+        name = labels(summary, [c for c in configs if c in summary.columns]).iloc[0] \
+            if configs else run.name
+        frame = pd.read_csv(run / POWER_FILE)
+        series[name] = frame[frame["replicate"] == frame["replicate"].iloc[0]]
+        if (run / EVENTS_FILE).is_file():
+            events = pd.read_csv(run / EVENTS_FILE)
+            first = events[(events["replicate"] == frame["replicate"].iloc[0])
+                           & (events["event"] == "failure")]
+            failures[name] = first["time_hours"]
+    return (series, failures) if series else None
 
 
 def _save(fig: Figure, path: Path) -> None:

@@ -25,7 +25,7 @@ from scipy import stats
 import simulator
 from simulator import simulate
 from simulator.experiments.decision import OBJECTIVES, choose_objective, decide
-from simulator.experiments.report import main, write_report
+from simulator.experiments.report import main, power_series, write_report
 from simulator.experiments.results import swept_keys
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -429,3 +429,26 @@ def test_configurations_without_the_objective_are_left_out_not_tied():
     decision = decide(frame, OBJECTIVES["effective_tokens_per_s"])
     assert decision.winner == "fast" and decision.missing == ["fixed_step"]
     assert list(decision.diffs["configuration"]) == ["slow"]
+
+
+def test_runs_with_a_power_series_get_the_power_figure(tmp_path):
+    """power.series=true writes each run's power.csv; the report draws one panel per
+    configuration, failures (from events.csv) marked; a single run's folder too."""
+    proc = run("simulator", ["-m", "name=power_test", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                             "power.series=true", "events=true",
+                             "checkpoint.interval_minutes=30,120", "cluster.gpus=64",
+                             "horizon_days=3", "failures.node_mtbf_hours=100"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = tmp_path / "sweep"
+    for job in ("0", "1"):
+        power = pd.read_csv(sweep / job / "power.csv")
+        assert list(power.columns) == ["replicate", "time_h", "until_h", "facility_mw"]
+        assert (power["until_h"] > power["time_h"]).all()
+        assert power["until_h"].iloc[-1] == pytest.approx(72.0)
+    report, *figures = write_report(sweep)
+    assert sweep / "report" / "power.png" in figures
+    assert "](power.png)" in report.read_text()
+    series, failures = power_series(sweep, ["checkpoint.interval_minutes"])
+    assert len(series) == 2 and all(len(f) > 0 for f in failures.values())
+    _, *single_figures = write_report(sweep / "0", out=tmp_path / "single")
+    assert tmp_path / "single" / "power.png" in single_figures
