@@ -17,7 +17,6 @@ simulator/config/validate.py (the write and load times may derive from the model
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,16 +141,3 @@ def check_schema(c: CheckpointConfig) -> None:
         raise ConfigError("checkpoint.policy", c.policy,
                           f"choose it with the group option, checkpoint={c.policy} (its "
                           "schema brings its keys)")
-
-
-def owner_of(key: str) -> str | None:
-    """'async' for 'checkpoint.snapshot_minutes': the option whose own key it is."""
-    group, _, leaf = key.partition(".")
-    if group != "checkpoint":
-        return None
-    common = {f.name for f in dataclasses.fields(CheckpointConfig)}
-    for name, schema in SCHEMAS.items():
-        own = {f.name for f in dataclasses.fields(schema)} - common
-        if leaf in own:
-            return name
-    return None

@@ -8,7 +8,7 @@ import math
 from typing import TYPE_CHECKING
 
 from simulator.errors import ConfigError, require_positive
-from simulator.fabric.power import CAP_CURVES, PowerModel, cap_slowdown, power_model
+from simulator.fabric.power import PowerModel, cap_slowdown, power_model
 
 if TYPE_CHECKING:
     from simulator.config.schema import PowerConfig
@@ -63,24 +63,17 @@ def power_from(p: PowerConfig, accelerator: str, gpus_per_node: int) -> PowerMod
 
 def cap_factor(p: PowerConfig, accelerator: str) -> float:
     """The step-time factor of `power.cap_fraction` (1 without a cap): the accelerator's
-    measured throughput-versus-cap curve (simulator/fabric/power.py CAP_CURVES)."""
-    if p.cap_fraction is None:
-        return 1.0
+    measured throughput-versus-cap curve (simulator/fabric/power.py `cap_slowdown`, which
+    refuses an accelerator without a curve and a cap outside the measured range)."""
     cap = p.cap_fraction
-    if isinstance(cap, bool) or not math.isfinite(cap):
+    if cap is None:
+        return 1.0
+    if isinstance(cap, bool):
         raise ConfigError("power.cap_fraction", cap, "must be a share of board power")
-    if accelerator not in CAP_CURVES:
-        raise ConfigError("power.cap_fraction", cap,
-                          f"needs a measured throughput-versus-cap curve; there is none for "
-                          f"cluster.accelerator={accelerator} (curves for: "
-                          f"{', '.join(sorted(CAP_CURVES))}); leave it null")
-    curve = CAP_CURVES[accelerator]
-    lo, hi = curve[0][0], curve[-1][0]
-    if not lo <= cap <= hi:
-        raise ConfigError("power.cap_fraction", cap,
-                          f"must be within the measured range [{lo:.3f}, {hi:g}] of board "
-                          f"power for {accelerator} (never extrapolated); null: no cap")
-    return cap_slowdown(accelerator, cap)
+    try:
+        return cap_slowdown(accelerator, cap)
+    except ValueError as exc:
+        raise ConfigError("power.cap_fraction", cap, f"{exc}; null: no cap") from None
 
 
 def capped(model: PowerModel, cap_fraction: float) -> PowerModel:

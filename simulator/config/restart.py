@@ -15,7 +15,6 @@ in-process restart on or off.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,15 +154,3 @@ def restart_spec(r: RestartConfig, cluster: ClusterSpec,
                        r.repeat_failure_minutes * MINUTE, policy=r.policy,
                        in_process_s=r.in_process_seconds,
                        **r.policy_fields(cluster, replica_gpus))
-
-
-def owner_of(key: str) -> str | None:
-    """'per_replica' for 'restart.replica_stall_minutes': the policy whose own key it is."""
-    group, _, leaf = key.partition(".")
-    if group != "restart":
-        return None
-    common = {f.name for f in dataclasses.fields(RestartConfig)}
-    for name, schema in SCHEMAS.items():
-        if leaf in {f.name for f in dataclasses.fields(schema)} - common:
-            return name
-    return None

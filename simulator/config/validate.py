@@ -20,7 +20,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from simulator.config.bounds import check_bounds
-from simulator.config.checkpoint import CheckpointConfig, check_schema, owner_of
+from simulator.config.checkpoint import SCHEMAS as CHECKPOINT_SCHEMAS
+from simulator.config.checkpoint import CheckpointConfig, check_schema
 from simulator.config.explain import (
     blame_override,
     config_error_from,
@@ -30,8 +31,8 @@ from simulator.config.explain import (
 from simulator.config.failures import check_links, failures_from, warn_trace_beyond
 from simulator.config.overrides import as_typed, check_overrides
 from simulator.config.power import cap_factor, power_from
-from simulator.config.restart import owner_of as restart_owner
-from simulator.config.restart import restart_spec
+from simulator.config.restart import SCHEMAS as RESTART_SCHEMAS
+from simulator.config.restart import RestartConfig, restart_spec
 from simulator.config.schema import (
     ClusterConfig,
     Config,
@@ -351,6 +352,26 @@ def explain(exc: BaseException, overrides: list[str]) -> ConfigError:
     return as_typed(error, overrides)
 
 
+#: The config groups whose options bring keys of their own: group -> (the keys every
+#: option has, each option's schema).
+OPTION_SCHEMAS = {"checkpoint": (CheckpointConfig, CHECKPOINT_SCHEMAS),
+                  "restart": (RestartConfig, RESTART_SCHEMAS)}
+
+
+def owner_of(key: str) -> str | None:
+    """'restart=per_replica' for 'restart.replica_stall_minutes': the option whose own
+    key it is (None if `key` is no option's own)."""
+    group, _, leaf = key.partition(".")
+    if group not in OPTION_SCHEMAS:
+        return None
+    base, schemas = OPTION_SCHEMAS[group]
+    common = {f.name for f in dataclasses.fields(base)}
+    for name, schema in schemas.items():
+        if leaf in {f.name for f in dataclasses.fields(schema)} - common:
+            return f"{group}={name}"
+    return None
+
+
 def _name_owner(error: ConfigError) -> ConfigError:
     """An unknown key that is another checkpoint or restart option's own: say whose."""
     if not error.allowed.startswith("unknown key"):
@@ -358,11 +379,6 @@ def _name_owner(error: ConfigError) -> ConfigError:
     if error.key == "restart.elastic":  # a key before restart policies had schemas
         return ConfigError(error.key, error.value, "is now a restart option: choose "
                            "restart=elastic (and leave restart.elastic out)")
-    owner = restart_owner(error.key)
-    if owner is not None:
-        return ConfigError(error.key, error.value,
-                           f"is only used by restart={owner}; leave it out (or choose "
-                           f"restart={owner})")
     owner = owner_of(error.key)
     if owner is None:
         if error.key.startswith("checkpoint."):
@@ -370,5 +386,4 @@ def _name_owner(error: ConfigError) -> ConfigError:
                                "option's own (scenarios/checkpoint/<option>.yaml)")
         return error
     return ConfigError(error.key, error.value,
-                       f"is only used by checkpoint={owner}; leave it out (or choose "
-                       f"checkpoint={owner})")
+                       f"is only used by {owner}; leave it out (or choose {owner})")

@@ -22,7 +22,7 @@ from simulator.reliability.metrics import (
     SUMMARY_COLUMNS,
     Ledger,
 )
-from simulator.reliability.power import MWH_J, PowerMeter
+from simulator.reliability.power import PowerMeter
 from simulator.reliability.scenario import Scenario
 from simulator.streams import stream
 from simulator.units import DAY, HOUR, MINUTE
@@ -121,6 +121,7 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
     hours = {f"{c}_h": ledger.totals[c] / HOUR for c in CATEGORIES}
     horizon_h = end_s / HOUR
     goodput = hours["useful_h"] / horizon_h if horizon_h > 0 else 0.0
+    power = _power(meter, end_s, ledger.totals["useful"])
     row = {
         "seed": scenario.seed,
         "replicate": replicate,
@@ -142,8 +143,8 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         "interval_min": job.interval_steps * scenario.step_s / MINUTE,
         "step_s": scenario.step_s,
         "job_mtbi_h": scenario.job_mtbi_s / HOUR,
-        **_power(meter, end_s, ledger.totals["useful"]),
-        **_throughput(scenario, horizon_h, hours["useful_h"], meter),
+        **power,
+        **_throughput(scenario, horizon_h, hours["useful_h"], power["energy_mwh"]),
         "misdiagnoses": cluster.diagnosis.misdiagnoses,
         "repeat_failures": cluster.diagnosis.repeat_failures,
         "sdc_events": 0 if job.sdc is None else job.sdc.events,
@@ -264,13 +265,13 @@ def _power(meter: PowerMeter | None, end_s: float, useful_s: float) -> dict[str,
 
 
 def _throughput(scenario: Scenario, horizon_h: float, useful_h: float,
-                meter: PowerMeter | None) -> dict:
+                energy_mwh: float) -> dict:
     """Throughput, MFU, cost and the decision metrics of one replicate.
 
     The cluster is reserved for the job over the whole horizon, so it is paid for
     whether or not the time was useful; the lost share is the time that was not useful.
-    Nan where `cluster.gpu_hour_usd` is not set. Energy is the power meter's (what the
-    facility drew, state by state), nan without a power model.
+    Nan where `cluster.gpu_hour_usd` is not set. `energy_mwh` is what the facility drew
+    (the power columns), nan without a power model.
 
     `tokens_per_s` is the nominal rate while computing; `effective_tokens_per_s` what the
     job delivered over the horizon: useful (never rolled back) compute at the nominal
@@ -280,7 +281,6 @@ def _throughput(scenario: Scenario, horizon_h: float, useful_h: float,
     """
     profile, step_s, c = scenario.profile, scenario.step_s, scenario.cluster
     share = useful_h / horizon_h if horizon_h > 0 else 0.0  # goodput
-    energy_mwh = math.nan if meter is None else meter.energy_j / MWH_J
     cost_usd = math.nan if c.gpu_hour_usd is None else c.gpu_hour_usd * c.gpus * horizon_h
     tokens_per_s = math.nan if profile is None else profile.tokens / step_s
     effective = tokens_per_s * share

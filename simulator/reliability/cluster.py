@@ -188,8 +188,7 @@ class Cluster:
         if node.serving:
             self._take_down([node], None, record, None)
         else:  # it left the job already (another failure): nothing to swap
-            self.records.append(record)
-            self.listener.on_failure(record)
+            self._tell(record)
 
     # -- what the job asks ------------------------------------------------------------
 

@@ -118,23 +118,22 @@ class PartTable:
         if self.infant is not None:
             life = self.infant.lifetime(life, bundle.lifetime.mean_s, rng)
         node, clock = part.node, self._service[part.node]
-        row = self.deadline[node]
-        row[part.slot] = clock + life / self.speed[node]
+        self._set_deadline(part, clock + life / self.speed[node])
         self.birth[node, part.slot] = clock
-        first = int(row.argmin())
-        self._min_slot[node], self._min_deadline[node] = first, float(row[first])
-
 
     def defer(self, part: PartRef, now: float, delay_s: float) -> None:
         """A failed part stays in service unrepaired (its node serving): it fails again
         once its node has served `delay_s` more. Its age keeps counting."""
-        node = part.node
-        self.stop(node, now)
-        row = self.deadline[node]
-        row[part.slot] = self._service[node] + delay_s
+        self.stop(part.node, now)
+        self._set_deadline(part, self._service[part.node] + delay_s)
+        self.start(part.node, now)
+
+    def _set_deadline(self, part: PartRef, deadline: float) -> None:
+        """`part` fails when its node's service clock reaches `deadline`."""
+        row = self.deadline[part.node]
+        row[part.slot] = deadline
         first = int(row.argmin())
-        self._min_slot[node], self._min_deadline[node] = first, float(row[first])
-        self.start(node, now)
+        self._min_slot[part.node], self._min_deadline[part.node] = first, float(row[first])
 
 
 class PartClock:
