@@ -25,6 +25,8 @@ Thresholds, and why:
   synchronous checkpoint would (checkpoint=fixed blocks for the write alone).
 - failures=trace with no row inside the simulated time (an empty or header-only trace,
   the wrong `trace_replicate`, a trace in other units): the run has no failures at all.
+- in-process restart on (restart.in_process_seconds) with no failure cause that has an
+  in_process_share: it can never act, and the run is the policy without it.
 - replicates > 1 with no random source (failures=trace or none, no planned
   maintenance, no stragglers, no random repairs, no step-level jitter): every replicate
   is the same run, so a 95% CI of 0 is not a confidence interval.
@@ -269,8 +271,20 @@ def check_replicates(scenario: Scenario) -> str | None:
             f"or sample failures (failures=exponential, ...)")
 
 
+def check_in_process(scenario: Scenario) -> str | None:
+    """In-process restart is on, but no failure cause recovers in process."""
+    if scenario.restart.in_process_s is None or scenario.failures.trace is not None:
+        return None
+    if any(c.in_process_share > 0 for c in scenario.failures.components):
+        return None
+    return (f"restart.in_process_seconds={scenario.restart.in_process_s:g} has no effect: "
+            f"no cause of failures={scenario.failures.kind} has an in_process_share, so "
+            "every failure takes the full restart; set failures.components.<name>."
+            "in_process_share (failures=llama3 sets them per cause)")
+
+
 SCENARIO_CHECKS = (check_mtbi, check_spares, check_interval, check_snapshot, check_trace,
-                   check_replicates)
+                   check_in_process, check_replicates)
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:

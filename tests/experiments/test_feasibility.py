@@ -72,6 +72,9 @@ EXPECTED = {
     # 6.55 nodes in repair on average, P(N > 8) = 21%; the run agrees (4 replicates: wait_h
     # 166 of 720 h, goodput 0.55). The preset's own count stays (issue #10).
     "cluster=gb200_nvl72_4k": "spare pool expected to run dry",
+    # the default failures (exponential GPU and host lifetimes) name no cause that
+    # recovers in process: the preset is meant for a catalog such as failures=llama3
+    "restart=in_process": "restart.in_process_seconds=90 has no effect",
 }
 
 
@@ -446,3 +449,11 @@ def test_trace_with_no_rows(tmp_path):
         assert error.key == "failures.trace_path"
         return
     assert len(found) == 1 and found[0].startswith("failures=trace: the trace has no rows")
+
+
+def test_in_process_restart_without_any_share_says_it_does_nothing():
+    (message,) = warnings_of(["restart=in_process"])
+    assert "restart.in_process_seconds=90 has no effect" in message
+    assert "in_process_share" in message
+    assert warnings_of(["restart=in_process", "failures=llama3", "cluster=llama3_16k",
+                        "horizon_days=2"]) == []
