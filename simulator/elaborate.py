@@ -104,7 +104,8 @@ def _facility(spec: StudySpec, switches: int, profile: StepProfile | None
     share = 1.0 if profile is None or spec.fixed_step_s is not None \
         else profile.compute_s / profile.step_s
     return FacilityPower(spec.power, c.gpus, c.gpus_per_node, c.spare_nodes, switches,
-                         c.pue, share, spec.swing_threshold_w)
+                         c.pue, share, spec.swing_threshold_w, spec.floor_share,
+                         spec.smoothing)
 
 
 def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
