@@ -110,9 +110,12 @@ def smoothing_from(p: PowerConfig) -> Smoothing | None:
         raise ConfigError("power.battery_efficiency", p.battery_efficiency,
                           "must be a round-trip share in (0, 1]")
     require_positive("power.battery_mw", p.battery_mw, optional=True)
+    require_positive("power.battery_recharge_mw", p.battery_recharge_mw, optional=True)
     if ramp is None:
-        if p.battery_mwh > 0 or p.battery_mw is not None:
-            key = "power.battery_mwh" if p.battery_mwh > 0 else "power.battery_mw"
+        given = [k for k in ("battery_mwh", "battery_mw", "battery_recharge_mw")
+                 if getattr(p, k)]
+        if given:
+            key = f"power.{given[0]}"
             raise ConfigError(key, getattr(p, key.split(".")[1]),
                               "a battery covers a ramp limit: set power.ramp_mw_per_min too")
         return None
@@ -120,6 +123,8 @@ def smoothing_from(p: PowerConfig) -> Smoothing | None:
     if not math.isfinite(ramp):
         raise ConfigError("power.ramp_mw_per_min", ramp, "must be a finite number of MW "
                           "per minute, or null (no limit)")
+    battery_w = math.inf if p.battery_mw is None else p.battery_mw * 1e6
+    recharge_mw = ramp if p.battery_recharge_mw is None else p.battery_recharge_mw
     return Smoothing(ramp_w_per_s=ramp * 1e6 / MINUTE, battery_j=p.battery_mwh * 1e6 * HOUR,
-                     battery_w=math.inf if p.battery_mw is None else p.battery_mw * 1e6,
-                     efficiency=p.battery_efficiency)
+                     battery_w=battery_w, efficiency=p.battery_efficiency,
+                     recharge_w=min(battery_w, recharge_mw * 1e6))

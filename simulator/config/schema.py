@@ -118,6 +118,7 @@ class PowerConfig:
     battery_mwh: float = 0.0  # storage covering the ramp (usable energy)
     battery_mw: float | None = None  # its power limit (null: as much as needed)
     battery_efficiency: float = 0.85  # round trip (NREL ATB, utility-scale Li-ion)
+    battery_recharge_mw: float | None = None  # below half full (null: one minute of ramp)
 
 
 @dataclass

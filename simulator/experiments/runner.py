@@ -243,6 +243,8 @@ def _power_columns(scenario: Scenario) -> dict[str, float]:
     smooth = None if p is None else p.smoothing
     limits = {"power_cap_fraction": _or_nan(scenario.power_cap_fraction),
               "power_mw_budget": _or_nan(scenario.mw_budget_w, 1e6),
+              "power_mw_over_budget": math.nan if p is None or scenario.mw_budget_w is None
+              else (p.full_w - scenario.mw_budget_w) / 1e6,
               "power_floor_fraction": math.nan if p is None else p.floor_share,
               "power_ramp_mw_per_min": math.nan if smooth is None
               else smooth.ramp_w_per_s * 60 / 1e6,

@@ -234,6 +234,7 @@ CONFIG_COLUMNS = (
     "power_switches",
     "power_cap_fraction",
     "power_mw_budget",
+    "power_mw_over_budget",
     "power_floor_fraction",
     "power_ramp_mw_per_min",
     "power_battery_mwh",

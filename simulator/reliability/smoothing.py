@@ -14,8 +14,12 @@ the piecewise-constant load of simulator/reliability/power.py (no time steps):
   cannot take is burned (the GB300's "power floor": GPUs kept busy, or a load bank), so
   the grid's draw never falls faster than the ramp;
 - the battery starts half full (it must absorb the first drop and cover the first
-  rise) and is billed for its round trip: each joule it delivers costs
-  1/`efficiency` - 1 more from the grid (recharged slowly, which moves no swing).
+  rise); below half it recharges from the grid at `recharge_w` (the grid ramps up to
+  the load plus that, never above the run's peak load, and back once it is half
+  full): staged drops store less than
+  one rise of the same size takes ((a + b)^2 > a^2 + b^2), so without recharging it
+  would drain. Its round trip is billed: each joule it delivers costs
+  1/`efficiency` - 1 more from the grid.
 
 Without a ramp limit the grid's draw is the load. `GridDraw` holds the grid's draw as
 points of a piecewise-linear function (a jump is two points at one instant).
@@ -32,6 +36,9 @@ from dataclasses import dataclass
 
 #: A sub-step shorter than this (seconds) is a rounding residue, not a segment.
 _EPS_S = 1e-9
+#: Sub-steps in one load step: each ends at an event (the grid meets its goal, the
+#: battery runs dry, fills, reaches its limit or half full), a handful at most.
+_MAX_SUBSTEPS = 64
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class Smoothing:
     battery_j: float = 0.0  # usable energy
     battery_w: float = math.inf  # the battery's power limit
     efficiency: float = 0.85  # round trip: NREL Annual Technology Baseline, Li-ion 85%
+    recharge_w: float = 0.0  # back toward half full at this rate while below it
 
 
 @dataclass(frozen=True)
@@ -119,53 +127,82 @@ def grid_draw(load: Sequence[tuple[float, float]], end_s: float,
             until = load[i + 1][0] if i + 1 < len(load) else end_s
             points += [(t, w), (until, w)]
         return GridDraw(tuple(points), 0.0)
-    s = smoothing
-    g, soc = load[0][1], s.battery_j / 2
+    s, r = smoothing, smoothing.ramp_w_per_s
+    g, soc, half = load[0][1], smoothing.battery_j / 2, smoothing.battery_j / 2
+    top = max(w for _, w in load)  # recharging never lifts the grid above the peak load
     points = [(load[0][0], g)]
     out = 0.0
     for i, (t, level) in enumerate(load):
         until = load[i + 1][0] if i + 1 < len(load) else end_s
-        while until - t > _EPS_S:
-            d = level - g
-            if d == 0:
-                t = until
-            elif d > 0:  # the load is above the grid: the battery delivers d - ramp x tau
-                short = d - s.battery_w if soc > 0 else d
-                if short > 0:  # the battery cannot: the grid takes the rest at once
-                    g += short
-                    points.append((t, g))
-                    continue
-                meet, empty = d / s.ramp_w_per_s, _time_to_move(soc, d, s.ramp_w_per_s)
-                tau = min(until - t, meet, empty)
-                used = d * tau - s.ramp_w_per_s * tau * tau / 2
-                out += used
-                soc = 0.0 if tau == empty else soc - used
-                g = level if tau == meet else g + s.ramp_w_per_s * tau
-                t += tau
-            else:  # the load is below the grid: the battery absorbs, the rest burns
-                a, room = -d, s.battery_j - soc
-                meet = a / s.ramp_w_per_s
-                if room <= 0 or s.battery_w <= 0:
-                    tau = min(until - t, meet)
-                elif a > s.battery_w:  # absorbs at its limit until the excess fits
-                    full = room / s.battery_w
-                    tau = min(until - t, (a - s.battery_w) / s.ramp_w_per_s, full)
-                    soc = s.battery_j if tau == full else soc + s.battery_w * tau
+        for _ in range(_MAX_SUBSTEPS):
+            if until - t <= _EPS_S:
+                break
+            recharge = s.recharge_w > 0 and soc < half and level < top
+            goal = min(level + s.recharge_w, top) if recharge else level
+            b = level - g  # > 0: the battery delivers; < 0: it absorbs (or the rest burns)
+            if b > 0 and (soc <= 0 or b > s.battery_w):  # it cannot: the grid jumps
+                g = level - (min(s.battery_w, b) if soc > 0 else 0.0)
+                points.append((t, g))
+                continue
+            slope = r if goal > g else -r if goal < g else 0.0
+            meet = abs(goal - g) / r if slope else math.inf
+            step = _Step(until - t, meet)
+            if b > 0:  # delivering b - r tau (the grid rises): until it meets the load
+                step.add("load", b / r)
+                step.add("empty", _time_to_move(soc, b, -r))
+            absorbing = b < 0 or (b == 0 and slope > 0)
+            if absorbing and soc < s.battery_j and s.battery_w > 0:
+                x = -b  # what the grid feeds beyond the load: x + slope tau
+                stop = half if recharge else s.battery_j
+                if x > s.battery_w:  # takes its limit, the rest burns
+                    if slope < 0:
+                        step.add("limit", (x - s.battery_w) / r)
+                    step.add("stored", (stop - soc) / s.battery_w)
                 else:
-                    full = _time_to_move(room, a, s.ramp_w_per_s)
-                    tau = min(until - t, meet, full)
-                    soc = s.battery_j if tau == full else \
-                        soc + a * tau - s.ramp_w_per_s * tau * tau / 2
-                g = level if tau == meet else g - s.ramp_w_per_s * tau
-                t += tau
+                    step.add("stored", _time_to_move(stop - soc, x, slope))
+            tau = step.tau
+            if b > 0:
+                used = b * tau - r * tau * tau / 2
+                out += used
+                soc = 0.0 if step.hit("empty") else soc - used
+            elif absorbing and soc < s.battery_j and s.battery_w > 0:
+                x = -b
+                taken = s.battery_w * tau if x > s.battery_w else x * tau + slope * tau * tau / 2
+                soc = min(s.battery_j, (half if recharge else s.battery_j)
+                          if step.hit("stored") else soc + taken)
+            g = goal if step.hit("meet") else g + slope * tau
+            t += tau
             points.append((t, g))
+        else:
+            raise RuntimeError(f"grid_draw: no progress in the load step at {t} s")
     return GridDraw(tuple(points), out, s.efficiency)
 
 
-def _time_to_move(energy_j: float, rate_w: float, ramp_w_per_s: float) -> float:
-    """When a flow starting at `rate_w` and falling at `ramp_w_per_s` has moved
-    `energy_j` (inf if it stops first): the root of rate x tau - ramp x tau^2 / 2 = E."""
-    disc = rate_w * rate_w - 2 * ramp_w_per_s * energy_j
+class _Step:
+    """The next sub-step of grid_draw: the earliest of the events that end it."""
+
+    def __init__(self, rest_s: float, meet_s: float) -> None:
+        self.times = {"rest": rest_s, "meet": meet_s}
+
+    def add(self, event: str, seconds: float) -> None:
+        self.times[event] = max(0.0, seconds)
+
+    @functools.cached_property
+    def tau(self) -> float:
+        return min(self.times.values())
+
+    def hit(self, event: str) -> bool:
+        return self.times.get(event, math.inf) == self.tau
+
+
+def _time_to_move(energy_j: float, rate_w: float, slope_w_per_s: float) -> float:
+    """When a flow starting at `rate_w` and changing at `slope_w_per_s` has moved
+    `energy_j` (inf if it stops first): the smallest root of
+    rate x tau + slope x tau^2 / 2 = E."""
+    if energy_j <= 0:
+        return 0.0
+    disc = rate_w * rate_w + 2 * slope_w_per_s * energy_j
     if disc < 0:
         return math.inf
-    return 2 * energy_j / (rate_w + math.sqrt(disc))  # the smaller root, stably
+    root = rate_w + math.sqrt(disc)
+    return 2 * energy_j / root if root > 0 else math.inf  # stably

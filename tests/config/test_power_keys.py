@@ -53,6 +53,9 @@ def test_host_figures_follow_the_node_size() -> None:
     (["power.ramp_mw_per_min=1", "power.battery_efficiency=0"],
      "power.battery_efficiency", "(0, 1]"),
     (["power.ramp_mw_per_min=1", "power.battery_mw=0"], "power.battery_mw", "positive"),
+    (["power.battery_recharge_mw=1"], "power.battery_recharge_mw", "ramp_mw_per_min"),
+    (["power.ramp_mw_per_min=1", "power.battery_recharge_mw=-1"],
+     "power.battery_recharge_mw", "positive"),
 ])
 def test_bad_power_input_names_the_key(overrides, key, words) -> None:
     with pytest.raises(ConfigError) as info:

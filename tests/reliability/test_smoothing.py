@@ -122,3 +122,24 @@ def test_a_power_floor_keeps_training_gpus_at_a_share_of_their_draw():
     assert row["power_swing_mw"] * 1e6 == pytest.approx(FULL_W - stopped, rel=1e-12)
     assert row["smoothing_mwh"] * 3.6e9 == pytest.approx(
         900.0 * PUE * 32 * (300.0 - MODEL.gpu_idle_w), rel=1e-9)
+
+
+def test_below_half_full_the_battery_recharges_at_its_rate():
+    """A 10 MW rise at 100 s with the battery half full of two triangles: the ramp takes
+    600 s and one triangle (3,000 MJ). Recharging at 1 MW, the grid ramps on to the load
+    + 1 MW (60 s, storing r x 60^2 / 2 = 30 MJ), holds while the battery takes the
+    remaining 2,970 MJ at 1 MW (2,970 s), and ramps back in 60 s (30 MJ more)."""
+    s = Smoothing(ramp_w_per_s=R, battery_j=4 * TRIANGLE_J, recharge_w=1 * MW)
+    peak = [(0.0, 10 * MW), (100.0, 20 * MW), (5000.0, 30 * MW)]  # 30 MW: room above
+    grid = grid_draw(peak, 5000.0, s)
+    assert [(round(t, 6), round(g)) for t, g in grid.points] == [
+        (0.0, 10 * MW), (100.0, 10 * MW), (700.0, 20 * MW), (760.0, 21 * MW),
+        (3730.0, 21 * MW), (3790.0, 20 * MW), (5000.0, 20 * MW)]
+    assert grid.battery_out_j == pytest.approx(TRIANGLE_J, rel=1e-12)
+    load_j = 10 * MW * 100 + 20 * MW * 4900
+    assert grid.energy_j == pytest.approx(load_j - TRIANGLE_J + 3030e6
+                                          + TRIANGLE_J * (1 / 0.85 - 1), rel=1e-12)
+    assert grid.swing_w(60.0) == pytest.approx(1 * MW, rel=1e-9)
+    # at the run's peak load the grid does not go higher to recharge
+    at_peak = grid_draw(peak[:2], 5000.0, s)
+    assert at_peak.peak_w == 20 * MW and at_peak.points[-1] == (5000.0, 20 * MW)
