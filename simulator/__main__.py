@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from simulator.api import to_scenario
 from simulator.config.validate import config_dir, explain
+from simulator.elaborate import over_budget
 from simulator.errors import ConfigError, TrainsimWarning, print_config_error
 from simulator.experiments.budget import check_budget
 from simulator.experiments.feasibility import result_warnings, scenario_warnings
@@ -107,6 +108,9 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
         with warnings.catch_warnings(record=True) as caught:  # validation's (a trace's)
             scenario = to_scenario(cfg, list(hydra_cfg.overrides.task))
         check_budget(scenario)  # refuse a run past max_events before touching its folder
+        excess = over_budget(scenario)  # one run: an error; a sweep: a column and a warning
+        if excess is not None and not multirun:
+            raise excess
     except ConfigError as error:
         if multirun:
             raise  # Hydra names the failing job; main() prints the error
@@ -118,7 +122,8 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
                                  record.lineno)
     print_warnings([str(r.message) for r in caught
                     if issubclass(r.category, TrainsimWarning)]
-                   + scenario_warnings(scenario), job)
+                   + scenario_warnings(scenario)
+                   + ([] if excess is None else [f"over the power budget: {excess}"]), job)
     clear_run(run_dir)
     events: list[pd.DataFrame] | None = [] if cfg.events else None
     power: list[pd.DataFrame] | None = [] if scenario.power_series else None

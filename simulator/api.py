@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from simulator.config.validate import config_dir, explain, to_spec
-from simulator.elaborate import elaborate
+from simulator.elaborate import elaborate, over_budget
 from simulator.experiments.budget import check_budget
 from simulator.experiments.feasibility import result_warnings, scenario_warnings, warn
 from simulator.experiments.progress import fabric_progress
@@ -58,6 +58,9 @@ def simulate(overrides: list[str] | None = None, config_name: str = "config",
     """
     scenario = load_scenario(overrides, config_name)
     check_budget(scenario)  # a run past max_events is refused before any warning
+    excess = over_budget(scenario)
+    if excess is not None:
+        raise excess
     warn(scenario_warnings(scenario))  # TrainsimWarning: filter with the warnings module
     frame = run_scenario(scenario, progress=progress)
     warn(result_warnings(frame))

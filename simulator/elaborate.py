@@ -104,7 +104,8 @@ def _facility(spec: StudySpec, switches: int, profile: StepProfile | None
     share = 1.0 if profile is None or spec.fixed_step_s is not None \
         else profile.compute_s / profile.step_s
     return FacilityPower(spec.power, c.gpus, c.gpus_per_node, c.spare_nodes, switches,
-                         c.pue, share, spec.swing_threshold_w)
+                         c.pue, share, spec.swing_threshold_w, spec.floor_share,
+                         spec.smoothing)
 
 
 def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
@@ -136,23 +137,30 @@ def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
 
 
 def check_budget(spec: StudySpec, power: FacilityPower | None) -> None:
-    """A cluster drawing more than `power.mw_budget` at full load is a ConfigError that
-    says by how much and how many GPUs fit."""
-    if spec.mw_budget_w is None:
-        return
-    if power is None:
+    """`power.mw_budget` needs the facility's draw: a ConfigError without power figures.
+    (A cluster over the budget is `over_budget`'s: an error for one run, a column and a
+    warning in a sweep.)"""
+    if spec.mw_budget_w is not None and power is None:
         raise ConfigError("power.mw_budget", spec.mw_budget_w / 1e6,
                           f"needs power figures; cluster.accelerator="
                           f"{spec.cluster.accelerator} has none: set power.*_w")
-    if power.full_w > spec.mw_budget_w:
-        c = spec.cluster
-        raise ConfigError("power.mw_budget", spec.mw_budget_w / 1e6,
-                          f"is below the cluster's full-load draw of {power.full_w / 1e6:.2f} "
-                          f"MW ({c.gpus:,} {c.accelerator}, switches, spares, PUE "
-                          f"{c.pue:g}), {power.full_w / spec.mw_budget_w - 1:.1%} over; about "
-                          f"{power.gpus_within(spec.mw_budget_w):,} GPUs fit: lower "
-                          "cluster.gpus, cap power (power.cap_fraction) or raise "
-                          "power.mw_budget")
+
+
+def over_budget(scenario: Scenario) -> ConfigError | None:
+    """The ConfigError of a cluster drawing more than `power.mw_budget` at full load,
+    saying by how much and how many GPUs fit (None within the budget or without one).
+    A single run raises it; a sweep runs on and shows `power_mw_over_budget`."""
+    power, budget_w = scenario.power, scenario.mw_budget_w
+    if power is None or budget_w is None or power.full_w <= budget_w:
+        return None
+    c = scenario.cluster
+    return ConfigError("power.mw_budget", budget_w / 1e6,
+                       f"is below the cluster's full-load draw of {power.full_w / 1e6:.2f} "
+                       f"MW ({c.gpus:,} {c.accelerator}, switches, spares, PUE "
+                       f"{c.pue:g}), {power.full_w / budget_w - 1:.1%} over; about "
+                       f"{power.gpus_within(budget_w):,} GPUs fit: lower "
+                       "cluster.gpus, cap power (power.cap_fraction) or raise "
+                       "power.mw_budget")
 
 
 def _buildable(spec: StudySpec, build: Callable[..., Any], *args: Any) -> Any:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from simulator.errors import ConfigError, require_positive
 from simulator.fabric.power import PowerModel, cap_slowdown, power_model
+from simulator.reliability.smoothing import Smoothing
+from simulator.units import HOUR, MINUTE
 
 if TYPE_CHECKING:
     from simulator.config.schema import PowerConfig
@@ -83,3 +85,46 @@ def capped(model: PowerModel, cap_fraction: float) -> PowerModel:
     return dataclasses.replace(model, gpu_compute_w=compute,
                                gpu_comm_w=min(model.gpu_comm_w, compute),
                                gpu_idle_w=min(model.gpu_idle_w, compute))
+
+
+def floor_from(p: PowerConfig) -> float:
+    """`power.floor_fraction`: no training GPU draws less than this share of its draw in
+    a healthy step (0 without a floor)."""
+    f = p.floor_fraction
+    if f is None:
+        return 0.0
+    if isinstance(f, bool) or not 0 <= f <= 1:
+        raise ConfigError("power.floor_fraction", f,
+                          "must be a share in [0, 1] of a GPU's training draw, or null")
+    return float(f)
+
+
+def smoothing_from(p: PowerConfig) -> Smoothing | None:
+    """`power.ramp_mw_per_min` and the battery behind it (None: the grid sees the load)."""
+    ramp = p.ramp_mw_per_min
+    for key in ("battery_mwh", "battery_efficiency"):
+        value = getattr(p, key)
+        if isinstance(value, bool) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"power.{key}", value, "must be a finite number >= 0")
+    if not 0 < p.battery_efficiency <= 1:
+        raise ConfigError("power.battery_efficiency", p.battery_efficiency,
+                          "must be a round-trip share in (0, 1]")
+    require_positive("power.battery_mw", p.battery_mw, optional=True)
+    require_positive("power.battery_recharge_mw", p.battery_recharge_mw, optional=True)
+    if ramp is None:
+        given = [k for k in ("battery_mwh", "battery_mw", "battery_recharge_mw")
+                 if getattr(p, k)]
+        if given:
+            key = f"power.{given[0]}"
+            raise ConfigError(key, getattr(p, key.split(".")[1]),
+                              "a battery covers a ramp limit: set power.ramp_mw_per_min too")
+        return None
+    require_positive("power.ramp_mw_per_min", ramp)
+    if not math.isfinite(ramp):
+        raise ConfigError("power.ramp_mw_per_min", ramp, "must be a finite number of MW "
+                          "per minute, or null (no limit)")
+    battery_w = math.inf if p.battery_mw is None else p.battery_mw * 1e6
+    recharge_mw = ramp if p.battery_recharge_mw is None else p.battery_recharge_mw
+    return Smoothing(ramp_w_per_s=ramp * 1e6 / MINUTE, battery_j=p.battery_mwh * 1e6 * HOUR,
+                     battery_w=battery_w, efficiency=p.battery_efficiency,
+                     recharge_w=min(battery_w, recharge_mw * 1e6))

@@ -112,6 +112,13 @@ class PowerConfig:
     series: bool = False  # write power.csv: the first replicate's draw over time
     cap_fraction: float | None = None  # a per-GPU power cap, x board power (null: none)
     mw_budget: float | None = None  # the site's power budget: a cluster over it is an error
+    # smoothing (simulator/reliability/smoothing.py): a GPU power floor, x its training draw
+    floor_fraction: float | None = None
+    ramp_mw_per_min: float | None = None  # the grid's draw moves at most this fast
+    battery_mwh: float = 0.0  # storage covering the ramp (usable energy)
+    battery_mw: float | None = None  # its power limit (null: as much as needed)
+    battery_efficiency: float = 0.85  # round trip (NREL ATB, utility-scale Li-ion)
+    battery_recharge_mw: float | None = None  # below half full (null: one minute of ramp)
 
 
 @dataclass

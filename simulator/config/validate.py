@@ -30,7 +30,7 @@ from simulator.config.explain import (
 )
 from simulator.config.failures import check_links, failures_from, warn_trace_beyond
 from simulator.config.overrides import as_typed, check_overrides
-from simulator.config.power import cap_factor, power_from
+from simulator.config.power import cap_factor, floor_from, power_from, smoothing_from
 from simulator.config.restart import SCHEMAS as RESTART_SCHEMAS
 from simulator.config.restart import RestartConfig, restart_spec
 from simulator.config.schema import (
@@ -237,6 +237,8 @@ def validate(cfg: Config) -> StudySpec:
         cap_fraction=cfg.power.cap_fraction,
         cap_slowdown=cap_factor(cfg.power, cluster.accelerator),
         mw_budget_w=_mw_budget(cfg.power.mw_budget),
+        floor_share=floor_from(cfg.power),
+        smoothing=smoothing_from(cfg.power),
     )
 
 

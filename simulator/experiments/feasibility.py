@@ -163,6 +163,11 @@ def check_spares(scenario: Scenario) -> str | None:
     share = short_share(in_repair, c.spare_nodes)
     if not share > SHORT_SHARE:
         return None
+    if in_repair > c.nodes:  # a pool larger than the job would not keep up either
+        return (f"spare pool cannot keep up: {c.nodes:,} job nodes go to repair at "
+                f"{rate * DAY:.3g} per day, {in_repair:.3g} in repair on average, more "
+                "than the job has: it waits for repaired nodes nearly all the time; "
+                "check the failures' MTBF (failures.*_mtbf_hours) and restart.repair_hours")
     need = spares_needed(in_repair)
     fraction = math.ceil(need / c.nodes * 1e4) / 1e4
     repair = in_repair / rate

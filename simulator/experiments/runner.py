@@ -22,7 +22,7 @@ from simulator.reliability.metrics import (
     SUMMARY_COLUMNS,
     Ledger,
 )
-from simulator.reliability.power import PowerMeter
+from simulator.reliability.power import MWH_J, PowerMeter
 from simulator.reliability.scenario import Scenario
 from simulator.streams import stream
 from simulator.units import DAY, HOUR, MINUTE
@@ -240,8 +240,16 @@ def _power_columns(scenario: Scenario) -> dict[str, float]:
     p = scenario.power
     figures = ("gpu_compute_w", "gpu_comm_w", "gpu_idle_w", "host_busy_w", "host_idle_w",
                "switch_w")
+    smooth = None if p is None else p.smoothing
     limits = {"power_cap_fraction": _or_nan(scenario.power_cap_fraction),
-              "power_mw_budget": _or_nan(scenario.mw_budget_w, 1e6)}
+              "power_mw_budget": _or_nan(scenario.mw_budget_w, 1e6),
+              "power_mw_over_budget": math.nan if p is None or scenario.mw_budget_w is None
+              else (p.full_w - scenario.mw_budget_w) / 1e6,
+              "power_floor_fraction": math.nan if p is None else p.floor_share,
+              "power_ramp_mw_per_min": math.nan if smooth is None
+              else smooth.ramp_w_per_s * 60 / 1e6,
+              "power_battery_mwh": math.nan if smooth is None
+              else smooth.battery_j / MWH_J}
     if p is None:
         return {**{f"power_{k}": math.nan for k in figures}, "power_switches": math.nan,
                 **limits}
@@ -260,7 +268,7 @@ def _power(meter: PowerMeter | None, end_s: float, useful_s: float) -> dict[str,
     if meter is None:
         return {"facility_peak_mw": math.nan, "facility_mean_mw": math.nan,
                 "power_swing_mw": math.nan, "power_swings": math.nan,
-                "energy_mwh": math.nan, "lost_mwh": math.nan}
+                "energy_mwh": math.nan, "lost_mwh": math.nan, "smoothing_mwh": math.nan}
     return meter.columns(end_s, useful_s)
 
 

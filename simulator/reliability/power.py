@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from simulator.fabric.power import PowerModel
 from simulator.reliability.metrics import Phase
+from simulator.reliability.smoothing import GridDraw, Smoothing, grid_draw
 from simulator.units import HOUR
 
 #: Joules in one megawatt-hour.
@@ -50,6 +51,8 @@ class FacilityPower:
     pue: float
     compute_share: float = 1.0  # of a step in dense compute; the rest communication-bound
     swing_threshold_w: float = 1e6  # a jump at least this large counts in power_swings
+    floor_share: float = 0.0  # a training GPU draws at least this share of step_gpu_w
+    smoothing: Smoothing | None = None  # the grid's ramp limit and battery
 
     @property
     def nodes(self) -> int:
@@ -68,18 +71,22 @@ class FacilityPower:
         return (self.switches * m.switch_w
                 + self.spare_nodes * (m.host_idle_w + self.gpus_per_node * m.gpu_idle_w))
 
-    def draw_w(self, phase: Phase, slowdown: float = 1.0, capacity: float = 1.0) -> float:
+    def draw_w(self, phase: Phase, slowdown: float = 1.0, capacity: float = 1.0,
+               floor: bool = True) -> float:
         """The facility's draw while the job is in `phase` (compute at `slowdown`, with
-        a share `capacity` of its replicas training)."""
+        a share `capacity` of its replicas training); with `floor`, no training GPU
+        below the power floor (it burns the difference: NVIDIA GB300's power floor)."""
         m = self.model
+        low = self.floor_share * self.step_gpu_w if floor else 0.0
+        idle = max(m.gpu_idle_w, low)
         if phase is Phase.COMPUTE:
-            busy = self.step_gpu_w / slowdown + m.gpu_comm_w * (1 - 1 / slowdown)
-            gpu = capacity * busy + (1 - capacity) * m.gpu_idle_w
+            busy = max(low, self.step_gpu_w / slowdown + m.gpu_comm_w * (1 - 1 / slowdown))
+            gpu = capacity * busy + (1 - capacity) * idle
             it = self.gpus * gpu + self.nodes * m.host_busy_w
         elif phase is Phase.CHECKPOINT:
-            it = self.gpus * m.gpu_idle_w + self.nodes * m.host_busy_w
+            it = self.gpus * idle + self.nodes * m.host_busy_w
         else:  # restart, wait
-            it = self.gpus * m.gpu_idle_w + self.nodes * m.host_idle_w
+            it = self.gpus * idle + self.nodes * m.host_idle_w
         return (it + self.always_w) * self.pue
 
     @property
@@ -99,25 +106,36 @@ class FacilityPower:
 class PowerMeter:
     """Integrates the facility's draw over the job's phases (the ledger calls `change`
     at every phase change and `finish` at the end): energy, peak, the largest change
-    within SWING_WINDOW_S, and the jumps of at least the threshold. `series` keeps
-    every (start_s, draw_w) step when asked (one replicate's figure)."""
+    within SWING_WINDOW_S, and the jumps of at least the threshold; with smoothing, of
+    the grid's draw (simulator/reliability/smoothing.py) over the kept steps. `series`
+    keeps every (start_s, draw_w) step of the load when asked (one replicate's figure)."""
 
     def __init__(self, facility: FacilityPower, keep_series: bool = False) -> None:
         self.facility = facility
         self.energy_j = 0.0
+        self.raw_energy_j = 0.0  # without the power floor: what the job itself drew
         self.peak_w = 0.0
         self.swing_w = 0.0
         self.swings = 0
-        self.series: list[tuple[float, float]] | None = [] if keep_series else None
+        self._keep_series = keep_series
+        self._steps: list[tuple[float, float]] | None = \
+            [] if keep_series or facility.smoothing is not None else None
         self._draw = facility.draw_w(Phase.COMPUTE)  # the ledger's first phase
+        self._raw = facility.draw_w(Phase.COMPUTE, floor=False)
         self._since = 0.0
         self._last: float | None = None  # the draw of the last segment closed
         self._recent: collections.deque[tuple[float, float]] = collections.deque()
+
+    @property
+    def series(self) -> list[tuple[float, float]] | None:
+        """The load's (start_s, draw_w) steps, when kept for a figure."""
+        return self._steps if self._keep_series else None
 
     def change(self, now: float, phase: Phase, slowdown: float, capacity: float) -> None:
         """The job entered `phase` at `now`."""
         self._close(now)
         self._draw = self.facility.draw_w(phase, slowdown, capacity)
+        self._raw = self.facility.draw_w(phase, slowdown, capacity, floor=False)
 
     def finish(self, now: float) -> None:
         self._close(now)
@@ -129,6 +147,7 @@ class PowerMeter:
             return
         start, draw = self._since, self._draw
         self.energy_j += draw * (now - start)
+        self.raw_energy_j += self._raw * (now - start)
         self.peak_w = max(self.peak_w, draw)
         if self._last is not None and abs(draw - self._last) >= self.facility.swing_threshold_w:
             self.swings += 1
@@ -138,19 +157,35 @@ class PowerMeter:
         for _, other in recent:
             self.swing_w = max(self.swing_w, abs(draw - other))
         recent.append((now, draw))
-        if self.series is not None and draw != self._last:
-            self.series.append((start, draw))
+        if self._steps is not None and draw != self._last:
+            self._steps.append((start, draw))
         self._last, self._since = draw, now
 
+    def grid(self, horizon_s: float) -> GridDraw | None:
+        """The grid's draw under the facility's smoothing (None without smoothing)."""
+        if self.facility.smoothing is None or not self._steps:
+            return None
+        return grid_draw(self._steps, horizon_s, self.facility.smoothing)
+
     def columns(self, horizon_s: float, useful_s: float) -> dict[str, float]:
-        """The summary columns of the run's power (MW, MWh)."""
-        energy_mwh = self.energy_j / MWH_J
+        """The summary columns of the run's power (MW, MWh): the grid's side of the
+        facility's meter (the load's, without smoothing)."""
+        energy_j, peak_w, swing_w, swings = self.energy_j, self.peak_w, self.swing_w, \
+            self.swings
+        grid = self.grid(horizon_s)
+        if grid is not None:
+            changes = [t for t, _ in self._steps[1:]]
+            energy_j, peak_w = grid.energy_j, grid.peak_w
+            swing_w = grid.swing_w(SWING_WINDOW_S)
+            swings = grid.swings(changes, SWING_WINDOW_S, self.facility.swing_threshold_w)
+        energy_mwh = energy_j / MWH_J
         useful_mwh = useful_s * self.facility.full_w / MWH_J
         return {
-            "facility_peak_mw": self.peak_w / 1e6,
+            "facility_peak_mw": peak_w / 1e6,
             "facility_mean_mw": energy_mwh / (horizon_s / HOUR) if horizon_s > 0 else math.nan,
-            "power_swing_mw": self.swing_w / 1e6,
-            "power_swings": self.swings,
+            "power_swing_mw": swing_w / 1e6,
+            "power_swings": swings,
             "energy_mwh": energy_mwh,
             "lost_mwh": max(0.0, energy_mwh - useful_mwh),
+            "smoothing_mwh": (energy_j - self.raw_energy_j) / MWH_J,
         }

@@ -28,6 +28,7 @@ from simulator.reliability.scenario import (
     ClusterSpec,
     RestartSpec,
 )
+from simulator.reliability.smoothing import Smoothing
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ class StudySpec:
     cap_fraction: float | None = None  # a per-GPU power cap (power.cap_fraction)
     cap_slowdown: float = 1.0  # its step-time factor
     mw_budget_w: float | None = None  # the site's budget (power.mw_budget), watts
+    floor_share: float = 0.0  # power.floor_fraction (0: no floor)
+    smoothing: Smoothing | None = None  # the grid's ramp limit and battery
 
     @property
     def topology(self) -> str:

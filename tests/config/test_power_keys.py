@@ -44,6 +44,18 @@ def test_host_figures_follow_the_node_size() -> None:
     (["power.swing_threshold_mw=0"], "power.swing_threshold_mw", "positive"),
     (["cluster=tpu_v5p_8k", "power.gpu_compute_w=300"], "power.gpu_comm_w", "TPUv5p"),
     (["power.series=2"], "power.series", "true or false"),
+    (["power.floor_fraction=1.5"], "power.floor_fraction", "[0, 1]"),
+    (["power.ramp_mw_per_min=0"], "power.ramp_mw_per_min", "positive"),
+    (["power.ramp_mw_per_min=inf"], "power.ramp_mw_per_min", "finite"),
+    (["power.battery_mwh=5"], "power.battery_mwh", "ramp_mw_per_min"),
+    (["power.battery_mw=5"], "power.battery_mw", "ramp_mw_per_min"),
+    (["power.ramp_mw_per_min=1", "power.battery_mwh=-1"], "power.battery_mwh", ">= 0"),
+    (["power.ramp_mw_per_min=1", "power.battery_efficiency=0"],
+     "power.battery_efficiency", "(0, 1]"),
+    (["power.ramp_mw_per_min=1", "power.battery_mw=0"], "power.battery_mw", "positive"),
+    (["power.battery_recharge_mw=1"], "power.battery_recharge_mw", "ramp_mw_per_min"),
+    (["power.ramp_mw_per_min=1", "power.battery_recharge_mw=-1"],
+     "power.battery_recharge_mw", "positive"),
 ])
 def test_bad_power_input_names_the_key(overrides, key, words) -> None:
     with pytest.raises(ConfigError) as info:

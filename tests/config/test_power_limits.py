@@ -9,10 +9,13 @@ throughput interpolated linearly between 400 and 500 W.
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
-from simulator import load_scenario
+from simulator import load_scenario, simulate
+from simulator.elaborate import over_budget
 from simulator.errors import ConfigError
+from tests.clirun import run_cli
 
 AT_490_W = 24_853.4 + (490 - 400) / 100 * (27_705.3 - 24_853.4)
 SLOWDOWN_70 = 30_271.0 / AT_490_W  # ~1.104
@@ -20,7 +23,7 @@ SLOWDOWN_70 = 30_271.0 / AT_490_W  # ~1.104
 
 def error(overrides: list[str]) -> ConfigError:
     with pytest.raises(ConfigError) as info:
-        load_scenario(overrides)
+        simulate(overrides, progress=False)
     return info.value
 
 
@@ -52,7 +55,28 @@ def test_a_cluster_over_the_budget_is_an_error_saying_how_many_gpus_fit() -> Non
     assert f"{full_w / 1e6:.2f} MW" in err.allowed
     fit = int(1e6 // (full_w / 128)) * 8
     assert f"about {fit:,} GPUs fit" in err.allowed
-    assert load_scenario(["power.mw_budget=2"]).mw_budget_w == 2e6  # within: runs
+    within = load_scenario(["power.mw_budget=2"])
+    assert within.mw_budget_w == 2e6 and over_budget(within) is None  # within: runs
+    assert over_budget(load_scenario(["power.mw_budget=1"])).allowed == err.allowed
+
+
+def test_a_sweep_runs_over_the_budget_and_says_by_how_much(tmp_path) -> None:
+    """One run over the budget stops (exit 2); in a sweep each configuration runs, its
+    rows carry power_mw_over_budget (full-load draw - budget, MW; negative: headroom)
+    and the run warns with the same numbers."""
+    one = run_cli(["power.mw_budget=1", "horizon_days=1"], tmp_path)
+    assert one.returncode == 2 and "power.mw_budget=1.0" in one.stderr
+    assert "Traceback" not in one.stderr
+    host = 0.76 * 10_200 - 8 * 647
+    full_mw = 1.2 * (128 * (8 * 647 + host) + 48 * 1291 + 4 * (0.6 * host + 8 * 100)) / 1e6
+    sweep = run_cli(["-m", "power.mw_budget=1,2", "name=budget", "horizon_days=1"],
+                    tmp_path)
+    assert sweep.returncode == 0, sweep.stderr
+    assert "over the power budget" in sweep.stdout + sweep.stderr
+    rows = pd.read_csv(tmp_path / "results" / "budget" / "runs.csv")
+    by = rows.set_index("power_mw_budget")["power_mw_over_budget"]
+    assert by[1.0] == pytest.approx(full_mw - 1, rel=1e-9)
+    assert by[2.0] == pytest.approx(full_mw - 2, rel=1e-9)
 
 
 @pytest.mark.parametrize(("overrides", "words"), [

@@ -55,6 +55,7 @@ NAN_WHEN = {
     # energy: board power from the catalog; cost: cluster.gpu_hour_usd or the catalog's
     "energy_mwh": _no_power, "lost_mwh": _no_power, "facility_peak_mw": _no_power,
     "facility_mean_mw": _no_power, "power_swing_mw": _no_power, "power_swings": _no_power,
+    "smoothing_mwh": _no_power,
     "cost_usd": _no_price, "lost_usd": _no_price,
 }
 CONFIG_NAN = ("cluster_gpu_hour_usd", "workload_model_params_b",
@@ -68,7 +69,8 @@ CONFIG_NAN = ("cluster_gpu_hour_usd", "workload_model_params_b",
               "checkpoint_keep", "checkpoint_keep_every", "power_gpu_compute_w",
               "power_gpu_comm_w", "power_gpu_idle_w", "power_host_busy_w",
               "power_host_idle_w", "power_switch_w", "power_switches",
-              "power_cap_fraction", "power_mw_budget")
+              "power_cap_fraction", "power_mw_budget", "power_mw_over_budget",
+              "power_floor_fraction", "power_ramp_mw_per_min", "power_battery_mwh")
 #: "infinite when nothing useful was done" (Summary columns); job_mtbi_h is infinite
 #: when the failure model has no rate: failures=none (then nothing fails) or a trace
 #: (its failures come from the file).
