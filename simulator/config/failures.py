@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from simulator.config.schema import FailuresConfig
 
 COMPONENT_SCOPES = (*SCOPES, "link")
-COMPONENT_KEYS = ("scope", "mtbf_hours", "category", "repair_hours", "in_process_share")
+COMPONENT_KEYS = ("scope", "mtbf_hours", "category", "repair_hours", "in_process_share", "kind",
+                  "shape")
 FAILURE_KINDS = ("none", "trace", *LIFETIME_KINDS)
 
 
@@ -108,8 +109,8 @@ def _failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
     require_positive("failures.node_mtbf_hours", f.node_mtbf_hours, optional=True)
     require_positive("failures.shape", f.shape)
 
-    def lifetime(mtbf_hours: float | None):
-        return None if mtbf_hours is None else make_lifetime(f.kind, mtbf_hours * HOUR, f.shape)
+    def lifetime(mtbf_hours: float | None, kind: str = f.kind, shape: float = f.shape):
+        return None if mtbf_hours is None else make_lifetime(kind, mtbf_hours * HOUR, shape)
 
     catalog = [_component(name, entry, lifetime) for name, entry in f.components.items()]
     lemons, infant = _lemons(f), _infant(f)
@@ -202,7 +203,9 @@ def _infant(f: FailuresConfig) -> InfantMortality | None:
 
 
 def _component(name: str, entry: Any, lifetime) -> Component:
-    """One catalog entry: {scope, mtbf_hours, category}, checked field by field."""
+    """One catalog entry: {scope, mtbf_hours, category, ...}, checked field by field; its
+    own `kind` and `shape` (a fitted catalog, `python -m simulator.fit`) win over
+    failures.kind and failures.shape."""
     key = f"failures.components.{name}"
     if name in ("gpu", "node"):
         raise ConfigError(key, name, "is reserved: use failures.gpu_mtbf_hours / "
@@ -233,8 +236,31 @@ def _component(name: str, entry: Any, lifetime) -> Component:
         raise ConfigError(f"{key}.in_process_share", share,
                           "must be 0 for a link: a cable down slows the job, it does not "
                           "stop it")
-    return Component(name, scope, lifetime(float(mtbf)), str(entry.get("category", "")),
+    kind, shape = _own_lifetime(key, entry, scope)
+    own = {k: v for k, v in (("kind", kind), ("shape", shape)) if v is not None}
+    return Component(name, scope, lifetime(float(mtbf), **own), str(entry.get("category", "")),
                      None if repair is None else float(repair) * HOUR, float(share))
+
+
+def _own_lifetime(key: str, entry: dict, scope: str) -> tuple[str | None, float | None]:
+    """A component's own lifetime kind and shape (None: the failures-wide one)."""
+    kind, shape = entry.get("kind"), entry.get("shape")
+    if kind is not None:
+        require_one_of(f"{key}.kind", kind, LIFETIME_KINDS)
+        if kind != "exponential" and scope in ("job", "link"):
+            raise ConfigError(f"{key}.kind", kind, f"must be exponential for scope {scope} "
+                              "(its failures are one superposed process, not renewed parts)")
+    if shape is not None:
+        if isinstance(shape, bool) or not isinstance(shape, int | float):
+            raise ConfigError(f"{key}.shape", shape, "must be a positive number")
+        require_positive(f"{key}.shape", float(shape))
+        if kind is None:
+            raise ConfigError(f"{key}.shape", shape, "needs the component's own kind "
+                              "(weibull or lognormal) beside it")
+        if kind == "exponential" and shape != 1:
+            raise ConfigError(f"{key}.shape", shape, "must be 1 (or absent) with kind "
+                              "exponential")
+    return kind, None if shape is None else float(shape)
 
 
 def check_links(model: FailureModel, has_model: bool) -> None:
