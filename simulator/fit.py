@@ -11,6 +11,7 @@ DIR/failures/NAME.yaml` writes a `failures` config that runs as is:
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import re
 import sys
@@ -65,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(failures_yaml(log, fits, " ".join(["python -m simulator.fit",
                                                            *(argv or sys.argv[1:])])))
         hosts = out.with_name(out.stem + "_hosts.csv")
-        hosts.write_text("host,node\n" + "".join(f"{name},{i}\n" for i, name in
-                                                 enumerate(log.host_names)))
+        with hosts.open("w", newline="") as file:
+            csv.writer(file).writerows([("host", "node"), *((name, i) for i, name in
+                                                             enumerate(log.host_names))])
         print(f"\nwrote {out} (and the host -> index map, {hosts.name})")
         if out.parent.name == "failures":
             print(f"run it: python -m simulator --config-dir {out.parent.parent} "

@@ -30,7 +30,7 @@ from simulator.reliability.failures import (
     make_lifetime,
 )
 from simulator.reliability.scenario import ClusterSpec
-from simulator.reliability.trace import read_trace
+from simulator.reliability.trace import parse_time, read_trace_file
 from simulator.units import DAY, HOUR
 
 if TYPE_CHECKING:
@@ -72,19 +72,24 @@ def _failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
                               "has no effect with failures=trace (a trace replays recorded "
                               "failures); leave it null, or add sdc rows to the trace")
         total = cluster.nodes + cluster.spare_nodes
-        trace = read_trace(f.trace_path, total, cluster.gpus_per_node, f.trace_replicate)
+        read = read_trace_file(f.trace_path, total, cluster.gpus_per_node, f.trace_replicate,
+                               _trace_start(f))
+        trace = read.failures
+        _check_resample(f, trace)
         if any(t.kind == SDC_KIND for t in trace):  # detected after the configured latency
             sdc = SilentCorruption(math.inf, *_sdc_detection(f))
         return FailureModel(kind="trace", trace=trace, planned_gap_s=planned_gap_s, sdc=sdc,
+                            resample=f.resample, trace_hosts=read.hosts,
                             stragglers=stragglers or Stragglers(
                                 math.inf, f.straggler_slowdown,
                                 f.straggler_detect_hours * HOUR))
     if f.trace_path is not None:
         raise ConfigError("failures.trace_path", f.trace_path,
                           "is only read with failures=trace (or failures.kind=trace)")
-    if f.trace_replicate != 0:
-        raise ConfigError("failures.trace_replicate", f.trace_replicate,
-                          "is only read with failures=trace (or failures.kind=trace)")
+    for key in ("trace_replicate", "trace_start", "resample"):
+        if getattr(f, key) != getattr(type(f)(), key):
+            raise ConfigError(f"failures.{key}", getattr(f, key),
+                              "is only read with failures=trace (or failures.kind=trace)")
     if f.kind == "none":
         for key in ("gpu_mtbf_hours", "node_mtbf_hours"):
             if getattr(f, key) is not None:
@@ -144,6 +149,27 @@ def _check_trace_keys(f: FailuresConfig) -> None:
                               "failures, it samples no lifetimes); leave it at "
                               f"{_show(getattr(default, key))}, or add the failures to "
                               "the trace")
+
+
+def _trace_start(f: FailuresConfig):
+    """failures.trace_start as an aware UTC datetime (None: not set)."""
+    if f.trace_start is None:
+        return None
+    try:
+        return parse_time(str(f.trace_start), "failures.trace_start")
+    except ValueError:
+        raise ConfigError("failures.trace_start", f.trace_start, "must be an ISO 8601 time "
+                          "(e.g. 2025-01-01T00:00:00Z; no offset: UTC)") from None
+
+
+def _check_resample(f: FailuresConfig, trace: tuple) -> None:
+    """failures.resample is true or false, and needs rows tied to a node to draw."""
+    if not isinstance(f.resample, bool):
+        raise ConfigError("failures.resample", f.resample, "must be true or false")
+    if f.resample and not any(t.kind not in ("job", "link") for t in trace):
+        raise ConfigError("failures.resample", f.resample,
+                          f"{f.trace_path} has no rows tied to a node (only job and link "
+                          "rows, or none): a bootstrap by host would replay it unchanged")
 
 
 def _show(value: Any) -> str:

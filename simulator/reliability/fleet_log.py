@@ -22,14 +22,14 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from simulator.errors import ConfigError
 from simulator.reliability.fitting import Exposure
-from simulator.reliability.trace import MAX_BYTES
+from simulator.reliability.trace import MAX_BYTES, parse_time
 from simulator.units import HOUR
 
 KEY = "log"
@@ -39,17 +39,6 @@ LOG_SCOPES = ("gpu", "node", "switch", "job")
 #: Scopes whose units the log cannot tell apart (a switch row names a host behind it; a
 #: job fault has no hardware): fitted as one pooled Poisson process per unit.
 POOLED = ("switch", "job")
-
-
-def parse_time(text: str, what: str) -> datetime:
-    """An ISO 8601 time as an aware UTC datetime (a time without an offset is UTC).
-    Raises ValueError naming `what`."""
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"{what}={text!r} is not an ISO 8601 time (e.g. "
-                         "2025-03-01T14:05:00Z)") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 @dataclass(frozen=True)
