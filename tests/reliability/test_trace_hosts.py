@@ -81,7 +81,7 @@ def test_bad_timestamps_hosts_and_keys_name_their_key_and_line(tmp_path, text, o
 
 
 def test_resample_is_only_read_with_a_trace():
-    with pytest.raises(ConfigError, match="failures.resample=True: is only read with "
+    with pytest.raises(ConfigError, match=r"failures\.resample=True: is only read with "
                        "failures=trace"):
         load_scenario(["failures.resample=true"])
 
