@@ -106,8 +106,12 @@ def fit_log(log: FleetLog, model: str) -> dict[str, tuple[str, Fit, dict[str, Fi
     return out
 
 
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
 def _ci(low: float, high: float) -> str:
-    return f"[{low:,.4g}, {high:,.4g}]"
+    return f"[{_num(low)}, {_num(high)}]"
 
 
 def format_fits(log: FleetLog, fits: dict, gof_samples: int, seed: int) -> str:
@@ -117,7 +121,7 @@ def format_fits(log: FleetLog, fits: dict, gof_samples: int, seed: int) -> str:
              f"{len(log.incidents):,} failures of {len(fits)} components, "
              f"{len(log.host_names)} hosts in the log",
              f"{'component':<16} {'scope':<6} {'fails':>5}  {'model':<11} "
-             f"{'MTBF/unit h [95% CI]':<34} {'shape [95% CI]':<26} {'dAIC':>7}  "
+             f"{'MTBF/unit h [95% CI]':<30} {'shape [95% CI]':<24} {'dAIC':>7}  "
              f"{'KS D':>6} {'p':>6}"]
     for component, (scope, chosen, tried) in fits.items():
         shape = (f"{chosen.shape:.3f} {_ci(*chosen.shape_ci)}" if chosen.model == "weibull"
@@ -131,9 +135,9 @@ def format_fits(log: FleetLog, fits: dict, gof_samples: int, seed: int) -> str:
                              seed)
             gof = f"{d:6.3f} {p:6.3f}"
         flag = " (few failures: rough CI)" if chosen.few else ""
-        mtbf = f"{chosen.mean_h:,.5g} {_ci(*chosen.mean_ci)}"
+        mtbf = f"{_num(chosen.mean_h)} {_ci(*chosen.mean_ci)}"
         lines.append(f"{component:<16} {scope:<6} {chosen.count:>5}  {chosen.model:<11} "
-                     f"{mtbf:<34} {shape:<26} {d_aic:>7}  {gof}{flag}")
+                     f"{mtbf:<30} {shape:<24} {d_aic:>7}  {gof}{flag}")
     lines.append("dAIC: the other model's AIC minus the chosen one's (positive: chosen is "
                  "better); KS D, p: Kaplan-Meier vs fitted survival, p by parametric "
                  "bootstrap (switch and job scopes are pooled counts: no per-unit gaps)")
@@ -171,7 +175,7 @@ def failures_yaml(log: FleetLog, fits: dict, command: str) -> str:
             entry["shape"] = float(f"{chosen.shape:.6g}")
         components[name] = entry
         notes.append(f"#   {name}: {chosen.count} failures, {chosen.model}, MTBF per unit "
-                     f"{chosen.mean_h:,.5g} h, 95% CI {_ci(*chosen.mean_ci)}"
+                     f"{_num(chosen.mean_h)} h, 95% CI {_ci(*chosen.mean_ci)}"
                      + (f", shape {chosen.shape:.3f} {_ci(*chosen.shape_ci)}"
                         if chosen.model == "weibull" else ""))
     config = dataclasses.asdict(FailuresConfig(kind="exponential", components=components))

@@ -198,17 +198,29 @@ def resample_by_host(trace: tuple[TraceFailure, ...], nodes: int,
                      rng: np.random.Generator) -> tuple[TraceFailure, ...]:
     """A bootstrap of the trace by host: node i replays the whole history of a node
     drawn with replacement from all `nodes` (those without rows too); rows that name no
-    node (job, link) stay as they are. Hosts, not failure inter-arrival blocks, are the
-    unit: a host's failures depend on one another (a bad host fails again) and hosts
-    differ (lemons), so whole host histories keep both, and every node is still observed
-    over the trace's whole span; a block bootstrap of the fleet's inter-arrival times
-    would need a block length and would scatter a host's repeats across nodes."""
+    node (job, link) stay as they are.
+
+    Hosts, not failure inter-arrival blocks, are the unit: a host's failures depend on one
+    another (a bad host fails again) and hosts differ (lemons), so whole host histories
+    keep both, and every node is still observed over the trace's whole span; a block
+    bootstrap of the fleet's inter-arrival times would need a block length and would
+    scatter a host's repeats across nodes. A host drawn a second time would fail in
+    lockstep with its first copy (several nodes down at the same instant, which no fleet
+    shows and which drains a spare pool: README, "Bring your own fleet data"), so each
+    further copy is rotated by a uniform offset, circularly over the trace's span (up to
+    its last row): its gaps and count are kept, its place in time is not.
+    """
     own: list[list[TraceFailure]] = [[] for _ in range(nodes)]
     fleet = []
     for failure in trace:
         (fleet if failure.kind in FLEET_KINDS else own[failure.node]).append(failure)
-    picks = rng.integers(nodes, size=nodes)
-    drawn = [replace(f, node=i) for i, source in enumerate(picks) for f in own[source]]
+    span = max((f.time_s for f in trace), default=0.0)
+    drawn, seen = [], set()
+    for node, source in enumerate(rng.integers(nodes, size=nodes).tolist()):
+        shift = float(rng.uniform(0.0, span)) if source in seen and span > 0 else 0.0
+        seen.add(source)
+        drawn += [replace(f, node=node, time_s=(f.time_s + shift) % span if shift else
+                          f.time_s) for f in own[source]]
     return tuple(sorted((*fleet, *drawn), key=lambda f: f.time_s))
 
 

@@ -87,18 +87,30 @@ def test_resample_is_only_read_with_a_trace():
 
 
 def test_a_bootstrap_by_host_gives_each_node_a_whole_host_history():
+    """Node i replays a drawn host's rows: the first copy of a host at its own times,
+    each further copy rotated by one offset modulo the span (5 h, the last row): the
+    same count and the same gaps around the circle. The job row stays."""
     rows = (TraceFailure(1.0, 0), TraceFailure(2.0, 0, "job"), TraceFailure(3.0, 2),
             TraceFailure(4.0, 0), TraceFailure(5.0, 1, "gpu", 4))
     histories = {0: [1.0, 4.0], 1: [5.0], 2: [3.0], 3: []}
+    rotated = 0
     for seed in range(20):
         drawn = resample_by_host(rows, 4, np.random.default_rng(seed))
         assert drawn == resample_by_host(rows, 4, np.random.default_rng(seed))
         assert [f.time_s for f in drawn if f.kind == "job"] == [2.0]  # kept as is
         assert [f.time_s for f in drawn] == sorted(f.time_s for f in drawn)
-        for node in range(4):
-            mine = [f.time_s for f in drawn if f.node == node and f.kind != "job"]
-            assert mine in histories.values()
-        assert all(f.gpu == 4 for f in drawn if f.time_s == 5.0)
+        picks = np.random.default_rng(seed).integers(4, size=4).tolist()
+        for node, source in enumerate(picks):
+            mine = sorted(f.time_s for f in drawn if f.node == node and f.kind != "job")
+            if source not in picks[:node]:
+                assert mine == histories[source]
+                continue
+            assert len(mine) == len(histories[source])
+            rotated += bool(mine) and mine != histories[source]
+            if len(mine) == 2:  # 1 and 4 h: 3 h apart one way, 2 h the other (span 5)
+                assert sorted([mine[1] - mine[0], 5 - (mine[1] - mine[0])]) == \
+                    pytest.approx([2.0, 3.0])
+    assert rotated > 0
 
 
 #: 8 nodes (64 GPUs, no spares) over 10 days: per-host failure counts 0, 0, 1, 1, 2, 3,
