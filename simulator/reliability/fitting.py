@@ -18,7 +18,7 @@ failures), so the maximum is one equation in the shape, solved with scipy's `bre
 the profile score (it is strictly decreasing in the shape: one root). scipy's own
 `stats.CensoredData` fit (`weibull_min.fit`) finds the same maximum (tests/reliability/
 test_fitting.py checks they agree to 1e-4) but runs a general two-parameter simplex search,
-about 80 ms per fit, where the profile takes about 1 ms; the parametric bootstrap below
+about 70 ms per fit, where the profile takes 0.2 ms (891 failures); the parametric bootstrap
 refits hundreds of times. `lifelines` and `reliability` would add a dependency for the
 same two likelihoods.
 
