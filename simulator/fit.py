@@ -176,7 +176,8 @@ def failures_yaml(log: FleetLog, fits: dict, command: str) -> str:
         components[name] = entry
         notes.append(f"#   {name}: {chosen.count} failures, {chosen.model}, MTBF per unit "
                      f"{_num(chosen.mean_h)} h, 95% CI {_ci(*chosen.mean_ci)}"
-                     + (f", shape {chosen.shape:.3f} {_ci(*chosen.shape_ci)}"
+                     + (f", shape {chosen.shape:.3f} {_ci(*chosen.shape_ci)}, scale "
+                        f"{_num(chosen.scale_h)} h {_ci(*chosen.scale_ci)}"
                         if chosen.model == "weibull" else ""))
     config = dataclasses.asdict(FailuresConfig(kind="exponential", components=components))
     fleet = log.fleet
