@@ -57,6 +57,14 @@ def replicas_note(scenario) -> str:
     return (f" ({c.nodes // r.replica_nodes:,} replicas of "
             f"{r.replica_nodes * c.gpus_per_node:,} GPUs)")
 
+def write_trace_hosts(run_dir: Path, scenario: Scenario) -> None:
+    """trace_hosts.csv: a trace's host names and the node index each replays on."""
+    hosts = scenario.failures.trace_hosts
+    if hosts:
+        pd.DataFrame({"host": hosts, "node": range(len(hosts))}).to_csv(
+            run_dir / "trace_hosts.csv", index=False)
+
+
 def with_config_columns(frame: pd.DataFrame, cfg: DictConfig, hydra_cfg) -> pd.DataFrame:
     """Prefix the summary with the chosen group options and every overridden value.
 
@@ -135,6 +143,7 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
     out = save_run(run_dir, frame, config_digest(cfg),
                    None if events is None else pd.concat(events, ignore_index=True),
                    pd.concat(power, ignore_index=True) if power else None)
+    write_trace_hosts(run_dir, scenario)
     goodput = float(frame["goodput"].mean())
     if multirun:
         print(f"  goodput {goodput:.4f}  ({len(frame)} replicates) -> {out}")

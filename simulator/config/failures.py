@@ -30,14 +30,15 @@ from simulator.reliability.failures import (
     make_lifetime,
 )
 from simulator.reliability.scenario import ClusterSpec
-from simulator.reliability.trace import read_trace
+from simulator.reliability.trace import parse_time, read_trace_file
 from simulator.units import DAY, HOUR
 
 if TYPE_CHECKING:
     from simulator.config.schema import FailuresConfig
 
 COMPONENT_SCOPES = (*SCOPES, "link")
-COMPONENT_KEYS = ("scope", "mtbf_hours", "category", "repair_hours", "in_process_share")
+COMPONENT_KEYS = ("scope", "mtbf_hours", "category", "repair_hours", "in_process_share", "kind",
+                  "shape")
 FAILURE_KINDS = ("none", "trace", *LIFETIME_KINDS)
 
 
@@ -71,19 +72,24 @@ def _failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
                               "has no effect with failures=trace (a trace replays recorded "
                               "failures); leave it null, or add sdc rows to the trace")
         total = cluster.nodes + cluster.spare_nodes
-        trace = read_trace(f.trace_path, total, cluster.gpus_per_node, f.trace_replicate)
+        read = read_trace_file(f.trace_path, total, cluster.gpus_per_node, f.trace_replicate,
+                               _trace_start(f))
+        trace = read.failures
+        _check_resample(f, trace)
         if any(t.kind == SDC_KIND for t in trace):  # detected after the configured latency
             sdc = SilentCorruption(math.inf, *_sdc_detection(f))
         return FailureModel(kind="trace", trace=trace, planned_gap_s=planned_gap_s, sdc=sdc,
+                            resample=f.resample, trace_hosts=read.hosts,
                             stragglers=stragglers or Stragglers(
                                 math.inf, f.straggler_slowdown,
                                 f.straggler_detect_hours * HOUR))
     if f.trace_path is not None:
         raise ConfigError("failures.trace_path", f.trace_path,
                           "is only read with failures=trace (or failures.kind=trace)")
-    if f.trace_replicate != 0:
-        raise ConfigError("failures.trace_replicate", f.trace_replicate,
-                          "is only read with failures=trace (or failures.kind=trace)")
+    for key in ("trace_replicate", "trace_start", "resample"):
+        if getattr(f, key) != getattr(type(f)(), key):
+            raise ConfigError(f"failures.{key}", getattr(f, key),
+                              "is only read with failures=trace (or failures.kind=trace)")
     if f.kind == "none":
         for key in ("gpu_mtbf_hours", "node_mtbf_hours"):
             if getattr(f, key) is not None:
@@ -108,8 +114,8 @@ def _failures_from(f: FailuresConfig, cluster: ClusterSpec) -> FailureModel:
     require_positive("failures.node_mtbf_hours", f.node_mtbf_hours, optional=True)
     require_positive("failures.shape", f.shape)
 
-    def lifetime(mtbf_hours: float | None):
-        return None if mtbf_hours is None else make_lifetime(f.kind, mtbf_hours * HOUR, f.shape)
+    def lifetime(mtbf_hours: float | None, kind: str = f.kind, shape: float = f.shape):
+        return None if mtbf_hours is None else make_lifetime(kind, mtbf_hours * HOUR, shape)
 
     catalog = [_component(name, entry, lifetime) for name, entry in f.components.items()]
     lemons, infant = _lemons(f), _infant(f)
@@ -143,6 +149,27 @@ def _check_trace_keys(f: FailuresConfig) -> None:
                               "failures, it samples no lifetimes); leave it at "
                               f"{_show(getattr(default, key))}, or add the failures to "
                               "the trace")
+
+
+def _trace_start(f: FailuresConfig):
+    """failures.trace_start as an aware UTC datetime (None: not set)."""
+    if f.trace_start is None:
+        return None
+    try:
+        return parse_time(str(f.trace_start), "failures.trace_start")
+    except ValueError:
+        raise ConfigError("failures.trace_start", f.trace_start, "must be an ISO 8601 time "
+                          "(e.g. 2025-01-01T00:00:00Z; no offset: UTC)") from None
+
+
+def _check_resample(f: FailuresConfig, trace: tuple) -> None:
+    """failures.resample is true or false, and needs rows tied to a node to draw."""
+    if not isinstance(f.resample, bool):
+        raise ConfigError("failures.resample", f.resample, "must be true or false")
+    if f.resample and not any(t.kind not in ("job", "link") for t in trace):
+        raise ConfigError("failures.resample", f.resample,
+                          f"{f.trace_path} has no rows tied to a node (only job and link "
+                          "rows, or none): a bootstrap by host would replay it unchanged")
 
 
 def _show(value: Any) -> str:
@@ -202,7 +229,9 @@ def _infant(f: FailuresConfig) -> InfantMortality | None:
 
 
 def _component(name: str, entry: Any, lifetime) -> Component:
-    """One catalog entry: {scope, mtbf_hours, category}, checked field by field."""
+    """One catalog entry: {scope, mtbf_hours, category, ...}, checked field by field; its
+    own `kind` and `shape` (a fitted catalog, `python -m simulator.fit`) win over
+    failures.kind and failures.shape."""
     key = f"failures.components.{name}"
     if name in ("gpu", "node"):
         raise ConfigError(key, name, "is reserved: use failures.gpu_mtbf_hours / "
@@ -233,8 +262,31 @@ def _component(name: str, entry: Any, lifetime) -> Component:
         raise ConfigError(f"{key}.in_process_share", share,
                           "must be 0 for a link: a cable down slows the job, it does not "
                           "stop it")
-    return Component(name, scope, lifetime(float(mtbf)), str(entry.get("category", "")),
+    kind, shape = _own_lifetime(key, entry, scope)
+    own = {k: v for k, v in (("kind", kind), ("shape", shape)) if v is not None}
+    return Component(name, scope, lifetime(float(mtbf), **own), str(entry.get("category", "")),
                      None if repair is None else float(repair) * HOUR, float(share))
+
+
+def _own_lifetime(key: str, entry: dict, scope: str) -> tuple[str | None, float | None]:
+    """A component's own lifetime kind and shape (None: the failures-wide one)."""
+    kind, shape = entry.get("kind"), entry.get("shape")
+    if kind is not None:
+        require_one_of(f"{key}.kind", kind, LIFETIME_KINDS)
+        if kind != "exponential" and scope in ("job", "link"):
+            raise ConfigError(f"{key}.kind", kind, f"must be exponential for scope {scope} "
+                              "(its failures are one superposed process, not renewed parts)")
+    if shape is not None:
+        if isinstance(shape, bool) or not isinstance(shape, int | float):
+            raise ConfigError(f"{key}.shape", shape, "must be a positive number")
+        require_positive(f"{key}.shape", float(shape))
+        if kind is None:
+            raise ConfigError(f"{key}.shape", shape, "needs the component's own kind "
+                              "(weibull or lognormal) beside it")
+        if kind == "exponential" and shape != 1:
+            raise ConfigError(f"{key}.shape", shape, "must be 1 (or absent) with kind "
+                              "exponential")
+    return kind, None if shape is None else float(shape)
 
 
 def check_links(model: FailureModel, has_model: bool) -> None:

@@ -45,6 +45,8 @@ class FailuresConfig:
     # failures=trace: replay this CSV (simulator/reliability/trace.py)
     trace_path: str | None = None
     trace_replicate: int = 0  # which replicate's rows of a trace that has several
+    trace_start: str | None = None  # ISO 8601 time of hour 0 of a trace with timestamps
+    resample: bool = False  # each replicate replays a bootstrap of the trace by host
     lemon_fraction: float = 0.0  # share of nodes whose parts fail lemon_factor x as often
     lemon_factor: float = 1.0
     lemon_retire_after: int | None = None  # retire a node after this many failures...

@@ -250,6 +250,8 @@ def random_sources(scenario: Scenario) -> list[str]:
     sampled = failures.trace is None and bool(failures.components)
     if sampled:
         sources.append("sampled failures")
+    if failures.trace is not None and failures.resample:
+        sources.append("a trace resampled by host")
     if failures.planned_gap_s is not None:
         sources.append("planned maintenance")
     stragglers = failures.stragglers
@@ -273,7 +275,9 @@ def check_replicates(scenario: Scenario) -> str | None:
     return (f"replicates={scenario.replicates} are identical: {cause} and nothing else is "
             f"random (no failures.planned_per_day, stragglers, random repairs or step "
             f"jitter), so the 95% CI of 0 is not a confidence interval; use replicates=1, "
-            f"or sample failures (failures=exponential, ...)")
+            f"or sample failures (failures=exponential, ...)"
+            + (", or failures.resample=true (a bootstrap of the trace by host)"
+               if scenario.failures.trace is not None else ""))
 
 
 def check_in_process(scenario: Scenario) -> str | None:

@@ -229,6 +229,8 @@ class FailureModel:
     stragglers: Stragglers | None = None
     domains: FailureDomains | None = None  # from the topology graph (simulator/fabric/domains.py)
     sdc: SilentCorruption | None = None  # silent data corruption (None: none)
+    resample: bool = False  # each replicate replays a bootstrap of the trace by host
+    trace_hosts: tuple[str, ...] = ()  # the trace's host names by node index (if named)
 
     @property
     def components(self) -> tuple[Component, ...]:

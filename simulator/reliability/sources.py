@@ -29,6 +29,7 @@ from simulator.reliability.failures import FailureModel, Stragglers, TraceFailur
 from simulator.reliability.parts import PartClock, PartTable
 from simulator.reliability.scenario import ClusterSpec
 from simulator.reliability.sdc import Corruption, SilentCorruptions, corrupt
+from simulator.reliability.trace import resample_by_host
 
 Streams = Callable[[str], np.random.Generator]
 
@@ -138,9 +139,13 @@ class TraceReplay:
     """Scripted failures: exactly the listed ones, at the listed times. Failures of
     nodes (or behind switches) not in service at that moment are ignored."""
 
-    def __init__(self, failures: FailureModel) -> None:
+    def __init__(self, failures: FailureModel, nodes: int = 0,
+                 rng: np.random.Generator | None = None) -> None:
+        """With `rng`, a bootstrap of the trace by host over `nodes` physical nodes
+        (failures.resample; simulator/reliability/trace.py, `resample_by_host`)."""
         assert failures.trace is not None, "a replay needs a trace"
-        self.trace: tuple[TraceFailure, ...] = failures.trace
+        self.trace: tuple[TraceFailure, ...] = (
+            failures.trace if rng is None else resample_by_host(failures.trace, nodes, rng))
         self.failures = failures
 
     def start(self, env: simpy.Environment, cluster: ClusterState,
@@ -216,7 +221,8 @@ def failure_sources(failures: FailureModel, spec: ClusterSpec,
                 sources.append(CableFailures(bundle, cables,
                                              streams(f"{bundle.name}_failures")))
     else:
-        sources.append(TraceReplay(failures))
+        rng = streams("trace_resample") if failures.resample else None
+        sources.append(TraceReplay(failures, spec.nodes + spec.spare_nodes, rng))
     if failures.planned_gap_s is not None:
         sources.append(Maintenance(failures.planned_gap_s, streams("planned")))
     if failures.stragglers is not None and failures.trace is None:
