@@ -36,7 +36,8 @@ from simulator.experiments.outputs import (
 )
 from simulator.experiments.progress import close_progress, progress_enabled
 from simulator.experiments.results import StartRefused, config_digest
-from simulator.experiments.runner import run_scenario
+from simulator.experiments.runner import ReplicateResult, run_scenario
+from simulator.experiments.timeline import write_timeline
 from simulator.fabric.memory import memory_line
 from simulator.reliability.metrics import CONFIG_COLUMNS
 from simulator.reliability.scenario import Scenario
@@ -122,11 +123,15 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
     clear_run(run_dir)
     events: list[pd.DataFrame] | None = [] if cfg.events else None
     power: list[pd.DataFrame] | None = [] if scenario.power_series else None
+    timelines: list[ReplicateResult] | None = [] if scenario.timeline else None
     # replicate bars on a terminal outside CI, from the process that owns it (not joblib's
     # workers: their bars would overwrite one another)
     progress = multiprocessing.parent_process() is None and progress_enabled()
     frame = with_config_columns(run_scenario(scenario, progress=progress, events=events,
-                                             power=power), cfg, hydra_cfg)
+                                             power=power, timelines=timelines),
+                                cfg, hydra_cfg)
+    if timelines:  # before the summary: a run is complete once summary.csv is written
+        write_timeline(run_dir, timelines)
     out = save_run(run_dir, frame, config_digest(cfg),
                    None if events is None else pd.concat(events, ignore_index=True),
                    pd.concat(power, ignore_index=True) if power else None)
@@ -184,7 +189,7 @@ def _finished_run(cfg: DictConfig, run_dir: Path) -> pd.DataFrame | None:
     except Exception:  # unresolvable: to_scenario will say what is wrong
         return None
     done = read_complete_summary(run_dir, digest, events=bool(cfg.events),
-                                 power=bool(cfg.power.series))
+                                 power=bool(cfg.power.series), timeline=bool(cfg.timeline))
     if done is not None and not set(CONFIG_COLUMNS) <= set(done.columns):
         return None  # written before rows carried their configuration: run it again
     return done
