@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import platform
 import sys
 import warnings
 from pathlib import Path
@@ -20,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+import simulator
 from simulator.api import to_scenario
 from simulator.config.validate import config_dir, explain
 from simulator.errors import ConfigError, TrainsimWarning, print_config_error
@@ -212,6 +214,9 @@ def main() -> None:
     is the user's input; after that only ConfigErrors are (the rest are bugs: traceback).
     Ctrl-C prints how to resume and exits 130.
     """
+    if "--version" in sys.argv[1:] or "-V" in sys.argv[1:]:  # ours, not Hydra's
+        print(version_line())
+        return
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's printer
     try:
         _run()
@@ -231,6 +236,12 @@ def main() -> None:
             overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
             _exit_with(explain(exc, overrides))
         raise
+
+
+def version_line() -> str:
+    """`trainsim --version`: trainsim's version, then Hydra's and Python's (for reports)."""
+    return (f"trainsim {simulator.version()} (hydra-core {hydra.__version__}, "
+            f"Python {platform.python_version()})")
 
 
 def _exit_with(error: ConfigError) -> None:

@@ -117,6 +117,27 @@ def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     return write_atomic(path, lambda handle: frame.to_csv(handle, index=False))
 
 
+def write_parquet_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write `frame` to `path` as Parquet (pyarrow), atomically like `write_csv_atomic`.
+
+    A column that mixes types across runs (an override that is a number in one job and
+    text in another) is written as text; missing values stay missing.
+    """
+    return write_atomic(path, lambda handle: parquet_ready(frame).to_parquet(
+        handle, engine="pyarrow", index=False), binary=True)
+
+
+def parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every object column of mixed value types turned to text (Parquet
+    columns have one type); missing values stay missing."""
+    mixed = {}
+    for column in frame.select_dtypes(include="object").columns:
+        values = frame[column].dropna()
+        if values.map(type).nunique() > 1:
+            mixed[column] = frame[column].map(lambda v: v if pd.isna(v) else str(v))
+    return frame.assign(**mixed) if mixed else frame
+
+
 def remove_temp_files(directory: Path) -> None:
     """Delete the temporary files a killed write of ours left in `directory`."""
     for name in (SUMMARY_FILE, EVENTS_FILE, POWER_FILE, DIGEST_FILE, RUNS_FILE,
