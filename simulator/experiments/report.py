@@ -15,7 +15,9 @@ decision a sweep supports, with figures chosen by what it varied.
 - `paired_differences.png`: each configuration minus the best, with its paired CI.
 
 Everything is written atomically into `results/<sweep>/report/` by default. The text of
-`report.md` is written by `simulator.experiments.report_markdown`.
+`report.md` is written by `simulator.experiments.report_markdown`; with `--html`, the same
+report as one self-contained `report.html` (figures embedded, tables sortable) next to it
+(`simulator.experiments.report_html`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from simulator.experiments.outputs import (
     SUMMARY_FILE,
     write_atomic,
 )
+from simulator.experiments.report_html import html_page
 from simulator.experiments.report_markdown import markdown, optima_text
 from simulator.reliability.intervals import daly_interval, young_daly_interval
 from simulator.units import HOUR, MINUTE
@@ -93,6 +96,7 @@ FIGURES = ("goodput_vs_interval.png", "lost_gpu_hours.png", "comparison.png",
 #: At most this many configurations' power series in power.png (the first in job order).
 MAX_POWER_PANELS = 6
 HARDWARE = ("topology_config", "cluster_config")
+HTML_FILE = "report.html"  # --html: report.md as one self-contained page
 
 
 def labels(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -104,9 +108,10 @@ def labels(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 
 def write_report(path: str | Path, out: str | Path | None = None,
-                 objective: str | None = None) -> list[Path]:
-    """Write the figures and `report.md` for the sweep at `path`; return the paths
-    written, report.md first. `objective`: a key of `simulator.experiments.decision.OBJECTIVES`
+                 objective: str | None = None, html: bool = False) -> list[Path]:
+    """Write the figures and `report.md` for the sweep at `path` (and `report.html`
+    with `html`); return the paths written, report.md first, report.html second.
+    `objective`: a key of `simulator.experiments.decision.OBJECTIVES`
     (None: the default for what the sweep varies). Raises ValueError on a table that
     is not trainsim's or an objective the rows do not have."""
     path = Path(path)
@@ -156,7 +161,13 @@ def write_report(path: str | Path, out: str | Path | None = None,
     text = markdown(frame, table, path, configs, shown, decision, reason, figures, notes)
     report = out / "report.md"
     write_atomic(report, lambda handle: handle.write(text))
-    return [report, *(out / name for name in figures)]
+    page = out / HTML_FILE
+    if not html:
+        page.unlink(missing_ok=True)  # an earlier report's page would disagree with this one
+        return [report, *(out / name for name in figures)]
+    document = html_page(text, out, title=f"trainsim sweep report: {path.name}")
+    write_atomic(page, lambda handle: handle.write(document))
+    return [report, page, *(out / name for name in figures)]
 
 
 def _shown_metrics(frame: pd.DataFrame, configs: list[str],
@@ -261,9 +272,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="what decides (default: effective_tokens_per_s when the step "
                              "time differs between configurations, else goodput)")
     parser.add_argument("--out", help="output directory (default: <sweep>/report)")
+    parser.add_argument("--html", action="store_true",
+                        help="also write report.html: the report as one self-contained "
+                             "page (figures embedded, tables sortable)")
     args = parser.parse_args(argv)
     try:
-        report, *figures = write_report(args.sweep, args.out, args.objective)
+        report, *figures = write_report(args.sweep, args.out, args.objective, args.html)
     except (NoRunsError, ValueError) as error:
         print(f"trainsim report: {error}", file=sys.stderr)
         return 2
