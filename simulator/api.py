@@ -21,7 +21,8 @@ from simulator.errors import ConfigError
 from simulator.experiments.budget import check_budget
 from simulator.experiments.feasibility import result_warnings, scenario_warnings, warn
 from simulator.experiments.progress import fabric_progress
-from simulator.experiments.runner import run_scenario
+from simulator.experiments.runner import ReplicateResult, run_scenario
+from simulator.experiments.timeline import trace_events
 from simulator.reliability.scenario import Scenario
 
 
@@ -85,6 +86,8 @@ def simulate(overrides: list[str] | None = None, config_name: str = "config",
 
     config_dir: a directory of your own YAML config (as `--config-dir` on the command
     line), e.g. the `failures` file `python -m simulator.fit --out` writes.
+    With `timeline=true` the rows carry the replicates' trace events (the contents of
+    the command line's timeline.json) in `frame.attrs["timeline"]`.
     Configurations that run but cannot work (simulator/experiments/feasibility.py) raise a
     `TrainsimWarning` each; the run still runs.
 
@@ -94,6 +97,9 @@ def simulate(overrides: list[str] | None = None, config_name: str = "config",
     scenario = load_scenario(overrides, config_name, config_dir)
     check_budget(scenario)  # a run past max_events is refused before any warning
     warn(scenario_warnings(scenario))  # TrainsimWarning: filter with the warnings module
-    frame = run_scenario(scenario, progress=progress)
+    timelines: list[ReplicateResult] | None = [] if scenario.timeline else None
+    frame = run_scenario(scenario, progress=progress, timelines=timelines)
+    if timelines:
+        frame.attrs["timeline"] = trace_events(timelines)
     warn(result_warnings(frame))
     return frame

@@ -61,6 +61,7 @@ from simulator.experiments.outputs import (
     POWER_FILE,
     REPORT_DIR,
     SUMMARY_FILE,
+    TIMELINE_FIGURE,
     write_atomic,
 )
 from simulator.experiments.report_html import html_page
@@ -92,7 +93,7 @@ REQUIRED = ["seed", "replicate", "gpus", "goodput", "interval_min", "lost_gpu_h"
 #: Every figure the report writes (and, last, names of earlier versions): an earlier
 #: report's figure that this one does not draw is removed.
 FIGURES = ("goodput_vs_interval.png", "lost_gpu_hours.png", "comparison.png",
-           "paired_differences.png", "power.png", "cluster_comparison.png")
+           "paired_differences.png", "power.png", TIMELINE_FIGURE, "cluster_comparison.png")
 #: At most this many configurations' power series in power.png (the first in job order).
 MAX_POWER_PANELS = 6
 HARDWARE = ("topology_config", "cluster_config")
@@ -156,6 +157,14 @@ def write_report(path: str | Path, out: str | Path | None = None,
         _save(plot_power(*power), out / "power.png")
         figures["power.png"] = ("The facility's draw over one replicate "
                                 "(runs with power.series=true)")
+    story = first_timeline(sweep_dir, configs)
+    if story is not None:
+        figure, label = story
+        write_atomic(out / TIMELINE_FIGURE, lambda handle: handle.write(figure.read_bytes()),
+                     binary=True)
+        figures[TIMELINE_FIGURE] = (f"Where one replicate's wall clock went: {label} "
+                                    "(runs with timeline=true; timeline.json beside it "
+                                    "opens in Perfetto)")
     for stale in set(FIGURES) - set(figures):  # from an earlier report of this sweep
         (out / stale).unlink(missing_ok=True)
     text = markdown(frame, table, path, configs, shown, decision, reason, figures, notes)
@@ -257,6 +266,21 @@ def power_series(sweep_dir: Path, configs: list[str]
                            & (events["event"] == "failure")]
             failures[name] = first["time_hours"]
     return (series, failures) if series else None
+
+
+def first_timeline(sweep_dir: Path, configs: list[str]) -> tuple[Path, str] | None:
+    """The timeline.png of the run at `sweep_dir`, else of its first job that has one
+    (job order), with the configuration's label; None without any."""
+    dirs = [sweep_dir] if (sweep_dir / TIMELINE_FIGURE).is_file() else sorted(
+        (d for d in sweep_dir.iterdir() if (d / TIMELINE_FIGURE).is_file()
+         and (d / SUMMARY_FILE).is_file()), key=lambda d: (not d.name.isdigit(),
+                                                           int(d.name) if d.name.isdigit()
+                                                           else 0, d.name))
+    if not dirs:
+        return None
+    summary = pd.read_csv(dirs[0] / SUMMARY_FILE)
+    shown = [c for c in configs if c in summary.columns]
+    return dirs[0] / TIMELINE_FIGURE, labels(summary, shown).iloc[0] if shown else dirs[0].name
 
 
 def _save(fig: Figure, path: Path) -> None:

@@ -100,12 +100,14 @@ def browser() -> str:
 
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory) -> Path:
-    """A small real sweep (2 policies, 2 replicates, power series) and its HTML report."""
+    """A small real sweep (2 policies, 2 replicates, power series, timelines) and its
+    HTML report."""
     root = tmp_path_factory.mktemp("html")
     sweep = root / "sweep"
     proc = run_cli(["-m", "name=html_test", f"hydra.sweep.dir={sweep}",
                     "checkpoint=fixed,async", "cluster.gpus=256", "horizon_days=10",
-                    "replicates=2", "power.series=true", "events=true"], root)
+                    "replicates=2", "power.series=true", "events=true", "timeline=true"],
+                   root)
     assert proc.returncode == 0, describe(proc)
     report = subprocess.run([sys.executable, "-m", "simulator.report", str(sweep), "--html"],
                             cwd=root, env=cli_env(), capture_output=True, text=True,
@@ -122,7 +124,10 @@ def test_the_page_is_self_contained_with_every_figure_embedded(report_dir):
     page = (report_dir / "report.html").read_text(encoding="utf-8")
     markdown = (report_dir / "report.md").read_text(encoding="utf-8")
     figures = figures_of(markdown)
-    assert len(figures) >= 3 and "power.png" in figures
+    assert len(figures) >= 4 and {"power.png", "timeline.png"} <= set(figures)
+    # the first job's story, as the run drew it
+    assert (report_dir / "timeline.png").read_bytes() == \
+        (report_dir.parent / "0" / "timeline.png").read_bytes()
     for name in figures:
         embedded = re.search(rf'src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="[^"]*" '
                              rf'data-file="{re.escape(name)}"', page)

@@ -14,7 +14,7 @@ from collections import defaultdict
 import pandas as pd
 import pytest
 
-from simulator.api import load_scenario
+from simulator.api import load_scenario, simulate
 from simulator.experiments.runner import run_replicate
 from simulator.experiments.timeline import trace_events
 from simulator.reliability.metrics import CATEGORIES
@@ -153,3 +153,12 @@ def test_the_command_writes_a_trace_and_a_figure(tmp_path):
         assert 0 < len(repairs) <= len(failed)
     png = (run_dir / "timeline.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_simulate_returns_the_trace_with_the_rows():
+    rows = simulate(["timeline=true", "replicates=2", "horizon_days=10",
+                     "failures.node_mtbf_hours=2000"])
+    events = check_trace(rows.attrs["timeline"])
+    for _, row in rows.iterrows():
+        assert_sums_match(span_hours(events, job_pid(events, int(row["replicate"]))), row)
+    assert "timeline" not in simulate(["horizon_days=1"]).attrs
