@@ -256,7 +256,7 @@ class GatherRuns(Callback):
             path = write_csv_atomic(frame, sweep_dir / RUNS_FILE)
             write_parquet_atomic(frame, sweep_dir / RUNS_PARQUET)  # the same rows, typed
             print(format_sweep(frame, swept_keys(config)))
-            print(f"{len(frame)} rows -> {path} (and {RUNS_PARQUET})")
+            print(f"{len(frame)} rows -> {path}")
         finally:
             lock = getattr(self, "_lock", None)
             if lock is not None:
