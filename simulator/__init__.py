@@ -44,7 +44,6 @@ __all__ = [
     "RestartSpec",
     "Scenario",
     "TrainsimWarning",
-    "__version__",
     "load_scenario",
     "run_replicate",
     "run_scenario",

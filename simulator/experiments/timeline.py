@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from simulator.experiments.outputs import TIMELINE_FIGURE, TIMELINE_FILE, write_atomic
 from simulator.experiments.runner import ReplicateResult
 from simulator.reliability.metrics import CATEGORIES
 from simulator.units import DAY, HOUR
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 US = 1e6  # trace-event timestamps are in microseconds
 LEDGER, PHASE, JOB = 1, 2, 3  # thread ids of the job's process
@@ -109,6 +110,10 @@ def _replicate_events(result: ReplicateResult, pid: int) -> list[dict]:
 def plot_timeline(result: ReplicateResult, order: list[str]) -> Figure:
     """A Gantt-style figure of one replicate: a row per ledger category with time (in the
     ledger's order), then its failures and the repairs' ends, in days."""
+    # imported here: the command line imports this module, and matplotlib (its font
+    # cache) only when a run asks for a timeline
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     timeline = result.timeline
     assert timeline is not None
     by_category: dict[str, list[tuple[float, float]]] = {}
