@@ -184,3 +184,19 @@ def test_every_figure_is_shown_and_tables_sort(browser, report_dir, tmp_path):
     assert len(means[0]) == 2  # two configurations
     assert means[0] == sorted(means[0]) and means[1] == sorted(means[1], reverse=True)
     assert sorted(seen["before"]) == sorted(seen["ascending"])
+
+
+def test_markdown_text_is_escaped_and_every_block_converted(tmp_path):
+    from simulator.experiments.report_html import html_page
+    (tmp_path / "f.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    text = ("# Sweep <x>\n\nA `a<b>` and **bold** & more\nsame paragraph.\n\n"
+            "| k | v |\n|---|---|\n| <script>alert(1)</script> | 1,234 ± 5 |\n\n"
+            "- one `x`\n- two\n\n![cap <i>](f.png)\n")
+    page = html_page(text, tmp_path)
+    assert "<h1>Sweep &lt;x&gt;</h1>" in page
+    assert ("<p>A <code>a&lt;b&gt;</code> and <strong>bold</strong> &amp; more same "
+            "paragraph.</p>") in page
+    assert "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td><td>1,234 ± 5</td>" in page
+    assert "<ul><li>one <code>x</code></li><li>two</li></ul>" in page
+    assert 'alt="cap &lt;i&gt;"' in page and "<figcaption>cap &lt;i&gt;</figcaption>" in page
+    assert page.count("<script>") == 1  # only the sorting script
