@@ -11,7 +11,7 @@ configurations with Hydra.
 
 from __future__ import annotations
 
-from importlib import import_module
+from importlib import import_module, metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -34,6 +34,9 @@ _HOMES = {
     "simulate": "simulator.api",
 }
 
+#: The distribution whose version `simulator.__version__` is (pyproject.toml).
+DISTRIBUTION = "trainsim"
+
 __all__ = [
     "CheckpointSpec",
     "ClusterSpec",
@@ -48,8 +51,20 @@ __all__ = [
 ]
 
 
+def version() -> str:
+    """trainsim's version, as installed (pyproject.toml's `version`); "unknown" when the
+    package runs from a folder that was never installed."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def __getattr__(name: str) -> Any:
     """Import a public name's module on first access (PEP 562)."""
+    if name == "__version__":
+        globals()[name] = value = version()
+        return value
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'simulator' has no attribute {name!r}")
@@ -59,4 +74,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOMES])
+    return sorted({*globals(), *_HOMES, "__version__"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import platform
 import sys
 import warnings
 from pathlib import Path
@@ -20,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+import simulator
 from simulator.api import to_scenario
 from simulator.config.validate import config_dir, explain
 from simulator.elaborate import over_budget
@@ -37,7 +39,8 @@ from simulator.experiments.outputs import (
 )
 from simulator.experiments.progress import close_progress, progress_enabled
 from simulator.experiments.results import StartRefused, config_digest
-from simulator.experiments.runner import run_scenario
+from simulator.experiments.runner import ReplicateResult, run_scenario
+from simulator.experiments.timeline import write_timeline
 from simulator.fabric.memory import memory_line
 from simulator.reliability.metrics import CONFIG_COLUMNS
 from simulator.reliability.scenario import Scenario
@@ -135,11 +138,15 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
     clear_run(run_dir)
     events: list[pd.DataFrame] | None = [] if cfg.events else None
     power: list[pd.DataFrame] | None = [] if scenario.power_series else None
+    timelines: list[ReplicateResult] | None = [] if scenario.timeline else None
     # replicate bars on a terminal outside CI, from the process that owns it (not joblib's
     # workers: their bars would overwrite one another)
     progress = multiprocessing.parent_process() is None and progress_enabled()
     frame = with_config_columns(run_scenario(scenario, progress=progress, events=events,
-                                             power=power), cfg, hydra_cfg)
+                                             power=power, timelines=timelines),
+                                cfg, hydra_cfg)
+    if timelines:  # before the summary: a run is complete once summary.csv is written
+        write_timeline(run_dir, timelines)
     out = save_run(run_dir, frame, config_digest(cfg),
                    None if events is None else pd.concat(events, ignore_index=True),
                    pd.concat(power, ignore_index=True) if power else None)
@@ -198,7 +205,7 @@ def _finished_run(cfg: DictConfig, run_dir: Path) -> pd.DataFrame | None:
     except Exception:  # unresolvable: to_scenario will say what is wrong
         return None
     done = read_complete_summary(run_dir, digest, events=bool(cfg.events),
-                                 power=bool(cfg.power.series))
+                                 power=bool(cfg.power.series), timeline=bool(cfg.timeline))
     if done is not None and not set(CONFIG_COLUMNS) <= set(done.columns):
         return None  # written before rows carried their configuration: run it again
     return done
@@ -221,6 +228,9 @@ def main() -> None:
     is the user's input; after that only ConfigErrors are (the rest are bugs: traceback).
     Ctrl-C prints how to resume and exits 130.
     """
+    if "--version" in sys.argv[1:] or "-V" in sys.argv[1:]:  # ours, not Hydra's
+        print(version_line())
+        return
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's printer
     try:
         _run()
@@ -240,6 +250,12 @@ def main() -> None:
             overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
             _exit_with(explain(exc, overrides))
         raise
+
+
+def version_line() -> str:
+    """`trainsim --version`: trainsim's version, then Hydra's and Python's (for reports)."""
+    return (f"trainsim {simulator.version()} (hydra-core {hydra.__version__}, "
+            f"Python {platform.python_version()})")
 
 
 def _exit_with(error: ConfigError) -> None:

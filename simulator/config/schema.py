@@ -194,6 +194,7 @@ class Config:
     max_horizon_days: float = 3650.0
     max_gpus: int = 262144  # cluster.gpus + spares at most this (simulator/config/bounds.py)
     events: bool = False  # also write events.csv: every failure, recovery and drain
+    timeline: bool = False  # also write timeline.json (trace events) and timeline.png
     mode: str = "segments"  # segments: events per checkpoint; steps: an event per step
     max_events: float = DEFAULT_MAX_EVENTS  # work budget: refuse runs estimated above it
     storage: StorageConfig = field(default_factory=StorageConfig)

@@ -234,6 +234,7 @@ def validate(cfg: Config) -> StudySpec:
         power=power_from(cfg.power, cluster.accelerator, cluster.gpus_per_node),
         swing_threshold_w=cfg.power.swing_threshold_mw * 1e6,
         power_series=cfg.power.series,
+        timeline=cfg.timeline,
         cap_fraction=cfg.power.cap_fraction,
         cap_slowdown=cap_factor(cfg.power, cluster.accelerator),
         mw_budget_w=_mw_budget(cfg.power.mw_budget),

@@ -23,7 +23,10 @@ from simulator.errors import ConfigError
 SUMMARY_FILE = "summary.csv"
 EVENTS_FILE = "events.csv"
 POWER_FILE = "power.csv"  # power.series=true: the first replicate's facility draw over time
+TIMELINE_FILE = "timeline.json"  # timeline=true: trace events (experiments/timeline.py)
+TIMELINE_FIGURE = "timeline.png"  # timeline=true: a Gantt-style figure of one replicate
 RUNS_FILE = "runs.csv"
+RUNS_PARQUET = "runs.parquet"  # the same table as runs.csv, typed (pyarrow)
 REPORT_DIR = "report"  # python -m simulator.report writes here by default
 #: The SHA-256 of the resolved configuration (without `name`) that produced summary.csv.
 DIGEST_FILE = "config.sha256"
@@ -114,9 +117,31 @@ def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     return write_atomic(path, lambda handle: frame.to_csv(handle, index=False))
 
 
+def write_parquet_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write `frame` to `path` as Parquet (pyarrow), atomically like `write_csv_atomic`.
+
+    A column that mixes types across runs (an override that is a number in one job and
+    text in another) is written as text; missing values stay missing.
+    """
+    return write_atomic(path, lambda handle: parquet_ready(frame).to_parquet(
+        handle, engine="pyarrow", index=False), binary=True)
+
+
+def parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every object column of mixed value types turned to text (Parquet
+    columns have one type); missing values stay missing."""
+    mixed = {}
+    for column in frame.select_dtypes(include="object").columns:
+        values = frame[column].dropna()
+        if values.map(type).nunique() > 1:
+            mixed[column] = frame[column].map(lambda v: v if pd.isna(v) else str(v))
+    return frame.assign(**mixed) if mixed else frame
+
+
 def remove_temp_files(directory: Path) -> None:
     """Delete the temporary files a killed write of ours left in `directory`."""
-    for name in (SUMMARY_FILE, EVENTS_FILE, POWER_FILE, DIGEST_FILE, RUNS_FILE):
+    for name in (SUMMARY_FILE, EVENTS_FILE, POWER_FILE, DIGEST_FILE, RUNS_FILE,
+                 RUNS_PARQUET, TIMELINE_FILE, TIMELINE_FIGURE):
         for tmp in directory.glob(f".{name}.*.tmp"):
             tmp.unlink(missing_ok=True)
 
@@ -125,11 +150,13 @@ def remove_temp_files(directory: Path) -> None:
 
 
 def read_complete_summary(run_dir: str | os.PathLike, digest: str,
-                          events: bool = False, power: bool = False) -> pd.DataFrame | None:
+                          events: bool = False, power: bool = False,
+                          timeline: bool = False) -> pd.DataFrame | None:
     """The summary in `run_dir` if it is complete for the configuration `digest`, else None.
 
     Complete: `config.sha256` holds `digest`, summary.csv parses with at least one row
-    (and events.csv exists when `events`, power.csv when `power`).
+    (and events.csv exists when `events`, power.csv when `power`, timeline.json when
+    `timeline`).
     """
     run_dir = Path(run_dir)
     try:
@@ -138,6 +165,8 @@ def read_complete_summary(run_dir: str | os.PathLike, digest: str,
         if events and not (run_dir / EVENTS_FILE).is_file():
             return None
         if power and not (run_dir / POWER_FILE).is_file():
+            return None
+        if timeline and not (run_dir / TIMELINE_FILE).is_file():
             return None
         frame = pd.read_csv(run_dir / SUMMARY_FILE)
     except (OSError, ValueError):  # missing, unreadable, empty or malformed
@@ -150,7 +179,8 @@ def clear_run(run_dir: str | os.PathLike) -> None:
 
     Then no summary can sit next to a digest it does not belong to while the run is redone.
     """
-    for name in (SUMMARY_FILE, DIGEST_FILE, EVENTS_FILE, POWER_FILE):
+    for name in (SUMMARY_FILE, DIGEST_FILE, EVENTS_FILE, POWER_FILE, TIMELINE_FILE,
+                 TIMELINE_FIGURE):
         (Path(run_dir) / name).unlink(missing_ok=True)
 
 

@@ -15,7 +15,9 @@ decision a sweep supports, with figures chosen by what it varied.
 - `paired_differences.png`: each configuration minus the best, with its paired CI.
 
 Everything is written atomically into `results/<sweep>/report/` by default. The text of
-`report.md` is written by `simulator.experiments.report_markdown`.
+`report.md` is written by `simulator.experiments.report_markdown`; with `--html`, the same
+report as one self-contained `report.html` (figures embedded, tables sortable) next to it
+(`simulator.experiments.report_html`).
 """
 
 from __future__ import annotations
@@ -59,8 +61,10 @@ from simulator.experiments.outputs import (
     POWER_FILE,
     REPORT_DIR,
     SUMMARY_FILE,
+    TIMELINE_FIGURE,
     write_atomic,
 )
+from simulator.experiments.report_html import html_page
 from simulator.experiments.report_markdown import markdown, optima_text
 from simulator.reliability.intervals import daly_interval, young_daly_interval
 from simulator.units import HOUR, MINUTE
@@ -89,10 +93,11 @@ REQUIRED = ["seed", "replicate", "gpus", "goodput", "interval_min", "lost_gpu_h"
 #: Every figure the report writes (and, last, names of earlier versions): an earlier
 #: report's figure that this one does not draw is removed.
 FIGURES = ("goodput_vs_interval.png", "lost_gpu_hours.png", "comparison.png",
-           "paired_differences.png", "power.png", "cluster_comparison.png")
+           "paired_differences.png", "power.png", TIMELINE_FIGURE, "cluster_comparison.png")
 #: At most this many configurations' power series in power.png (the first in job order).
 MAX_POWER_PANELS = 6
 HARDWARE = ("topology_config", "cluster_config")
+HTML_FILE = "report.html"  # --html: report.md as one self-contained page
 
 
 def labels(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -104,9 +109,10 @@ def labels(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 
 def write_report(path: str | Path, out: str | Path | None = None,
-                 objective: str | None = None) -> list[Path]:
-    """Write the figures and `report.md` for the sweep at `path`; return the paths
-    written, report.md first. `objective`: a key of `simulator.experiments.decision.OBJECTIVES`
+                 objective: str | None = None, html: bool = False) -> list[Path]:
+    """Write the figures and `report.md` for the sweep at `path` (and `report.html`
+    with `html`); return the paths written, report.md first, report.html second.
+    `objective`: a key of `simulator.experiments.decision.OBJECTIVES`
     (None: the default for what the sweep varies). Raises ValueError on a table that
     is not trainsim's or an objective the rows do not have."""
     path = Path(path)
@@ -151,12 +157,26 @@ def write_report(path: str | Path, out: str | Path | None = None,
         _save(plot_power(*power), out / "power.png")
         figures["power.png"] = ("The facility's draw over one replicate "
                                 "(runs with power.series=true)")
+    story = first_timeline(sweep_dir, configs)
+    if story is not None:
+        figure, label = story
+        write_atomic(out / TIMELINE_FIGURE, lambda handle: handle.write(figure.read_bytes()),
+                     binary=True)
+        figures[TIMELINE_FIGURE] = (f"Where one replicate's wall clock went: {label} "
+                                    "(runs with timeline=true; timeline.json beside it "
+                                    "opens in Perfetto)")
     for stale in set(FIGURES) - set(figures):  # from an earlier report of this sweep
         (out / stale).unlink(missing_ok=True)
     text = markdown(frame, table, path, configs, shown, decision, reason, figures, notes)
     report = out / "report.md"
     write_atomic(report, lambda handle: handle.write(text))
-    return [report, *(out / name for name in figures)]
+    page = out / HTML_FILE
+    if not html:
+        page.unlink(missing_ok=True)  # an earlier report's page would disagree with this one
+        return [report, *(out / name for name in figures)]
+    document = html_page(text, out, title=f"trainsim sweep report: {path.name}")
+    write_atomic(page, lambda handle: handle.write(document))
+    return [report, page, *(out / name for name in figures)]
 
 
 def _shown_metrics(frame: pd.DataFrame, configs: list[str],
@@ -248,6 +268,21 @@ def power_series(sweep_dir: Path, configs: list[str]
     return (series, failures) if series else None
 
 
+def first_timeline(sweep_dir: Path, configs: list[str]) -> tuple[Path, str] | None:
+    """The timeline.png of the run at `sweep_dir`, else of its first job that has one
+    (job order), with the configuration's label; None without any."""
+    dirs = [sweep_dir] if (sweep_dir / TIMELINE_FIGURE).is_file() else sorted(
+        (d for d in sweep_dir.iterdir() if (d / TIMELINE_FIGURE).is_file()
+         and (d / SUMMARY_FILE).is_file()), key=lambda d: (not d.name.isdigit(),
+                                                           int(d.name) if d.name.isdigit()
+                                                           else 0, d.name))
+    if not dirs:
+        return None
+    summary = pd.read_csv(dirs[0] / SUMMARY_FILE)
+    shown = [c for c in configs if c in summary.columns]
+    return dirs[0] / TIMELINE_FIGURE, labels(summary, shown).iloc[0] if shown else dirs[0].name
+
+
 def _save(fig: Figure, path: Path) -> None:
     write_atomic(path, lambda handle: fig.savefig(handle, format="png"), binary=True)
 
@@ -261,9 +296,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="what decides (default: effective_tokens_per_s when the step "
                              "time differs between configurations, else goodput)")
     parser.add_argument("--out", help="output directory (default: <sweep>/report)")
+    parser.add_argument("--html", action="store_true",
+                        help="also write report.html: the report as one self-contained "
+                             "page (figures embedded, tables sortable)")
     args = parser.parse_args(argv)
     try:
-        report, *figures = write_report(args.sweep, args.out, args.objective)
+        report, *figures = write_report(args.sweep, args.out, args.objective, args.html)
     except (NoRunsError, ValueError) as error:
         print(f"trainsim report: {error}", file=sys.stderr)
         return 2

@@ -39,6 +39,7 @@ from simulator.experiments.outputs import (
     NAME_ALLOWED,
     REPORT_DIR,
     RUNS_FILE,
+    RUNS_PARQUET,
     SUMMARY_FILE,
     check_name,
     clear_run,
@@ -51,6 +52,7 @@ from simulator.experiments.outputs import (
     remove_temp_files,
     save_run,
     write_csv_atomic,
+    write_parquet_atomic,
 )
 from simulator.experiments.progress import advance_progress, close_progress, start_progress
 from simulator.experiments.sweeplock import acquire, release
@@ -62,6 +64,7 @@ __all__ = [
     "EVENTS_FILE",
     "REPORT_DIR",
     "RUNS_FILE",
+    "RUNS_PARQUET",
     "SUMMARY_FILE",
     "GatherRuns",
     "clear_run",
@@ -76,6 +79,7 @@ __all__ = [
     "sweep_jobs",
     "swept_keys",
     "write_csv_atomic",
+    "write_parquet_atomic",
 ]
 
 _BASIC_SWEEPER = f"{BasicSweeper.__module__}.{BasicSweeper.__name__}"
@@ -155,7 +159,7 @@ def _move_aside(sweep_dir: Path, job_dirs: list[Path]) -> None:
     keep.mkdir()
     for job_dir in job_dirs:
         job_dir.rename(keep / job_dir.name)
-    for name in (RUNS_FILE, REPORT_DIR):  # the old sweep's table and report go with it
+    for name in (RUNS_FILE, RUNS_PARQUET, REPORT_DIR):  # the old sweep's table and report
         if (sweep_dir / name).exists():
             (sweep_dir / name).rename(keep / name)
     print(f"{sweep_dir} held {len(job_dirs)} runs of an earlier sweep: moved to {keep}")
@@ -250,6 +254,7 @@ class GatherRuns(Callback):
             if frame.empty:
                 return
             path = write_csv_atomic(frame, sweep_dir / RUNS_FILE)
+            write_parquet_atomic(frame, sweep_dir / RUNS_PARQUET)  # the same rows, typed
             print(format_sweep(frame, swept_keys(config)))
             print(f"{len(frame)} rows -> {path}")
         finally:

@@ -24,6 +24,7 @@ from simulator.reliability.metrics import (
 )
 from simulator.reliability.power import MWH_J, PowerMeter
 from simulator.reliability.scenario import Scenario
+from simulator.reliability.timeline import TimelineLedger
 from simulator.streams import stream
 from simulator.units import DAY, HOUR, MINUTE
 
@@ -55,6 +56,10 @@ class ReplicateResult:
     sim_events: int
     job_log: list[tuple[float, str]]  # (time_s, "recovered" | "planned")
     power: list[tuple[float, float]] | None = None  # (time_s, facility W) steps, if kept
+    #: with `scenario.timeline`: the ledger with its spans (simulator/reliability/timeline.py)
+    timeline: TimelineLedger | None = None
+    #: (time_s, node, scope, "repaired" | "retired"): each repair's end (link: node -1)
+    repairs: list[tuple[float, int, str, str]] | None = None
 
     @cached_property
     def failure_log(self) -> pd.DataFrame:
@@ -100,7 +105,7 @@ def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
     meter = None if scenario.power is None else PowerMeter(
         scenario.power, keep_series=scenario.power_series
         and replicate == scenario.first_replicate)
-    ledger = Ledger(meter)
+    ledger = TimelineLedger(meter) if scenario.timeline else Ledger(meter)
     job = TrainingJob(env, ledger, job_plan(scenario), streams("jitter"))
     cluster = Cluster(env, scenario.cluster, scenario.failures, scenario.restart, streams,
                       listener=job)
@@ -112,7 +117,9 @@ def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
     ledger.finish(env.now)
     row = _summary_row(scenario, replicate, env.now, ledger, job, cluster, meter)
     return ReplicateResult(row=row, records=cluster.records, sim_events=env.processed,
-                           job_log=job.log, power=None if meter is None else meter.series)
+                           job_log=job.log, power=None if meter is None else meter.series,
+                           timeline=ledger if isinstance(ledger, TimelineLedger) else None,
+                           repairs=cluster.repairs.log)
 
 
 def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledger,
@@ -327,13 +334,16 @@ def _per(amount: float, units: float) -> float:
 
 def run_scenario(scenario: Scenario, progress: bool | None = None,
                  events: list[pd.DataFrame] | None = None,
-                 power: list[pd.DataFrame] | None = None) -> pd.DataFrame:
+                 power: list[pd.DataFrame] | None = None,
+                 timelines: list[ReplicateResult] | None = None) -> pd.DataFrame:
     """All replicates of `scenario`, one row each: the summary, then the configuration.
 
     progress: show a progress bar (None: only when writing to a terminal).
     events: if a list, each replicate's event table is appended to it.
     power: if a list, the first replicate's facility draw over time is appended to it
     (with `scenario.power_series`; `power_frame`).
+    timelines: if a list, each replicate's result with its timeline is appended to it
+    (with `scenario.timeline`; simulator/experiments/timeline.py writes them).
     Raises ConfigError (key `max_events`) when the run's estimated SimPy events exceed
     the scenario's work budget (simulator/experiments/budget.py).
     """
@@ -349,6 +359,8 @@ def run_scenario(scenario: Scenario, progress: bool | None = None,
             events.append(result.events(r))
         if power is not None and result.power is not None:
             power.append(power_frame(result.power, result.row["horizon_h"] * HOUR, r))
+        if timelines is not None and result.timeline is not None:
+            timelines.append(result)
     return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
 
 

@@ -197,7 +197,7 @@ class Cluster:
         if not node.serving:
             return
         node.leave_service()
-        self.repairs.repair(node, None, self.restart.repair_s)
+        self.repairs.repair(node, None, self.restart.repair_s, scope="straggler")
         self.pool.vacate(node.slot)
         self.pool.refill()
 
@@ -220,7 +220,8 @@ class Cluster:
         for node in nodes:
             node.leave_service()
             retire = part is not None and flagged(node, self.env.now, self.failures.lemons)
-            self.repairs.repair(node, part, repair_s, retire, self.restart.detect_s)
+            self.repairs.repair(node, part, repair_s, retire, self.restart.detect_s,
+                                record.scope)
             self.pool.vacate(node.slot)
         self.pool.refill()
         self.listener.on_failure(record)
@@ -232,6 +233,7 @@ class Cluster:
 
     def _link_up(self, repair_s: float):
         yield self.env.timeout(repair_s)
+        self.repairs.log.append((self.env.now, -1, "link", "repaired"))
         self.links_down -= 1
         if self.links_down == 0:
             self.listener.on_speed()

@@ -145,6 +145,7 @@ class Scenario:
     max_events: float = DEFAULT_MAX_EVENTS  # the work budget (experiments/budget.py)
     power: FacilityPower | None = None  # what the facility draws (None: no power figures)
     power_series: bool = False  # keep replicate first_replicate's draw over time
+    timeline: bool = False  # keep where each replicate's time went (reliability/timeline.py)
     power_cap_fraction: float | None = None  # the per-GPU cap (step_s includes its cost)
     mw_budget_w: float | None = None  # the site's budget the cluster was checked against
 

@@ -126,15 +126,17 @@ class RepairShop:
         self.pool = pool
         self.renew = renew
         self.retired = 0  # lemons out of the fleet for good
+        #: (time_s, node, scope of the failure, "repaired" | "retired"): each repair's end
+        self.log: list[tuple[float, int, str, str]] = []
 
     def repair(self, node: Node, part: PartRef | None, repair_s: float,
-               retire: bool = False, after_s: float = 0.0) -> None:
+               retire: bool = False, after_s: float = 0.0, scope: str = "node") -> None:
         """Repair `node` (out of service) for `repair_s`, plus escalations, starting
-        `after_s` from now (a failure's detection)."""
-        self.env.process(self._repair(node, part, repair_s, retire, after_s))
+        `after_s` from now (a failure's detection); `scope`: what failed (for the log)."""
+        self.env.process(self._repair(node, part, repair_s, retire, after_s, scope))
 
     def _repair(self, node: Node, part: PartRef | None, repair_s: float, retire: bool,
-                after_s: float):
+                after_s: float, scope: str):
         plan, rng = self.plan, self.rng
         if after_s > 0.0:
             yield self.env.timeout(after_s)
@@ -148,7 +150,9 @@ class RepairShop:
                 break
         if retire:  # flagged as a lemon: out of the fleet for good
             self.retired += 1
+            self.log.append((self.env.now, node.index, scope, "retired"))
             return
+        self.log.append((self.env.now, node.index, scope, "repaired"))
         if part is not None:
             self.renew(part)
         self.pool.give_back(node)

@@ -102,6 +102,7 @@ class StudySpec:
     power: PowerModel | None = None  # the facility's figures (None: no power columns)
     swing_threshold_w: float = 1e6
     power_series: bool = False  # keep the first replicate's draw over time
+    timeline: bool = False  # keep where each replicate's time went (timeline.json)
     cap_fraction: float | None = None  # a per-GPU power cap (power.cap_fraction)
     cap_slowdown: float = 1.0  # its step-time factor
     mw_budget_w: float | None = None  # the site's budget (power.mw_budget), watts

@@ -36,6 +36,7 @@ from simulator.experiments.results import (
     DIGEST_FILE,
     EVENTS_FILE,
     RUNS_FILE,
+    RUNS_PARQUET,
     SUMMARY_FILE,
     GatherRuns,
     clear_run,
@@ -193,7 +194,8 @@ def test_reuse_needs_the_same_overrides_and_the_same_configuration(tmp_path: Pat
     shorter = sweep("30,60", days=2)  # job 2 is no job of this sweep: a different sweep
     assert not reused_lines(shorter.stdout), describe(shorter)
     (previous,) = sweep_dir.glob("previous-*")
-    assert sorted(p.name for p in previous.iterdir()) == ["0", "1", "2", RUNS_FILE]
+    assert sorted(p.name for p in previous.iterdir()) == ["0", "1", "2", RUNS_FILE,
+                                                          RUNS_PARQUET]
     assert sorted(p.name for p in sweep_dir.iterdir() if p.name.isdigit()) == ["0", "1"]
     assert pd.read_csv(sweep_dir / RUNS_FILE)["checkpoint.interval_minutes"].tolist() == [30, 60]
 

@@ -22,8 +22,8 @@ HOUR = 3600.0
 class FakeNode:
     """A node that notes when it entered service."""
 
-    def __init__(self, env: simpy.Environment, name: str) -> None:
-        self.env, self.name = env, name
+    def __init__(self, env: simpy.Environment, name: str, index: int = 0) -> None:
+        self.env, self.name, self.index = env, name, index
         self.entered: list[float] = []
         self.failure_times: collections.deque[float] = collections.deque()
 
@@ -105,6 +105,7 @@ def test_an_escalated_repair_adds_the_manual_time():
     repairs.repair(node, None, plan.repair_s)
     env.run()
     assert node.entered == [76 * HOUR]
+    assert repairs.log == [(76 * HOUR, 0, "node", "repaired")]  # its end, for the timeline
 
 
 def test_a_repair_that_does_not_fix_the_node_is_done_again():
@@ -129,6 +130,7 @@ def test_a_retired_lemon_never_comes_back():
     repairs.repair(node, PartRef(0, 0, "node", 0, 1.0), HOUR, retire=True)
     env.run()
     assert node.entered == [] and renewed == [] and repairs.retired == 1 and pool.short == 1
+    assert repairs.log == [(HOUR, 0, "node", "retired")]
 
 
 @pytest.mark.parametrize(("times", "expected"), [
