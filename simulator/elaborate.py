@@ -92,6 +92,7 @@ def elaborate(spec: StudySpec, progress: Progress | None = None) -> Scenario:
         power_cap_fraction=spec.cap_fraction,
         mw_budget_w=spec.mw_budget_w,
         power_series=spec.power_series,
+        storage=spec.storage,
     )
 
 

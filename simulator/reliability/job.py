@@ -33,6 +33,9 @@ overlapping another ends `replica_stall_s` after the latest failure) and trains 
 capacity of the replicas left. In-process restarts (`restart.in_process_s` set): a
 failure the cluster marked `in_process` recovers in that time plus the checkpoint load,
 with no detection, hardware wait or restart.
+
+The storage system (simulator/reliability/storage_io.py) carries the checkpoint writes,
+its outages and the input stream the compute reads from.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from simulator.reliability.replicas import Replicas
 from simulator.reliability.restart_policies import restart_policy
 from simulator.reliability.scenario import CheckpointSpec, RestartSpec
 from simulator.reliability.sdc import sdc_book
+from simulator.reliability.storage_io import Storage
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,10 @@ class TrainingJob:
     process: simpy.Process
 
     def __init__(self, env: simpy.Environment, ledger: Ledger, plan: JobPlan,
-                 rng: np.random.Generator | None = None) -> None:
+                 rng: np.random.Generator | None = None, storage: Storage | None = None
+                 ) -> None:
         self.env = env
+        self.storage = storage or Storage(env)  # its writes, outages and input buffer
         self.ledger = ledger
         self.plan = plan
         self.committed_steps = 0
@@ -106,7 +112,7 @@ class TrainingJob:
         steps = StepDurations(plan.step_s, plan.jitter,  # step-level mode only
                               rng or np.random.default_rng(0))
         self.compute = Compute(env, ledger, lambda: self._slowdown, lambda: (
-            1.0 if self.replicas is None else self.replicas.capacity), steps)
+            1.0 if self.replicas is None else self.replicas.capacity), steps, self.storage)
         self.in_process_restarts = 0
         self._in_process = False  # the coming recovery is in process
         self._training = False  # in a segment: a replica's failure may be taken alone
@@ -260,7 +266,7 @@ class TrainingJob:
     def _restart_all(self) -> None:
         """The whole job restarts: every replica out comes back with it."""
         self._training = False
-        self.compute.stall_until = 0.0
+        self.compute.restarted()
         if self.replicas is not None:
             self.replicas.cancel_all()
 
