@@ -256,6 +256,8 @@ def random_sources(scenario: Scenario) -> list[str]:
         sources.append("random repairs")
     if scenario.jitter is not None and scenario.step_level:
         sources.append("step jitter")
+    if scenario.storage.outage_mtbf_s is not None:
+        sources.append("storage outages")
     return sources
 
 
@@ -266,8 +268,8 @@ def check_replicates(scenario: Scenario) -> str | None:
     cause = ("failures=trace replays the same failures" if scenario.failures.trace is not None
              else f"failures={scenario.failures.kind} samples nothing")
     return (f"replicates={scenario.replicates} are identical: {cause} and nothing else is "
-            f"random (no failures.planned_per_day, stragglers, random repairs or step "
-            f"jitter), so the 95% CI of 0 is not a confidence interval; use replicates=1, "
+            f"random (no failures.planned_per_day, stragglers, random repairs, step "
+            f"jitter or storage.outage_mtbf_hours), so the 95% CI of 0 is not a confidence interval; use replicates=1, "
             f"or sample failures (failures=exponential, ...)")
 
 
