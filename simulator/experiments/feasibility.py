@@ -269,8 +269,9 @@ def check_replicates(scenario: Scenario) -> str | None:
              else f"failures={scenario.failures.kind} samples nothing")
     return (f"replicates={scenario.replicates} are identical: {cause} and nothing else is "
             f"random (no failures.planned_per_day, stragglers, random repairs, step "
-            f"jitter or storage.outage_mtbf_hours), so the 95% CI of 0 is not a confidence interval; use replicates=1, "
-            f"or sample failures (failures=exponential, ...)")
+            f"jitter or storage.outage_mtbf_hours), so the 95% CI of 0 is not a "
+            f"confidence interval; use replicates=1, or sample failures "
+            f"(failures=exponential, ...)")
 
 
 def check_in_process(scenario: Scenario) -> str | None:
