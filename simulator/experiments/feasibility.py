@@ -309,6 +309,9 @@ ADVICE = {
                   "failures.components)",
     "replicas_out_h": "replicas are out long: a faster restart.detect_minutes, "
                       "restart_minutes or catch_up_minutes, or smaller replicas",
+    "input_stall_h": "the GPUs wait for input data: more storage.read_gb_per_s, "
+                     "storage.node_gb_per_s or storage.input.node_gb_per_s, a larger "
+                     "storage.input.prefetch_steps, or fewer storage outages",
 }
 
 
