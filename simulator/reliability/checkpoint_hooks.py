@@ -41,3 +41,9 @@ class Rollback:
 
     load_s: float
     lost_writes: int = 0  # background writes lost with the failed nodes' host memory
+    from_storage: bool = True  # False: from the peers' memory (in_memory)
+
+    @property
+    def load(self) -> tuple[float, bool]:
+        """(seconds, whether they are read from storage)."""
+        return self.load_s, self.from_storage

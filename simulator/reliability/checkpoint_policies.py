@@ -331,7 +331,7 @@ class InMemory(CheckpointPolicy):
         self._since_durable = 0  # in-memory checkpoints since the last durable one
         self._memory_steps = 0  # steps held only in memory copies
         self._copy_held = False  # an in-memory copy newer than the last durable one
-        self._to_memory = Rollback(spec.memory_load_s)
+        self._to_memory = Rollback(spec.memory_load_s, from_storage=False)
         self._copies: PeerCopies | None = None
 
     def attach(self, job: JobHooks) -> None:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from simulator.reliability.checkpoint_hooks import Rollback
 from simulator.reliability.checkpoint_policies import checkpoint_policy
 from simulator.reliability.cluster import Cluster
 from simulator.reliability.compute import REPLICA_OUT, SPEED_CHANGE, Compute
@@ -77,9 +78,8 @@ class JobPlan:
 class TrainingJob:
     """Runs the plan on a cluster, recording every phase in `ledger`.
 
-    The job is the cluster's listener (simulator/failure_source.ClusterListener), so it
-    exists first and the cluster is built with it; `start(cluster)` then puts the job on
-    the cluster and starts its process::
+    The job is the cluster's listener (simulator/failure_source.ClusterListener): built
+    first, then the cluster with it; `start(cluster)` starts the job's process::
 
         job = TrainingJob(env, ledger, plan)
         cluster = Cluster(env, spec, failures, restart, streams, listener=job)
@@ -106,7 +106,7 @@ class TrainingJob:
         self._swap: list[Node] = []  # found stragglers, swapped at the next checkpoint
         self.checkpointing = checkpoint_policy(plan.checkpoint, plan.step_s)
         self.restarting = restart_policy(plan.restart)
-        self._load_s = plan.checkpoint.load_s  # what the coming recovery loads from
+        self._rollback = Rollback(plan.checkpoint.load_s)  # what the recovery loads
         self._width = plan.nodes  # nodes the job runs on (fewer while elastic and short)
         self.log: list[tuple[float, str]] = []  # (time_s, "recovered" | "planned")
         steps = StepDurations(plan.step_s, plan.jitter,  # step-level mode only
@@ -212,7 +212,7 @@ class TrainingJob:
                     self.lost_checkpoints += 1
                 rollback = (self.sdc or self.checkpointing).roll_back(interrupt.cause)
                 self.lost_checkpoints += rollback.lost_writes
-                self._load_s = rollback.load_s
+                self._rollback = rollback
                 recovering = True
 
     @property
@@ -244,13 +244,15 @@ class TrainingJob:
             self._restart_all()
             ledger.enter(Phase.RESTART, env.now)
             yield from self._await_hardware()
-            yield env.timeout(plan.restart.restart_s + self.checkpointing.planned_load_s)
+            yield from self.storage.restart(plan.restart.restart_s,
+                                            self.checkpointing.planned_load_s)
         elif (self.restarting.grows_back(self._width, plan.nodes, self.cluster.is_full)
               and not self.finished):
             self.log.append((env.now, "grown"))  # elastic: whole again, restart wider
             self._restart_all()
             ledger.enter(Phase.RESTART, env.now)
-            yield env.timeout(plan.restart.restart_s + self.checkpointing.planned_load_s)
+            yield from self.storage.restart(plan.restart.restart_s,
+                                            self.checkpointing.planned_load_s)
             self._width = plan.nodes
 
     def _await_hardware(self):
@@ -276,10 +278,10 @@ class TrainingJob:
         ledger.enter(Phase.RESTART, env.now)
         if self._in_process:  # inside the running job: no new job, no node swap
             self.in_process_restarts += 1
-            yield env.timeout(plan.restart.in_process_s + self._load_s)
+            yield from self.storage.restart(plan.restart.in_process_s, *self._rollback.load)
             self.log.append((env.now, "recovered in process"))
             return
         yield env.timeout(plan.restart.detect_s)
         yield from self._await_hardware()
-        yield env.timeout(plan.restart.restart_s + self._load_s)
+        yield from self.storage.restart(plan.restart.restart_s, *self._rollback.load)
         self.log.append((env.now, "recovered"))

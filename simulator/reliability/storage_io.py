@@ -7,7 +7,8 @@ the state between events:
 - **writes in flight** (`writing`): a synchronous checkpoint's write, or an
   asynchronous policy's background writes, each stretched by the input's share;
 - **outages**: random (exponential up times of mean `outage_mtbf_s`) or scripted
-  (`outage_at_s`). While storage is down nothing is read or written. A write under way
+  (`outage_at_s`). While storage is down nothing is read or written: a restart's load
+  waits for it (one under way starts again when storage is back). A write under way
   fails; `outage_write=retry` waits for storage and writes again from the start,
   `skip` gives the checkpoint up (its steps stay provisional until the next checkpoint
   is durable). A write that starts during an outage does the same;
@@ -54,6 +55,7 @@ class Storage:
         self.outage_s = 0.0  # finished outages' time (`outage_time_s` adds a current one)
         self.failed_writes = 0  # writes an outage broke (then retried or skipped)
         self.skipped = 0  # checkpoints given up for an outage (outage_write=skip)
+        self.failed_loads = 0  # restart loads an outage broke (then done again)
         self.level = 0.0  # bytes in the prefetch buffer
         self._since = 0.0
         self._consuming = 0.0  # bytes/s the GPUs take now (0 when not computing)
@@ -153,6 +155,24 @@ class Storage:
                 self.failed_writes += 1  # storage went down under it
         finally:
             self.set_writing(self.writing - 1)
+
+    def restart(self, restart_s: float, load_s: float, from_storage: bool = True
+                ) -> Generator[simpy.Event, Any, None]:
+        """A restart of `restart_s`, then a checkpoint load of `load_s`: from storage, it
+        waits for an outage to end, and one that breaks it makes it start again."""
+        env = self.env
+        if not (from_storage and self.spec.has_outages):
+            yield env.timeout(restart_s + load_s)
+            return
+        yield env.timeout(restart_s)
+        while True:
+            if self.down:
+                yield self._came_up
+                continue
+            done = env.timeout(load_s)
+            if done in (yield done | self._went_down):
+                return
+            self.failed_loads += 1
 
     # ---- outages ------------------------------------------------------------------
 

@@ -149,3 +149,13 @@ def test_random_outages_take_their_share_of_the_time():
         assert row["storage_outage_h"] <= row["storage_outages"] * 10 + 1e-9
         assert row["storage_outage_h"] > (row["storage_outages"] - 1) * 10 - 1e-9
     assert simulate(common)["storage_outage_h"].tolist() == rows["storage_outage_h"].tolist()
+
+
+def test_a_restart_load_waits_for_storage_and_starts_again_after_an_outage():
+    """Storage is down 1000-2800 s. A node fails at 150: detection to 270, restart to
+    870, the 3-min load 870-1050 is broken at 1000; it starts again when storage is back
+    at 2800, done at 2980. The job lost 150 s of compute and spent 2830 s restarting."""
+    row = run(3000, StorageSpec(outage_at_s=(1000.0,), outage_s=1800.0), fail_at=(150,))
+    assert row["rework_h"] == pytest.approx(150, abs=1e-9)
+    assert row["restart_h"] == pytest.approx(2980 - 150, abs=1e-9)
+    assert row["useful_h"] == pytest.approx(20, abs=1e-9)

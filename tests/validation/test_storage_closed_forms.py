@@ -10,6 +10,7 @@ from simulator import load_scenario, simulate
 from simulator.errors import ConfigError
 from simulator.fabric.storage import input_share, restart_load_s, write_stretch
 from simulator.units import DAY
+from tests.clirun import describe, run_cli
 
 #: 2 nodes of 8 GPUs, one-minute steps, nothing fails.
 SMALL = ["cluster.gpus=16", "workload.step_seconds=60", "failures=none"]
@@ -131,3 +132,14 @@ def test_bad_storage_input_names_the_key(overrides, key, words):
         load_scenario(overrides)
     assert info.value.key == key
     assert words in info.value.allowed
+
+
+def test_a_bad_storage_key_is_one_line_and_exit_2(tmp_path):
+    proc = run_cli(["horizon_days=0.5", "storage.input.prefetch_steps=4"], tmp_path)
+    info = describe(proc)
+    assert proc.returncode == 2, info
+    assert "Traceback" not in proc.stderr + proc.stdout, info
+    (line,) = proc.stderr.splitlines()
+    assert "storage.input.prefetch_steps=4" in line and "input stream" in line
+    proc = run_cli(["storage=nfs"], tmp_path)
+    assert proc.returncode == 2 and "lustre_orion" in proc.stderr, describe(proc)
