@@ -128,3 +128,13 @@ class StorageSpec:
 
     def buffer_bytes(self) -> float:
         return self.prefetch_steps * self.input_bytes_per_step
+
+    def write_s(self, size_bytes: float, nodes: int) -> float:
+        """A checkpoint of `size_bytes` written alone by `nodes` nodes."""
+        return transfer_s(size_bytes, self.write_gb_per_s, self.node_gb_per_s, nodes)
+
+    def load_s(self, size_bytes: float, nodes: int) -> float:
+        """A restart's load: `size_bytes` (every GPU's shard) read by `nodes` nodes at
+        once, then the data loader's restore."""
+        return transfer_s(size_bytes, self.read_gb_per_s, self.node_gb_per_s,
+                          nodes) + self.restore_s

@@ -11,7 +11,15 @@ import math
 
 import pytest
 
-from simulator import CheckpointSpec, ClusterSpec, RestartSpec, Scenario, simulate
+from simulator import (
+    CheckpointSpec,
+    ClusterSpec,
+    RestartSpec,
+    Scenario,
+    load_scenario,
+    simulate,
+)
+from simulator.experiments.budget import estimate_events
 from simulator.experiments.runner import run_replicate
 from simulator.fabric.storage import StorageSpec
 from simulator.reliability.failures import FailureModel, TraceFailure
@@ -159,3 +167,18 @@ def test_a_restart_load_waits_for_storage_and_starts_again_after_an_outage():
     assert row["rework_h"] == pytest.approx(150, abs=1e-9)
     assert row["restart_h"] == pytest.approx(2980 - 150, abs=1e-9)
     assert row["useful_h"] == pytest.approx(20, abs=1e-9)
+
+
+FED = ["storage.input.bytes_per_step=20e9", "storage.read_gb_per_s=3",
+       "storage.input.prefetch_steps=8"]
+OUTAGES = ["storage.outage_mtbf_hours=5", "storage.outage_minutes=30"]
+
+
+@pytest.mark.parametrize("overrides", [FED, ["checkpoint=async", *FED], OUTAGES,
+                                       ["checkpoint=async", *OUTAGES, *FED]], ids=" ".join)
+def test_the_work_budget_counts_the_storage_events(overrides):
+    """The estimate (simulator/experiments/budget.py) stays an upper estimate within
+    the factor its own test allows (0.9 to 2.5 x the SimPy events counted)."""
+    scenario = load_scenario(["failures=none", *overrides])
+    counted = run_replicate(scenario).sim_events
+    assert 0.9 <= estimate_events(scenario).per_replicate / counted <= 2.5

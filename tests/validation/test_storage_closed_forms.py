@@ -79,6 +79,9 @@ def test_a_restart_load_by_hand():
     assert aggregate_bound.load_s == pytest.approx(1.9768, rel=1e-15)
     shard = 70.6e9 * 14 / 1024
     assert restart_load_s(shard, 1024, 128, 7000, 10, 120) == pytest.approx(120.7721875)
+    scenario = load_scenario([*base, "storage.node_gb_per_s=10",
+                              "storage.loader_restore_minutes=2"])
+    assert scenario.storage.load_s(988.4e9, 128) == client_bound.load_s
 
 
 def test_presets_load_and_keys_override():
