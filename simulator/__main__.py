@@ -47,7 +47,7 @@ from simulator.reliability.scenario import Scenario
 from simulator.units import DAY, HOUR
 
 #: Config groups a user swaps; their chosen option becomes a column of every row.
-GROUPS = ("cluster", "topology", "failures", "checkpoint", "restart", "workload")
+GROUPS = ("cluster", "topology", "failures", "checkpoint", "restart", "workload", "storage")
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 

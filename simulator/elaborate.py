@@ -93,6 +93,7 @@ def elaborate(spec: StudySpec, progress: Progress | None = None) -> Scenario:
         mw_budget_w=spec.mw_budget_w,
         power_series=spec.power_series,
         timeline=spec.timeline,
+        storage=spec.storage,
     )
 
 

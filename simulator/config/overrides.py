@@ -21,7 +21,7 @@ from simulator.errors import ConfigError
 
 #: The config groups of scenarios/ (their options: scenarios/<group>/*.yaml).
 GROUPS = ("cluster", "topology", "failures", "checkpoint", "restart", "workload",
-          "experiment")
+          "storage", "experiment")
 
 
 def schema_field(schema: Any, key: str) -> dataclasses.Field | None:

@@ -124,11 +124,32 @@ class PowerConfig:
 
 
 @dataclass
+class InputConfig:
+    """The training data as a stream from storage (simulator/config/storage.py). Null
+    bytes: input is free (today's model: no stalls)."""
+
+    bytes_per_token: float | None = None  # model workloads: input bytes per token
+    bytes_per_step: float | None = None  # or per step (any workload, e.g. fixed_step)
+    node_gb_per_s: float | None = None  # each node's preprocessing throughput (null: no limit)
+    prefetch_steps: float = 0.0  # the loaders' buffer, in steps of input
+
+
+@dataclass
 class StorageConfig:
-    write_gb_per_s: float = 2000.0  # the storage system, shared by every writer
-    read_gb_per_s: float = 7000.0
-    node_gb_per_s: float = 50.0  # each node's path to storage (frontend NICs)
+    """The storage system (`storage=<preset>`, scenarios/storage/). A null bandwidth is
+    unlimited."""
+
+    write_gb_per_s: float | None = 2000.0  # the storage system, shared by every writer
+    read_gb_per_s: float | None = 7000.0
+    node_gb_per_s: float | None = 50.0  # each node's path to storage (frontend NICs)
     bytes_per_param: float = 14.0  # bf16 weights + fp32 master, Adam m and v
+    loader_restore_minutes: float = 0.0  # data-loader state restore/warm-up per restart
+    outage_mtbf_hours: float | None = None  # mean time storage is up between outages
+    outage_at_hours: list[float] = field(default_factory=list)  # or scripted outage starts
+    outage_minutes: float = 30.0  # an outage's (mean) duration
+    outage_kind: str = "exponential"  # exponential | fixed durations
+    outage_write: str = "retry"  # a write an outage meets: retry | skip the checkpoint
+    input: InputConfig = field(default_factory=InputConfig)
 
 
 @dataclass

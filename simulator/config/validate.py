@@ -39,6 +39,7 @@ from simulator.config.schema import (
     StorageConfig,
     WorkloadConfig,
 )
+from simulator.config.storage import checkpoint_bytes, derived_s, restore_s, storage_from
 from simulator.config.topology import fabric_from
 from simulator.config.workload import (
     check_fixed_step,
@@ -53,13 +54,12 @@ from simulator.errors import (
     require_positive,
 )
 from simulator.fabric.hardware import ACCELERATORS
-from simulator.fabric.workload import Workload
 from simulator.reliability.checkpoint_policies import CHECKPOINT_POLICIES
 from simulator.reliability.failures import FailureModel
 from simulator.reliability.jitter import StepJitter
 from simulator.reliability.scenario import MAX_EVENTS_CEILING, ClusterSpec
 from simulator.reliability.study import CheckpointChoice, StudySpec
-from simulator.units import DAY, GB, HOUR, MINUTE
+from simulator.units import DAY, HOUR, MINUTE
 
 MODES = ("segments", "steps")
 
@@ -112,42 +112,15 @@ def _spares(c: ClusterConfig, nodes: int) -> tuple[int, float | None]:
     return math.ceil(nodes * c.spare_fraction - 1e-9), c.spare_fraction
 
 
-def _checkpoint_bytes(workload: Workload | None, storage: StorageConfig) -> float | None:
-    """Checkpoint size: every parameter's weights and optimizer state, each shard once."""
-    require_positive("storage.bytes_per_param", storage.bytes_per_param)
-    return None if workload is None else workload.model.params * storage.bytes_per_param
-
-
-def _transfer_s(key: str, size: float | None, system_gb_per_s: float,
-                storage: StorageConfig, nodes: int) -> float:
-    """Seconds to move `size` bytes: the storage system or the nodes' paths, the slower."""
-    if size is None:
-        raise ConfigError(key, None, "null derives it from the model's size; that needs a "
-                          "workload with a model (e.g. workload=llama3_405b)")
-    require_positive("storage.node_gb_per_s", storage.node_gb_per_s)
-    return size / (min(system_gb_per_s, nodes * storage.node_gb_per_s) * GB)
-
-
-def _minutes_or_transfer(key: str, minutes: float | None, size: float | None,
-                         system_gb_per_s: float, storage: StorageConfig, nodes: int) -> float:
-    """Seconds: `minutes` as configured, or (null) the transfer of `size` bytes."""
-    if minutes is None:
-        return _transfer_s(key, size, system_gb_per_s, storage, nodes)
-    require_non_negative(key, minutes)
-    return minutes * MINUTE
-
-
 def _checkpoint(c: CheckpointConfig, failures: FailureModel, cluster: ClusterSpec,
                 size: float | None, storage: StorageConfig) -> CheckpointChoice:
     """The policy and its costs; the interval a model-driven policy chooses is resolved
     at elaboration, from the failure model with its domains."""
     require_one_of("checkpoint.policy", c.policy, CHECKPOINT_POLICIES)
-    require_positive("storage.write_gb_per_s", storage.write_gb_per_s)
-    require_positive("storage.read_gb_per_s", storage.read_gb_per_s)
-    write_s = _minutes_or_transfer("checkpoint.write_minutes", c.write_minutes, size,
-                                   storage.write_gb_per_s, storage, cluster.nodes)
-    load_s = _minutes_or_transfer("checkpoint.load_minutes", c.load_minutes, size,
-                                  storage.read_gb_per_s, storage, cluster.nodes)
+    write_s = derived_s("checkpoint.write_minutes", c.write_minutes, size,
+                        "write_gb_per_s", storage, cluster.nodes)
+    load_s = derived_s("checkpoint.load_minutes", c.load_minutes, size,
+                       "read_gb_per_s", storage, cluster.nodes) + restore_s(storage)
     check_schema(c)
     own = c.policy_fields()
     keep, keep_every = c.retention(failures.has_sdc)
@@ -218,7 +191,7 @@ def validate(cfg: Config) -> StudySpec:
         cluster=cluster,
         failures=failures,
         checkpoint=_checkpoint(cfg.checkpoint, failures, cluster,
-                               _checkpoint_bytes(workload, cfg.storage), cfg.storage),
+                               checkpoint_bytes(workload, cfg.storage), cfg.storage),
         restart=restart_spec(cfg.restart, cluster, None if workload is None else
                              cluster.gpus // workload.parallel.dp),
         fabric=fabric,
@@ -240,6 +213,8 @@ def validate(cfg: Config) -> StudySpec:
         mw_budget_w=_mw_budget(cfg.power.mw_budget),
         floor_share=floor_from(cfg.power),
         smoothing=smoothing_from(cfg.power),
+        storage=storage_from(cfg.storage, cluster.nodes, workload, cfg.checkpoint.policy,
+                             cfg.mode == "steps"),
     )
 
 

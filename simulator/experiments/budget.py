@@ -60,6 +60,9 @@ could turn at one instant, and what bounds each here:
 - sources._Superposed (job faults, cables), StragglerArrivals, Maintenance,
   sdc.SilentCorruptions: T x rate.
 - checkpoint_policies.Async's background writer: one write per checkpoint.
+- storage_io.Storage: an input stream adds compute pieces per segment (the buffer
+  running dry, re-plans as background writes start and end); outages T / (mean up time
+  + mean outage) + 1, or the scripted ones, 12 events each.
 """
 
 from __future__ import annotations
@@ -94,6 +97,14 @@ EVENTS_PER_STRAGGLER = 11
 EVENTS_PER_PLANNED = 2
 EVENTS_PER_TRACE_ROW = 8
 EVENTS_PER_SDC = 11
+#: An input stream read from storage: per segment, the compute piece until the buffer
+#: runs dry (1), and with background writes the re-plans as each starts and ends and the
+#: writer's wake-ups (4; measured 3.7 on the default job with checkpoint=async).
+EVENTS_PER_FED_SEGMENT = 1
+EVENTS_PER_FED_ASYNC_SEGMENT = 4
+#: A storage outage: its start and end, the events that tell writes and loads, the
+#: compute's re-plans and a broken write done again (measured 4.4-11.1 per outage).
+EVENTS_PER_OUTAGE = 12
 #: SimPy events per second on one core, the slow end of `python -m simulator.bench`
 #: (colossus 32,000, default 36,000, llama3 78,000, fleet 92,000, steps 177,000 on a
 #: shared 2-core machine): the wall time a refused run would have taken, for its message.
@@ -112,6 +123,8 @@ KEYS = {
     "planned maintenance": "failures.planned_per_day",
     "trace failures": "failures.trace_path",
     "silent data corruption": "failures.sdc_mtbf_hours",
+    "input stream": "checkpoint.interval_minutes (re-plans per segment with storage.input.*)",
+    "storage outages": "storage.outage_mtbf_hours / outage_at_hours",
 }
 
 
@@ -211,7 +224,21 @@ def _segments(scenario: Scenario, t: float) -> dict[str, float]:
     terms = {"checkpoints": segments * (2 if background is None else 4)}
     if scenario.step_level:
         terms["steps"] = segments * (steps - 1)
+    if scenario.storage.feeds:
+        terms["input stream"] = segments * (EVENTS_PER_FED_SEGMENT if background is None
+                                            else EVENTS_PER_FED_ASYNC_SEGMENT)
     return terms
+
+
+def _outages(scenario: Scenario, t: float) -> float:
+    """Storage outages over `t`: scripted ones before it, or an alternating renewal of
+    up times (mean outage_mtbf_s) and outages (mean outage_s), at most t / cycle + 1."""
+    s = scenario.storage
+    if s.outage_at_s:
+        return sum(1 for start in s.outage_at_s if start <= t)
+    if s.outage_mtbf_s is None:
+        return 0.0
+    return t / (s.outage_mtbf_s + s.outage_s) + 1
 
 
 def _part_failures(scenario: Scenario, t: float) -> float:
@@ -283,6 +310,7 @@ def estimate_events(scenario: Scenario) -> WorkEstimate:
     terms.update({"domain failures": domains, "job faults": jobs, "cable failures": cables})
     if failures.planned_gap_s is not None:
         terms["planned maintenance"] = t / failures.planned_gap_s * EVENTS_PER_PLANNED
+    terms["storage outages"] = _outages(scenario, t) * EVENTS_PER_OUTAGE
     return WorkEstimate({k: v for k, v in terms.items() if v}, scenario.replicates, t)
 
 

@@ -263,6 +263,8 @@ def random_sources(scenario: Scenario) -> list[str]:
         sources.append("random repairs")
     if scenario.jitter is not None and scenario.step_level:
         sources.append("step jitter")
+    if scenario.storage.outage_mtbf_s is not None:
+        sources.append("storage outages")
     return sources
 
 
@@ -273,9 +275,10 @@ def check_replicates(scenario: Scenario) -> str | None:
     cause = ("failures=trace replays the same failures" if scenario.failures.trace is not None
              else f"failures={scenario.failures.kind} samples nothing")
     return (f"replicates={scenario.replicates} are identical: {cause} and nothing else is "
-            f"random (no failures.planned_per_day, stragglers, random repairs or step "
-            f"jitter), so the 95% CI of 0 is not a confidence interval; use replicates=1, "
-            f"or sample failures (failures=exponential, ...)"
+            f"random (no failures.planned_per_day, stragglers, random repairs, step "
+            f"jitter or storage.outage_mtbf_hours), so the 95% CI of 0 is not a "
+            f"confidence interval; use replicates=1, or sample failures "
+            f"(failures=exponential, ...)"
             + (", or failures.resample=true (a bootstrap of the trace by host)"
                if scenario.failures.trace is not None else ""))
 
@@ -315,6 +318,9 @@ ADVICE = {
                   "failures.components)",
     "replicas_out_h": "replicas are out long: a faster restart.detect_minutes, "
                       "restart_minutes or catch_up_minutes, or smaller replicas",
+    "input_stall_h": "the GPUs wait for input data: more storage.read_gb_per_s, "
+                     "storage.node_gb_per_s or storage.input.node_gb_per_s, a larger "
+                     "storage.input.prefetch_steps, or fewer storage outages",
 }
 
 

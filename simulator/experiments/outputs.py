@@ -41,15 +41,22 @@ SUMMARY_HEADLINE = {
     "wait_h": "{:.1f}",
     "degraded_h": "{:.1f}",
     "replicas_out_h": "{:.1f}",
+    "input_stall_h": "{:.1f}",
     "lost_gpu_h": "{:,.0f}",
     "failures": "{:.1f}",
     "planned": "{:.1f}",
     "checkpoints": "{:.1f}",
     "replica_failures": "{:.1f}",
     "in_process_restarts": "{:.1f}",
+    "storage_outages": "{:.1f}",
+    "storage_outage_h": "{:.1f}",
+    "failed_writes": "{:.1f}",
+    "skipped_checkpoints": "{:.1f}",
 }
 #: Rows of the headline shown only when they are not zero (a policy that has them).
-SUMMARY_IF_USED = ("replicas_out_h", "replica_failures", "in_process_restarts")
+SUMMARY_IF_USED = ("replicas_out_h", "replica_failures", "in_process_restarts",
+                   "input_stall_h", "storage_outages", "storage_outage_h", "failed_writes",
+                   "skipped_checkpoints")
 #: Decision metrics shown under the headline ones when the run has them (a model
 #: workload, a training budget, a price), with their display format.
 SUMMARY_DECISION = {

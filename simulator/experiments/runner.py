@@ -24,9 +24,10 @@ from simulator.reliability.metrics import (
 )
 from simulator.reliability.power import MWH_J, PowerMeter
 from simulator.reliability.scenario import Scenario
+from simulator.reliability.storage_io import Storage
 from simulator.reliability.timeline import TimelineLedger
 from simulator.streams import stream
-from simulator.units import DAY, HOUR, MINUTE
+from simulator.units import DAY, GB, HOUR, MINUTE
 
 FAILURE_COLUMNS = ["time_s", "node", "component", "index", "age_s", "scope"]
 EVENT_COLUMNS = ["replicate", "time_hours", "event", "kind", "node", "gpu", "component",
@@ -106,7 +107,8 @@ def run_replicate(scenario: Scenario, replicate: int = 0) -> ReplicateResult:
         scenario.power, keep_series=scenario.power_series
         and replicate == scenario.first_replicate)
     ledger = TimelineLedger(meter) if scenario.timeline else Ledger(meter)
-    job = TrainingJob(env, ledger, job_plan(scenario), streams("jitter"))
+    storage = Storage(env, scenario.storage, scenario.step_s, streams("storage"))
+    job = TrainingJob(env, ledger, job_plan(scenario), streams("jitter"), storage)
     cluster = Cluster(env, scenario.cluster, scenario.failures, scenario.restart, streams,
                       listener=job)
     job.start(cluster)
@@ -156,6 +158,10 @@ def _summary_row(scenario: Scenario, replicate: int, end_s: float, ledger: Ledge
         "repeat_failures": cluster.diagnosis.repeat_failures,
         "sdc_events": 0 if job.sdc is None else job.sdc.events,
         "sdc_rework_h": 0.0 if job.sdc is None else job.sdc.rework_s / HOUR,
+        "storage_outages": job.storage.outages,
+        "storage_outage_h": job.storage.outage_time_s(end_s) / HOUR,
+        "failed_writes": job.storage.failed_writes,
+        "skipped_checkpoints": job.storage.skipped,
         "completed": job.finished if scenario.work_s is not None else True,
     }
     return {**{column: row[column] for column in SUMMARY_COLUMNS}, **configuration(scenario)}
@@ -225,8 +231,23 @@ def configuration(scenario: Scenario) -> dict[str, object]:
         "restart_catch_up_min": _or_nan(r.catch_up_s, MINUTE),
         "restart_diagnosis_accuracy": r.diagnosis_accuracy,
         "restart_repeat_failure_min": r.repeat_failure_s / MINUTE,
+        **_storage_columns(scenario),
     }
     return {column: row[column] for column in CONFIG_COLUMNS}
+
+
+def _storage_columns(scenario: Scenario) -> dict[str, float]:
+    """The storage system's configuration columns (inf: unlimited; nan: not used)."""
+    s = scenario.storage
+    return {"storage_read_gb_per_s": s.read_gb_per_s,
+            "storage_write_gb_per_s": s.write_gb_per_s,
+            "storage_node_gb_per_s": s.node_gb_per_s,
+            "storage_input_gb_per_step": s.input_bytes_per_step / GB,
+            "storage_loader_gb_per_s": s.loader_bps / GB if s.feeds else math.nan,
+            "storage_prefetch_steps": s.prefetch_steps,
+            "storage_restore_min": s.restore_s / MINUTE,
+            "storage_outage_mtbf_h": _or_nan(s.outage_mtbf_s, HOUR),
+            "storage_outage_min": s.outage_s / MINUTE if s.has_outages else math.nan}
 
 
 def _sdc_columns(failures: FailureModel) -> dict[str, object]:

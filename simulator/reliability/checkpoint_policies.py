@@ -21,14 +21,15 @@ and tests (README "Checkpoint policies").
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import simpy
 
+from simulator.reliability.checkpoint_hooks import JobHooks, Rollback
 from simulator.reliability.intervals import daly_interval, fixed_interval, young_daly_interval
-from simulator.reliability.metrics import Ledger, Phase
+from simulator.reliability.metrics import Phase
 from simulator.reliability.peer_copies import PeerCopies
 from simulator.reliability.scenario import CheckpointSpec, whole_steps
 
@@ -37,39 +38,6 @@ from simulator.reliability.scenario import CheckpointSpec, whole_steps
 #: wait for the one before it. Without a bound, intervals shorter than the write would
 #: pile up writes that share the bandwidth ever more thinly.
 MAX_WRITES_IN_FLIGHT = 2
-
-
-# ---- what a policy sees of the job ------------------------------------------------------
-
-
-class JobHooks(Protocol):
-    """The job a checkpoint policy runs in: its clock, its ledger, its progress."""
-
-    env: simpy.Environment
-    ledger: Ledger
-    nodes: int  # the job's full width: its slots 0..nodes-1
-
-    def made_durable(self, steps: int) -> None:
-        """`steps` more steps are in a durable checkpoint."""
-
-    def completes(self, pending_steps: int) -> bool:
-        """Whether durable + `pending_steps` steps reach the job's work budget."""
-
-    @property
-    def draining(self) -> bool:
-        """Planned maintenance waits for this checkpoint (then the job restarts)."""
-
-    @property
-    def swapping(self) -> bool:
-        """A straggler waits for this checkpoint to be swapped out (then a restart)."""
-
-
-@dataclass(frozen=True)
-class Rollback:
-    """What a failure cost the checkpoints, and what the recovery loads (seconds)."""
-
-    load_s: float
-    lost_writes: int = 0  # background writes lost with the failed nodes' host memory
 
 
 # ---- checkpoint policies ----------------------------------------------------------------
@@ -101,6 +69,7 @@ class CheckpointPolicy:
         self.step_s = step_s
         self.job: JobHooks | None = None
         self._to_durable = Rollback(spec.load_s)
+        self._skipped_steps = 0  # steps of checkpoints a storage outage made us skip
 
     #: (configured_s, write_s, mtbi_s) -> the interval in seconds, at configuration time
     choose_interval = staticmethod(fixed_interval)
@@ -116,14 +85,18 @@ class CheckpointPolicy:
     @property
     def pending_steps(self) -> int:
         """Steps saved but not yet durable."""
-        return 0
+        return self._skipped_steps
 
     def save(self, steps: int) -> Generator[simpy.Event, Any, None]:
-        """The checkpoint after `steps` steps of compute (the ledger is in CHECKPOINT)."""
+        """The checkpoint after `steps` steps of compute (the ledger is in CHECKPOINT);
+        given up for a storage outage (outage_write=skip), the next one saves them."""
         env, job = self.job.env, self.job
-        yield env.timeout(self.spec.write_s)
+        if not (yield from job.storage.write(self.spec.write_s)):
+            self._skipped_steps += steps
+            return
         job.ledger.commit(env.now)
-        job.made_durable(steps)
+        job.made_durable(steps + self._skipped_steps)
+        self._skipped_steps = 0
 
     def wiped(self, cause: object) -> None:
         """A failure the job trained through (one data-parallel replica's): its nodes'
@@ -132,6 +105,7 @@ class CheckpointPolicy:
     def roll_back(self, cause: object) -> Rollback:
         """A failure: discard everything not durable; recovery loads from storage."""
         self.job.ledger.rollback(self.job.env.now)
+        self._skipped_steps = 0
         return self._to_durable
 
     def drop_pending(self) -> None:
@@ -210,7 +184,9 @@ class Async(CheckpointPolicy):
     writing, each goes at 1/n of the speed); with MAX_WRITES_IN_FLIGHT writing, the next
     snapshot waits. A failure loses every write not yet finished and rolls back to the
     last durable checkpoint. Before the end of the work, a drain or a swap, the job
-    waits until everything it saved is durable."""
+    waits until everything it saved is durable. With input read from storage, the
+    writes share it with the input stream too (simulator/fabric/storage.py); a storage
+    outage stops them, and every write in flight starts again when storage is back."""
 
     name = "async"
     own_fields = ("snapshot_s",)
@@ -238,6 +214,12 @@ class Async(CheckpointPolicy):
         self._write_done: simpy.Event = env.event()  # a write finished
         self._idle: simpy.Event | None = None  # every write finished
         self._writer = env.process(self._write_in_background())
+        job.storage.listeners.append(self._storage_changed)
+
+    def _storage_changed(self, outage_started: bool) -> None:
+        """Storage went down (the writes in flight fail) or came back: re-plan."""
+        if self._writes and self._writer.is_alive:
+            self._writer.interrupt("outage" if outage_started else "storage")
 
     @property
     def pending_steps(self) -> int:
@@ -259,12 +241,14 @@ class Async(CheckpointPolicy):
             return super().roll_back(cause)
         lost = len(self._writes)  # lost with the nodes' host memory
         self._writes.clear()
+        self.job.storage.set_writing(0)
         self._writer.interrupt("failure")
         return Rollback(super().roll_back(cause).load_s, lost)
 
     def _start_write(self, steps: int) -> None:
         """A snapshot was taken: its write joins the ones in flight."""
         self._writes.append([steps, self.spec.write_s])
+        self.job.storage.set_writing(len(self._writes))
         if len(self._writes) == 1:
             if not self._arrived.triggered:
                 self._arrived.succeed()
@@ -286,19 +270,25 @@ class Async(CheckpointPolicy):
         env = self.job.env
         while True:
             if not self._writes:
-                yield self._arrived
+                with contextlib.suppress(simpy.Interrupt):  # storage news as a write came
+                    yield self._arrived
                 continue
             sharing = len(self._writes)
+            stretch = self.job.storage.write_stretch(sharing)  # n: processor sharing
             started = env.now
             try:
-                yield env.timeout(self._writes[0][1] * sharing)
-            except simpy.Interrupt:  # a new write joined, or a failure cleared them all
+                yield env.timeout(self._writes[0][1] * stretch)
+            except simpy.Interrupt as interrupt:  # a write joined, a failure, storage
                 for write in self._writes[:sharing]:  # not the one that just joined
-                    write[1] -= (env.now - started) / sharing
+                    write[1] -= (env.now - started) / stretch
+                    if interrupt.cause == "outage":  # failed: again from the start
+                        write[1] = self.spec.write_s
+                        self.job.storage.failed_writes += 1
                 continue
             for write in self._writes[1:]:
-                write[1] -= (env.now - started) / sharing
+                write[1] -= (env.now - started) / stretch
             steps, _ = self._writes.pop(0)
+            self.job.storage.set_writing(len(self._writes))
             self.job.ledger.commit_oldest()
             self.job.made_durable(int(steps))
             if not self._write_done.triggered:
@@ -341,7 +331,7 @@ class InMemory(CheckpointPolicy):
         self._since_durable = 0  # in-memory checkpoints since the last durable one
         self._memory_steps = 0  # steps held only in memory copies
         self._copy_held = False  # an in-memory copy newer than the last durable one
-        self._to_memory = Rollback(spec.memory_load_s)
+        self._to_memory = Rollback(spec.memory_load_s, from_storage=False)
         self._copies: PeerCopies | None = None
 
     def attach(self, job: JobHooks) -> None:
@@ -356,7 +346,7 @@ class InMemory(CheckpointPolicy):
         env, job, spec = self.job.env, self.job, self.spec
         last = job.completes(self._memory_steps + steps)
         if self._since_durable + 1 >= spec.durable_every or last or job.draining:
-            yield env.timeout(spec.write_s)
+            yield from job.storage.write(spec.write_s)  # outage_write=retry only
             job.ledger.commit(env.now)
             job.made_durable(self._memory_steps + steps)
             self._memory_steps, self._since_durable = 0, 0

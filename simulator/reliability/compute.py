@@ -8,10 +8,17 @@ whenever the job's process is interrupted with SPEED_CHANGE or REPLICA_OUT; `ste
 runs n steps one event each (mode=steps, with per-GPU jitter). A replica going out
 stalls the job until `stall_until` (it reconfigures; as restart time) before the
 compute goes on.
+
+When the job reads its input from storage (simulator/reliability/storage_io.py), each
+piece of compute runs at constant supply and demand: at full speed until the prefetch
+buffer runs dry (a piece ends there), then starved, at supply / demand of full speed
+(the rest is input stall), until the work is done or the supply changes (the storage
+re-plans the compute, as a speed change does).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -19,6 +26,7 @@ import simpy
 
 from simulator.reliability.jitter import StepDurations
 from simulator.reliability.metrics import Ledger, Phase
+from simulator.reliability.storage_io import Storage
 
 #: The interrupt cause that tells computing job its speed changed (not a failure).
 SPEED_CHANGE = "speed change"
@@ -34,7 +42,8 @@ class Compute:
     """
 
     def __init__(self, env: simpy.Environment, ledger: Ledger, slowdown: Callable[[], float],
-                 capacity: Callable[[], float], steps: StepDurations) -> None:
+                 capacity: Callable[[], float], steps: StepDurations,
+                 storage: Storage | None = None) -> None:
         self.env, self.ledger = env, ledger
         self.slowdown, self.capacity = slowdown, capacity
         self.durations = steps
@@ -42,6 +51,9 @@ class Compute:
         self.speed_changed = False
         self.stall_until = 0.0  # per-replica: the job pauses until then
         self.process: simpy.Process | None = None  # the job's, once it started
+        self.feed = storage if storage is not None and storage.spec.feeds else None
+        if self.feed is not None:
+            self.feed.listeners.append(lambda _: self.interrupt(SPEED_CHANGE))
 
     def interrupt(self, cause: str) -> None:
         """Re-plan the compute in progress, if any (`cause`: SPEED_CHANGE or
@@ -62,6 +74,12 @@ class Compute:
         self.stall(stall_s)
         self.interrupt(REPLICA_OUT)
 
+    def restarted(self) -> None:
+        """The whole job restarts: no replica stall pending, the input buffer empty."""
+        self.stall_until = 0.0
+        if self.feed is not None:
+            self.feed.restarted()
+
     def stall(self, seconds: float) -> None:
         """Pause the compute `seconds` from now (a pause under way ends then, if later)."""
         self.stall_until = max(self.stall_until, self.env.now + seconds)
@@ -76,6 +94,9 @@ class Compute:
                 yield env.timeout(self.stall_until - env.now)
                 continue  # the stall may have been extended meanwhile
             factor, capacity = self.slowdown(), self.capacity()
+            if self.feed is not None:
+                work_s = yield from self._fed(work_s, factor, capacity)
+                continue
             ledger.enter(Phase.COMPUTE, env.now, slowdown=factor, capacity=capacity)
             started = env.now
             self.computing = True
@@ -88,6 +109,32 @@ class Compute:
                 work_s = max(0.0, work_s - (env.now - started) * capacity / factor)
             finally:
                 self.computing = False
+
+    def _fed(self, work_s: float, factor: float, capacity: float
+             ) -> Generator[simpy.Event, Any, float]:
+        """One piece of compute at constant input supply and demand: the work left."""
+        env, feed = self.env, self.feed
+        speed = capacity / factor  # work seconds per wall second, fed
+        starve, dry_in = feed.start_compute(speed)
+        self.ledger.enter(Phase.COMPUTE, env.now, slowdown=factor, capacity=capacity,
+                          starve=starve)
+        rate = speed / starve
+        wall = work_s / rate if rate > 0.0 else math.inf
+        ran_dry = dry_in < wall
+        started = env.now
+        self.computing = True
+        try:
+            yield env.timeout(min(wall, dry_in))
+            done = dry_in * rate if ran_dry else work_s
+        except simpy.Interrupt as interrupt:
+            ran_dry = False
+            if interrupt.cause not in (SPEED_CHANGE, REPLICA_OUT):
+                raise
+            done = (env.now - started) * rate
+        finally:
+            self.computing = False
+            feed.end_compute(ran_dry)
+        return max(0.0, work_s - done)
 
     def steps(self, steps: int) -> Generator[simpy.Event, Any, None]:
         """Step-level mode: one SimPy event per step, each as long as its slowest GPU

@@ -33,6 +33,9 @@ overlapping another ends `replica_stall_s` after the latest failure) and trains 
 capacity of the replicas left. In-process restarts (`restart.in_process_s` set): a
 failure the cluster marked `in_process` recovers in that time plus the checkpoint load,
 with no detection, hardware wait or restart.
+
+The storage system (simulator/reliability/storage_io.py) carries the checkpoint writes,
+its outages and the input stream the compute reads from.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from simulator.reliability.checkpoint_hooks import Rollback
 from simulator.reliability.checkpoint_policies import checkpoint_policy
 from simulator.reliability.cluster import Cluster
 from simulator.reliability.compute import REPLICA_OUT, SPEED_CHANGE, Compute
@@ -54,6 +58,7 @@ from simulator.reliability.replicas import Replicas
 from simulator.reliability.restart_policies import restart_policy
 from simulator.reliability.scenario import CheckpointSpec, RestartSpec
 from simulator.reliability.sdc import sdc_book
+from simulator.reliability.storage_io import Storage
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,8 @@ class JobPlan:
 class TrainingJob:
     """Runs the plan on a cluster, recording every phase in `ledger`.
 
-    The job is the cluster's listener (simulator/failure_source.ClusterListener), so it
-    exists first and the cluster is built with it; `start(cluster)` then puts the job on
-    the cluster and starts its process::
+    The job is the cluster's listener (simulator/failure_source.ClusterListener): built
+    first, then the cluster with it; `start(cluster)` starts the job's process::
 
         job = TrainingJob(env, ledger, plan)
         cluster = Cluster(env, spec, failures, restart, streams, listener=job)
@@ -86,8 +90,10 @@ class TrainingJob:
     process: simpy.Process
 
     def __init__(self, env: simpy.Environment, ledger: Ledger, plan: JobPlan,
-                 rng: np.random.Generator | None = None) -> None:
+                 rng: np.random.Generator | None = None, storage: Storage | None = None
+                 ) -> None:
         self.env = env
+        self.storage = storage or Storage(env)  # its writes, outages and input buffer
         self.ledger = ledger
         self.plan = plan
         self.committed_steps = 0
@@ -100,13 +106,13 @@ class TrainingJob:
         self._swap: list[Node] = []  # found stragglers, swapped at the next checkpoint
         self.checkpointing = checkpoint_policy(plan.checkpoint, plan.step_s)
         self.restarting = restart_policy(plan.restart)
-        self._load_s = plan.checkpoint.load_s  # what the coming recovery loads from
+        self._rollback = Rollback(plan.checkpoint.load_s)  # what the recovery loads
         self._width = plan.nodes  # nodes the job runs on (fewer while elastic and short)
         self.log: list[tuple[float, str]] = []  # (time_s, "recovered" | "planned")
         steps = StepDurations(plan.step_s, plan.jitter,  # step-level mode only
                               rng or np.random.default_rng(0))
         self.compute = Compute(env, ledger, lambda: self._slowdown, lambda: (
-            1.0 if self.replicas is None else self.replicas.capacity), steps)
+            1.0 if self.replicas is None else self.replicas.capacity), steps, self.storage)
         self.in_process_restarts = 0
         self._in_process = False  # the coming recovery is in process
         self._training = False  # in a segment: a replica's failure may be taken alone
@@ -206,7 +212,7 @@ class TrainingJob:
                     self.lost_checkpoints += 1
                 rollback = (self.sdc or self.checkpointing).roll_back(interrupt.cause)
                 self.lost_checkpoints += rollback.lost_writes
-                self._load_s = rollback.load_s
+                self._rollback = rollback
                 recovering = True
 
     @property
@@ -238,13 +244,15 @@ class TrainingJob:
             self._restart_all()
             ledger.enter(Phase.RESTART, env.now)
             yield from self._await_hardware()
-            yield env.timeout(plan.restart.restart_s + self.checkpointing.planned_load_s)
+            yield from self.storage.restart(plan.restart.restart_s,
+                                            self.checkpointing.planned_load_s)
         elif (self.restarting.grows_back(self._width, plan.nodes, self.cluster.is_full)
               and not self.finished):
             self.log.append((env.now, "grown"))  # elastic: whole again, restart wider
             self._restart_all()
             ledger.enter(Phase.RESTART, env.now)
-            yield env.timeout(plan.restart.restart_s + self.checkpointing.planned_load_s)
+            yield from self.storage.restart(plan.restart.restart_s,
+                                            self.checkpointing.planned_load_s)
             self._width = plan.nodes
 
     def _await_hardware(self):
@@ -260,7 +268,7 @@ class TrainingJob:
     def _restart_all(self) -> None:
         """The whole job restarts: every replica out comes back with it."""
         self._training = False
-        self.compute.stall_until = 0.0
+        self.compute.restarted()
         if self.replicas is not None:
             self.replicas.cancel_all()
 
@@ -270,10 +278,10 @@ class TrainingJob:
         ledger.enter(Phase.RESTART, env.now)
         if self._in_process:  # inside the running job: no new job, no node swap
             self.in_process_restarts += 1
-            yield env.timeout(plan.restart.in_process_s + self._load_s)
+            yield from self.storage.restart(plan.restart.in_process_s, *self._rollback.load)
             self.log.append((env.now, "recovered in process"))
             return
         yield env.timeout(plan.restart.detect_s)
         yield from self._await_hardware()
-        yield env.timeout(plan.restart.restart_s + self._load_s)
+        yield from self.storage.restart(plan.restart.restart_s, *self._rollback.load)
         self.log.append((env.now, "recovered"))

@@ -2,12 +2,14 @@
 
 Every second of the job's life is in exactly one phase (compute, checkpoint, restart,
 wait) and is attributed to one accounting category (useful, checkpoint, rework, restart,
-wait, degraded, replicas_out). Compute and checkpoint time is *provisional* until a
+wait, degraded, replicas_out, input_stall). Compute and checkpoint time is *provisional* until a
 checkpoint commits it (then it is useful / checkpoint time) or a rollback discards it
 (then it is rework). Restart and wait time are final at once. Degraded and replicas_out
 are categories, not phases: the extra time of computing slower than nominal, and the
 share of compute time the data-parallel replicas that were out did not train
 (restart=per_replica), final at once (a rollback cannot lose what was never computed).
+So is input_stall: the share of compute time the GPUs waited for input data
+(simulator/reliability/storage_io.py), final at once.
 All are time-equivalents of the whole job: they sum to the wall clock.
 """
 
@@ -28,7 +30,7 @@ class Phase(StrEnum):
 
 #: Categories of the time accounting, in summary-column order (DESIGN.md).
 CATEGORIES = ("useful", "checkpoint", "rework", "restart", "wait", "degraded",
-              "replicas_out")
+              "replicas_out", "input_stall")
 
 #: Buckets of provisional time, per segment: compute (useful once committed), checkpoint,
 #: and degraded, the extra time of compute at a slowdown f (split into 1/f compute and the
@@ -61,6 +63,7 @@ class Ledger:
         self._phase = Phase.COMPUTE
         self._slowdown = 1.0
         self._capacity = 1.0
+        self._starve = 1.0
         self._since = 0.0
 
     @property
@@ -68,20 +71,23 @@ class Ledger:
         return self._phase
 
     def enter(self, phase: Phase, now: float, slowdown: float = 1.0,
-              capacity: float = 1.0) -> None:
+              capacity: float = 1.0, starve: float = 1.0) -> None:
         """Close the current phase at `now` and start `phase`.
 
         Compute at `slowdown` f (steps take f times as long as on healthy hardware)
         counts 1/f of its time as compute and the rest as degraded time. Compute with
         only a share `capacity` c of the replicas training counts 1 - c of its time as
-        replicas_out, and the rest as above.
+        replicas_out, and the rest as above. Compute starved of input data (`starve` g:
+        each second of work takes g seconds) counts 1 - 1/g of the rest as input_stall
+        (the meter sees it as a slowdown: the GPUs wait, as in a communication stall).
         """
         self._close(now)
         self._phase = phase
         self._slowdown = slowdown
         self._capacity = capacity
+        self._starve = starve
         if self.meter is not None:
-            self.meter.change(now, phase, slowdown, capacity)
+            self.meter.change(now, phase, slowdown * starve, capacity)
 
     def seal(self, now: float) -> None:
         """A checkpoint was taken: the open segment waits for its write to be durable."""
@@ -147,6 +153,10 @@ class Ledger:
             training = elapsed * self._capacity
             self.totals["replicas_out"] += elapsed - training
             elapsed = training
+        if self._phase is Phase.COMPUTE and self._starve != 1.0:
+            fed = elapsed / self._starve
+            self.totals["input_stall"] += elapsed - fed
+            elapsed = fed
         if self._phase is Phase.COMPUTE and self._slowdown != 1.0:
             nominal = elapsed / self._slowdown
             self._pending["compute"] += nominal
@@ -171,6 +181,7 @@ SUMMARY_COLUMNS = (
     "wait_h",
     "degraded_h",
     "replicas_out_h",
+    "input_stall_h",
     "goodput",
     "lost_gpu_h",
     "failures",
@@ -210,6 +221,10 @@ SUMMARY_COLUMNS = (
     "repeat_failures",
     "sdc_events",
     "sdc_rework_h",
+    "storage_outages",
+    "storage_outage_h",
+    "failed_writes",
+    "skipped_checkpoints",
     "completed",
 )
 
@@ -280,6 +295,15 @@ CONFIG_COLUMNS = (
     "restart_catch_up_min",
     "restart_diagnosis_accuracy",
     "restart_repeat_failure_min",
+    "storage_read_gb_per_s",
+    "storage_write_gb_per_s",
+    "storage_node_gb_per_s",
+    "storage_input_gb_per_step",
+    "storage_loader_gb_per_s",
+    "storage_prefetch_steps",
+    "storage_restore_min",
+    "storage_outage_mtbf_h",
+    "storage_outage_min",
 )
 
 #: Every row's columns, in order: the summary, then the configuration.

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from simulator.fabric.fabric_spec import FabricSpec
+from simulator.fabric.storage import StorageSpec
 from simulator.fabric.workload import StepProfile, Workload
 from simulator.reliability.failures import NO_FAILURES, FailureModel
 from simulator.reliability.jitter import StepJitter
@@ -148,6 +149,7 @@ class Scenario:
     timeline: bool = False  # keep where each replicate's time went (reliability/timeline.py)
     power_cap_fraction: float | None = None  # the per-GPU cap (step_s includes its cost)
     mw_budget_w: float | None = None  # the site's budget the cluster was checked against
+    storage: StorageSpec = field(default_factory=StorageSpec)  # input, sharing, outages
 
     @property
     def interval_steps(self) -> int:

@@ -12,12 +12,13 @@ the elaborated failure model's mean time between interruptions.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.errors import ConfigError
 from simulator.fabric.fabric_spec import FabricSpec
 from simulator.fabric.power import PowerModel
+from simulator.fabric.storage import StorageSpec
 from simulator.fabric.workload import Workload
 from simulator.reliability.checkpoint_policies import CHECKPOINT_POLICIES
 from simulator.reliability.failures import FailureModel
@@ -108,6 +109,7 @@ class StudySpec:
     mw_budget_w: float | None = None  # the site's budget (power.mw_budget), watts
     floor_share: float = 0.0  # power.floor_fraction (0: no floor)
     smoothing: Smoothing | None = None  # the grid's ramp limit and battery
+    storage: StorageSpec = field(default_factory=StorageSpec)  # input, sharing, outages
 
     @property
     def topology(self) -> str:

@@ -138,8 +138,8 @@ def test_cli_rows_equal_simulate_rows(tmp_path):
     api = rows(overrides)
     assert list(cli.columns) == [
         "cluster_config", "topology_config", "failures_config", "checkpoint_config",
-        "restart_config", "workload_config", "cluster.gpus", "horizon_days", "replicates",
-        *ROW_COLUMNS]
+        "restart_config", "workload_config", "storage_config", "cluster.gpus", "horizon_days",
+        "replicates", *ROW_COLUMNS]
     assert cli["checkpoint_config"].tolist() == ["async", "async"]
     assert cli["horizon_days"].tolist() == [2, 2]
     for column in ROW_COLUMNS:

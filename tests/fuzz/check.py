@@ -70,7 +70,8 @@ CONFIG_NAN = ("cluster_gpu_hour_usd", "workload_model_params_b",
               "power_gpu_comm_w", "power_gpu_idle_w", "power_host_busy_w",
               "power_host_idle_w", "power_switch_w", "power_switches",
               "power_cap_fraction", "power_mw_budget", "power_mw_over_budget",
-              "power_floor_fraction", "power_ramp_mw_per_min", "power_battery_mwh")
+              "power_floor_fraction", "power_ramp_mw_per_min", "power_battery_mwh",
+              "storage_loader_gb_per_s", "storage_outage_mtbf_h", "storage_outage_min")
 #: "infinite when nothing useful was done" (Summary columns); job_mtbi_h is infinite
 #: when the failure model has no rate: failures=none (then nothing fails) or a trace
 #: (its failures come from the file).
@@ -79,6 +80,9 @@ INF_WHEN = {
     "usd_per_mtoken": lambda row: row["useful_h"] == 0,
     "mwh_per_mtoken": lambda row: row["useful_h"] == 0,
     "job_mtbi_h": lambda row: row["failures"] == 0 or row["failures_kind"] == "trace",
+    # a null storage bandwidth is unlimited (README "Storage and data loading")
+    "storage_read_gb_per_s": lambda row: True, "storage_write_gb_per_s": lambda row: True,
+    "storage_node_gb_per_s": lambda row: True, "storage_loader_gb_per_s": lambda row: True,
 }
 
 

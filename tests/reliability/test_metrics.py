@@ -146,7 +146,7 @@ def test_ledger_commit_and_rollback_by_hand():
     ledger.finish(35.0)                    # 4 s tail compute counts as useful
     assert ledger.totals == {"useful": 14.0, "checkpoint": 2.0, "rework": 9.0,
                              "restart": 4.0, "wait": 6.0, "degraded": 0.0,
-                             "replicas_out": 0.0}
+                             "replicas_out": 0.0, "input_stall": 0.0}
 
 
 def test_ledger_async_segments_commit_oldest_first_and_a_failure_loses_the_rest():
@@ -166,7 +166,7 @@ def test_ledger_async_segments_commit_oldest_first_and_a_failure_loses_the_rest(
     ledger.finish(30.0)                    # 5 s restart
     assert ledger.totals == {"useful": 10.0, "checkpoint": 1.0, "rework": 14.0,
                              "restart": 5.0, "wait": 0.0, "degraded": 0.0,
-                             "replicas_out": 0.0}
+                             "replicas_out": 0.0, "input_stall": 0.0}
 
 
 def test_ledger_in_memory_rollback_keeps_sealed_segments():
@@ -183,7 +183,7 @@ def test_ledger_in_memory_rollback_keeps_sealed_segments():
     ledger.finish(15.0)                    # 3 s tail compute
     assert ledger.totals == {"useful": 9.0, "checkpoint": 1.0, "rework": 3.0,
                              "restart": 2.0, "wait": 0.0, "degraded": 0.0,
-                             "replicas_out": 0.0}
+                             "replicas_out": 0.0, "input_stall": 0.0}
 
 
 def test_ledger_slow_compute_splits_into_useful_and_degraded():
@@ -198,5 +198,5 @@ def test_ledger_slow_compute_splits_into_useful_and_degraded():
     ledger.finish(24.0)
     assert ledger.totals == {"useful": 8.0, "checkpoint": 0.0, "rework": 12.0,
                              "restart": 0.0, "wait": 0.0, "degraded": 4.0,
-                             "replicas_out": 0.0}
+                             "replicas_out": 0.0, "input_stall": 0.0}
     assert math.fsum(ledger.totals.values()) == 24.0  # every second once

@@ -29,6 +29,7 @@ from simulator.reliability.checkpoint_policies import (
 )
 from simulator.reliability.metrics import Ledger, Phase
 from simulator.reliability.restart_policies import Elastic, FullWidth, restart_policy
+from simulator.reliability.storage_io import Storage
 
 NODE = SimpleNamespace(scope="node", slots=(0,))  # job slot 0 (FailureRecord.slots)
 PEER = SimpleNamespace(scope="node", slots=(1,))  # its in-memory peer (groups of 2)
@@ -49,6 +50,7 @@ class ScriptedJob:
         self.draining = draining
         self.swapping = False
         self.nodes = 4  # job slots 0-3
+        self.storage = Storage(self.env)  # unlimited, never down: writes take their time
         self.policy = checkpoint_policy(spec, step_s=1.0)
         self.process = self.env.process(self._run(segments))
         self.policy.attach(self)
@@ -210,10 +212,10 @@ def test_in_memory_failure_reloads_the_copy_unless_its_peer_failed_too():
     # slot 1 failing at 260, before a new checkpoint, wipes the group {0, 1}: back to
     # storage, everything so far is rework
     job = ScriptedJob(IN_MEMORY, [100, 100])
-    assert job.fail(at=250.0) == Rollback(load_s=5.0)
+    assert job.fail(at=250.0) == Rollback(load_s=5.0, from_storage=False)  # from the peer
     assert job.ledger.totals["rework"] == 46.0
     assert job.policy.pending_steps == 200
-    assert job.fail(at=255.0) == Rollback(load_s=5.0)
+    assert job.fail(at=255.0) == Rollback(load_s=5.0, from_storage=False)  # from the peer
     assert job.ledger.totals["rework"] == 51.0
     assert job.fail(at=260.0, cause=PEER) == Rollback(load_s=50.0)
     assert job.ledger.totals["rework"] == 260.0

@@ -124,7 +124,8 @@ def test_per_replica_timeline_by_hand():
     out = (1340 - 1060) / 4 + (1740 - 1560) / 4
     assert hours(row) == pytest.approx({"useful": useful, "checkpoint": 0.0, "rework": 0.0,
                                         "restart": 120.0, "wait": 0.0, "degraded": 0.0,
-                                        "replicas_out": out}, abs=1e-6)
+                                        "replicas_out": out, "input_stall": 0.0},
+                                       abs=1e-6)
     assert (row["failures"], row["replica_failures"]) == (3, 3)
 
 
@@ -150,7 +151,8 @@ def test_a_job_scope_fault_takes_the_synchronous_path():
     row = run_replicate(fixed_step(FailureModel(kind="trace", trace=trace), restart)).row
     assert hours(row) == pytest.approx({"useful": 4000 - 1000 - 180, "checkpoint": 0.0,
                                         "rework": 1000.0, "restart": 180.0, "wait": 0.0,
-                                        "degraded": 0.0, "replicas_out": 0.0}, abs=1e-6)
+                                        "degraded": 0.0, "replicas_out": 0.0,
+                                        "input_stall": 0.0}, abs=1e-6)
     assert row["replica_failures"] == 0
 
 
