@@ -97,6 +97,11 @@ CASES = {
     "sdc": (["failures.sdc_mtbf_hours=20000", "failures.sdc_detect_hours=5"], "rework"),
     "elastic": (["restart=elastic", "cluster.spare_nodes=0"], "degraded"),
     "steps": (["mode=steps", "horizon_days=2"], "checkpoint"),
+    "input_stall": (["checkpoint=async", "storage.read_gb_per_s=3",
+                     "storage.input.bytes_per_step=20e9", "storage.input.prefetch_steps=8"],
+                    "input_stall"),
+    "storage_outage": (["storage.outage_at_hours=[5,30]", "storage.outage_minutes=90",
+                        "storage.input.bytes_per_step=1e9"], "input_stall"),
 }
 
 
