@@ -30,10 +30,11 @@ def test_verdict_of_an_events_per_second_target():
 
 def test_every_case_states_a_target_or_is_the_reference():
     for case in CASES.values():
-        assert case.kind in ("replicate", "fabric", "sweep")
+        assert case.kind in ("replicate", "fabric", "sweep", "process")
         assert case.what and case.name
         if case.name != "default":
-            assert (case.max_wall_s, case.max_rss_mb, case.min_raw_share) != (None,) * 3
+            assert (case.max_wall_s, case.max_rss_mb, case.min_raw_share,
+                    case.max_ratio) != (None,) * 4
 
 
 def test_bad_repeat_exits_2(capsys):
