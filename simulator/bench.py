@@ -40,10 +40,10 @@ LLAMA3 = ("cluster=llama3_16k", "horizon_days=54", "failures=llama3", "topology=
           "checkpoint=fixed", "checkpoint.interval_minutes=30")
 SWEEP_INTERVALS = ",".join(str(m) for m in range(10, 201, 10))  # 20 intervals
 SWEEP_20X50 = (f"checkpoint.interval_minutes={SWEEP_INTERVALS}", "replicates=50")
-#: 10 policies (5 restart strategies x synchronous / asynchronous checkpoints) x 100
+#: 8 policies (4 restart strategies x synchronous / asynchronous checkpoints) x 125
 #: checkpoint intervals, 5 replicates each: 1,000 runs
-SWEEP_1000 = ("restart=hot_spares,spare_swap,in_process,elastic,per_replica",
-              "checkpoint=fixed,async", "checkpoint.interval_minutes=range(5,505,5)",
+SWEEP_1000 = ("restart=hot_spares,spare_swap,in_process,elastic",
+              "checkpoint=fixed,async", "checkpoint.interval_minutes=range(5,630,5)",
               "replicates=5")
 
 CASES = {
@@ -85,8 +85,8 @@ CASES = {
              "ratio against the default launcher",
              ("-m", "hydra/launcher=laptop", "hydra.launcher.n_jobs=2", *SWEEP_20X50),
              max_ratio=1.0, kind="sweep", reference="default"),
-        Case("sweep1000", "1,000 runs: 10 policies (5 restart strategies x fixed / async "
-             "checkpoints) x 100 intervals, 5 replicates each, hydra/launcher=laptop on 2 "
+        Case("sweep1000", "1,000 runs: 8 policies (4 restart strategies x fixed / async "
+             "checkpoints) x 125 intervals, 5 replicates each, hydra/launcher=laptop on 2 "
              "cores; wall is the whole command",
              ("-m", "hydra/launcher=laptop", "hydra.launcher.n_jobs=2", *SWEEP_1000),
              max_wall_s=60.0, kind="sweep"),
