@@ -173,17 +173,25 @@ def _measure(case: Case, repeat: int, queue) -> None:
                "raw_s": raw_simpy_seconds(n_events), "setup_s": setup})
 
 
-def _timed(command: list[str], cwd: str) -> float:
-    """Wall seconds of `command` as a whole process (CI=true: no progress bars)."""
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(command: list[str], cwd: str) -> tuple[float, float]:
+    """Wall seconds of `command` as a whole process (CI=true: no progress bars), and the
+    CPU seconds (user + sys) it and its own children took: the steadier figure on a
+    shared machine."""
     import subprocess
 
+    cpu = _children_cpu_s()
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, "CI": "true"})
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
-    return wall
+    return wall, _children_cpu_s() - cpu
 
 
 def _sweep_command(overrides: tuple[str, ...], scratch: str, name: str) -> list[str]:
@@ -222,34 +230,39 @@ def _measure_sweep(case: Case, queue) -> None:
     import pandas as pd
 
     with tempfile.TemporaryDirectory() as scratch:
-        wall = _timed(_sweep_command(case.overrides, scratch, "bench_sweep"), scratch)
+        wall, cpu = _timed(_sweep_command(case.overrides, scratch, "bench_sweep"), scratch)
         runs = pd.read_csv(f"{scratch}/bench_sweep/runs.csv")
-        reference = float("nan")
+        reference = ref_cpu = float("nan")
         if case.reference == "loop":
             runs_args = [json.dumps(r) for r in _sweep_runs(case.overrides)]
-            reference = _timed([sys.executable, "-c", PLAIN_LOOP, *runs_args], scratch)
+            reference, ref_cpu = _timed([sys.executable, "-c", PLAIN_LOOP, *runs_args],
+                                        scratch)
         elif case.reference == "default":
             plain = tuple(o for o in case.overrides if not o.startswith("hydra"))
-            reference = _timed(_sweep_command(plain, scratch, "bench_default"), scratch)
+            reference, ref_cpu = _timed(_sweep_command(plain, scratch, "bench_default"),
+                                        scratch)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     queue.put({"wall_s": wall, "events": len(runs), "failures": runs.failures.mean(),
                "rss_mb": max(children, _peak_rss_mb()), "base_rss_mb": _peak_rss_mb(),
-               "raw_s": reference, "setup_s": 0.0})
+               "raw_s": reference, "setup_s": 0.0, "cpu_s": cpu, "ref_cpu_s": ref_cpu})
 
 
 def _measure_process(case: Case, repeat: int, queue) -> None:
     """`python -m simulator` as a whole process, median of `repeat`."""
     import tempfile
 
-    walls = []
+    walls, cpus = [], []
     with tempfile.TemporaryDirectory() as scratch:
         for attempt in range(repeat):
-            walls.append(_timed([sys.executable, "-m", "simulator", *case.overrides,
-                                 f"name=bench_{attempt}"], scratch))
+            wall, cpu = _timed([sys.executable, "-m", "simulator", *case.overrides,
+                                f"name=bench_{attempt}"], scratch)
+            walls.append(wall)
+            cpus.append(cpu)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     queue.put({"wall_s": statistics.median(walls), "events": 1, "failures": float("nan"),
                "rss_mb": children, "base_rss_mb": _peak_rss_mb(),
-               "raw_s": float("nan"), "setup_s": 0.0})
+               "raw_s": float("nan"), "setup_s": 0.0, "cpu_s": statistics.median(cpus),
+               "ref_cpu_s": float("nan")})
 
 
 def run_case(case: Case, repeat: int) -> dict:
@@ -313,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<11}{r['setup_s']:>8.2f}{r['wall_s']:>8.3f}{r['events']:>10,}"
               f"{r['events'] / r['wall_s']:>11,.0f}{r['failures']:>9.0f}{r['rss_mb']:>8.0f}"
               f"{raw:>12}{ratio:>6}  {target:<26}{'yes' if ok else 'NO':>3}")
+        if "cpu_s" in r:
+            print(f"{'':<11}cpu s (user + sys, every process): {r['cpu_s']:.2f}"
+                  + ("" if r["ref_cpu_s"] != r["ref_cpu_s"] else
+                     f", reference {r['ref_cpu_s']:.2f}, ratio "
+                     f"{r['cpu_s'] / r['ref_cpu_s']:.2f}"))
     print("\nsetup: composing, validating and elaborating the scenario (the topology graph, "
           "the step profile) once per scenario, shared by its replicates; wall: one "
           "replicate (median of --repeat).")
