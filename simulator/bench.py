@@ -32,11 +32,19 @@ class Case:
     max_rss_mb: float | None = None
     kind: str = "replicate"  # replicate | fabric (cold build + step profile) | sweep
     min_raw_share: float | None = None  # events/s at least this share of raw SimPy's
+    max_ratio: float | None = None  # wall at most this times `reference`'s, in the same run
+    reference: str = ""  # sweeps: "loop" (a plain Python loop) or "default" (launcher)
 
 
 LLAMA3 = ("cluster=llama3_16k", "horizon_days=54", "failures=llama3", "topology=llama3_roce",
           "checkpoint=fixed", "checkpoint.interval_minutes=30")
 SWEEP_INTERVALS = ",".join(str(m) for m in range(10, 201, 10))  # 20 intervals
+SWEEP_20X50 = (f"checkpoint.interval_minutes={SWEEP_INTERVALS}", "replicates=50")
+#: 8 policies (4 restart strategies x synchronous / asynchronous checkpoints) x 125
+#: checkpoint intervals, 5 replicates each: 1,000 runs
+SWEEP_1000 = ("restart=hot_spares,spare_swap,in_process,elastic",
+              "checkpoint=fixed,async", "checkpoint.interval_minutes=range(5,630,5)",
+              "replicates=5")
 
 CASES = {
     c.name: c
@@ -65,11 +73,22 @@ CASES = {
         Case("fabric131k", "as fabric, 131,072 GPUs (a 3-tier fat-tree)",
              ("workload=llama3_405b", "topology=dgx_h100_superpod", "cluster.gpus=131072"),
              max_wall_s=30.0, kind="fabric"),
+        Case("startup", "`python -m simulator`, the default scenario (one replicate), as "
+             "a whole process: imports, composing, the run, its files", (),
+             max_wall_s=1.2, kind="process"),
         Case("sweep", "20 checkpoint intervals x 50 replicates of the default scenario "
-             "(1,000 replicates) as one Hydra multirun on the joblib launcher, all cores; "
-             "wall is the whole command",
-             ("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=-1",
-              f"checkpoint.interval_minutes={SWEEP_INTERVALS}", "replicates=50"),
+             "(1,000 replicates) as one Hydra multirun on the default launcher; wall is "
+             "the whole command, ratio against a plain Python loop composing and running "
+             "the same 20 configurations in one process",
+             ("-m", *SWEEP_20X50), max_ratio=1.15, kind="sweep", reference="loop"),
+        Case("laptop", "the same sweep with hydra/launcher=laptop (joblib) on 2 cores; "
+             "ratio against the default launcher",
+             ("-m", "hydra/launcher=laptop", "hydra.launcher.n_jobs=2", *SWEEP_20X50),
+             max_ratio=1.0, kind="sweep", reference="default"),
+        Case("sweep1000", "1,000 runs: 8 policies (4 restart strategies x fixed / async "
+             "checkpoints) x 125 intervals, 5 replicates each, hydra/launcher=laptop on 2 "
+             "cores; wall is the whole command",
+             ("-m", "hydra/launcher=laptop", "hydra.launcher.n_jobs=2", *SWEEP_1000),
              max_wall_s=60.0, kind="sweep"),
         Case("steps", "step-level mode: 512 GPUs, per-GPU jitter (cv 5%), 30 days: one "
              "event per 10-s step", ("cluster.gpus=512", "mode=steps",
@@ -133,6 +152,9 @@ def _measure(case: Case, repeat: int, queue) -> None:
     if case.kind == "sweep":
         _measure_sweep(case, queue)
         return
+    if case.kind == "process":
+        _measure_process(case, repeat, queue)
+        return
     start = time.perf_counter()
     scenario = load_scenario(list(case.overrides))
     setup = time.perf_counter() - start
@@ -151,27 +173,96 @@ def _measure(case: Case, repeat: int, queue) -> None:
                "raw_s": raw_simpy_seconds(n_events), "setup_s": setup})
 
 
-def _measure_sweep(case: Case, queue) -> None:
-    """Runs the sweep as a user would: the CLI in a subprocess, into a scratch dir."""
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(command: list[str], cwd: str) -> tuple[float, float]:
+    """Wall seconds of `command` as a whole process (CI=true: no progress bars), and the
+    CPU seconds (user + sys) it and its own children took: the steadier figure on a
+    shared machine."""
     import subprocess
+
+    cpu = _children_cpu_s()
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "CI": "true"})
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return wall, _children_cpu_s() - cpu
+
+
+def _sweep_command(overrides: tuple[str, ...], scratch: str, name: str) -> list[str]:
+    return [sys.executable, "-m", "simulator", *overrides, f"name={name}",
+            f"hydra.sweep.dir={scratch}/{name}"]
+
+
+#: A plain Python loop over a sweep's configurations: compose each once, run its
+#: replicates, nothing written (argv: the overrides of each run, one JSON list each).
+PLAIN_LOOP = """
+import json, sys
+from simulator.api import load_scenario
+from simulator.experiments.runner import run_scenario
+for run in sys.argv[1:]:
+    run_scenario(load_scenario(json.loads(run)))
+"""
+
+
+def _sweep_runs(overrides: tuple[str, ...]) -> list[list[str]]:
+    """Each run's overrides, in Hydra's job order, for a command line sweep of `a,b` lists
+    (the plain loop's input)."""
+    import itertools
+
+    fixed = [o for o in overrides if o != "-m" and "," not in o and "hydra" not in o]
+    swept = [[f"{o.split('=', 1)[0]}={v}" for v in o.split("=", 1)[1].split(",")]
+             for o in overrides if "," in o and "hydra" not in o]
+    return [[*fixed, *combo] for combo in itertools.product(*swept)]
+
+
+def _measure_sweep(case: Case, queue) -> None:
+    """Runs the sweep as a user would: the CLI in a subprocess, into a scratch dir; then,
+    for a ratio, its reference in the same way."""
+    import json
     import tempfile
 
     import pandas as pd
 
     with tempfile.TemporaryDirectory() as scratch:
-        command = [sys.executable, "-m", "simulator", *case.overrides, "name=bench_sweep",
-                   f"hydra.sweep.dir={scratch}/sweep"]
-        start = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True,
-                              env={**os.environ, "CI": "true"})
-        wall = time.perf_counter() - start
-        if done.returncode != 0:
-            raise RuntimeError(f"sweep failed:\n{done.stderr[-2000:]}")
-        runs = pd.read_csv(f"{scratch}/sweep/runs.csv")
+        wall, cpu = _timed(_sweep_command(case.overrides, scratch, "bench_sweep"), scratch)
+        runs = pd.read_csv(f"{scratch}/bench_sweep/runs.csv")
+        reference = ref_cpu = float("nan")
+        if case.reference == "loop":
+            runs_args = [json.dumps(r) for r in _sweep_runs(case.overrides)]
+            reference, ref_cpu = _timed([sys.executable, "-c", PLAIN_LOOP, *runs_args],
+                                        scratch)
+        elif case.reference == "default":
+            plain = tuple(o for o in case.overrides if not o.startswith("hydra"))
+            reference, ref_cpu = _timed(_sweep_command(plain, scratch, "bench_default"),
+                                        scratch)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     queue.put({"wall_s": wall, "events": len(runs), "failures": runs.failures.mean(),
                "rss_mb": max(children, _peak_rss_mb()), "base_rss_mb": _peak_rss_mb(),
-               "raw_s": float("nan"), "setup_s": 0.0})
+               "raw_s": reference, "setup_s": 0.0, "cpu_s": cpu, "ref_cpu_s": ref_cpu})
+
+
+def _measure_process(case: Case, repeat: int, queue) -> None:
+    """`python -m simulator` as a whole process, median of `repeat`."""
+    import tempfile
+
+    walls, cpus = [], []
+    with tempfile.TemporaryDirectory() as scratch:
+        for attempt in range(repeat):
+            wall, cpu = _timed([sys.executable, "-m", "simulator", *case.overrides,
+                                f"name=bench_{attempt}"], scratch)
+            walls.append(wall)
+            cpus.append(cpu)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    queue.put({"wall_s": statistics.median(walls), "events": 1, "failures": float("nan"),
+               "rss_mb": children, "base_rss_mb": _peak_rss_mb(),
+               "raw_s": float("nan"), "setup_s": 0.0, "cpu_s": statistics.median(cpus),
+               "ref_cpu_s": float("nan")})
 
 
 def run_case(case: Case, repeat: int) -> dict:
@@ -193,6 +284,9 @@ def verdict(case: Case, result: dict) -> tuple[str, bool]:
     if case.max_rss_mb is not None:
         parts.append(f"<= {case.max_rss_mb:g} MB")
         ok &= result["rss_mb"] <= case.max_rss_mb * TOLERANCE
+    if case.max_ratio is not None:
+        parts.append(f"<= {case.max_ratio:g}x {case.reference}")
+        ok &= result["wall_s"] / result["raw_s"] <= case.max_ratio * TOLERANCE
     if case.min_raw_share is not None:
         parts.append(f">= {case.min_raw_share:.0%} raw ev/s")
         ok &= result["raw_s"] / result["wall_s"] >= case.min_raw_share / TOLERANCE
@@ -223,20 +317,30 @@ def main(argv: list[str] | None = None) -> int:
         bases.append(r["base_rss_mb"])
         if case.kind == "fabric":
             raw, ratio = f"{r['raw_s'] * 1e6:.1f} us", "-"
-        elif case.kind == "sweep":
+        elif case.kind == "sweep" and case.reference:
+            raw, ratio = f"{r['raw_s']:.2f}", f"{r['wall_s'] / r['raw_s']:.2f}"
+        elif case.kind in ("sweep", "process"):
             raw, ratio = "-", "-"
         else:
             raw, ratio = f"{r['raw_s']:.3f}", f"{r['wall_s'] / r['raw_s']:.1f}"
         print(f"{name:<11}{r['setup_s']:>8.2f}{r['wall_s']:>8.3f}{r['events']:>10,}"
               f"{r['events'] / r['wall_s']:>11,.0f}{r['failures']:>9.0f}{r['rss_mb']:>8.0f}"
               f"{raw:>12}{ratio:>6}  {target:<26}{'yes' if ok else 'NO':>3}")
+        if "cpu_s" in r:
+            print(f"{'':<11}cpu s (user + sys, every process): {r['cpu_s']:.2f}"
+                  + ("" if r["ref_cpu_s"] != r["ref_cpu_s"] else
+                     f", reference {r['ref_cpu_s']:.2f}, ratio "
+                     f"{r['cpu_s'] / r['ref_cpu_s']:.2f}"))
     print("\nsetup: composing, validating and elaborating the scenario (the topology graph, "
           "the step profile) once per scenario, shared by its replicates; wall: one "
           "replicate (median of --repeat).")
     print("fabric: wall is the cold build + every collective of one step; events are the "
           "distinct collectives timed; raw SimPy s is one cached step-profile lookup.")
     print("sweep: events are the replicates run (rows of runs.csv), events/s replicates per "
-          "second; peak MB is the largest process.")
+          "second; peak MB is the largest process; raw SimPy s is the reference's wall "
+          "(sweep: a plain Python loop, laptop: the default launcher), measured in the "
+          "same run, ratio = wall / reference.")
+    print("startup: wall is the whole process `python -m simulator` (median of --repeat).")
     print(f"peak MB is the whole process (Python + numpy/pandas/hydra imports are "
           f"~{min(bases):.0f} MB before the model runs).")
     for name in args.case or list(CASES):

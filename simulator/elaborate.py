@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.errors import ConfigError, require_positive
-from simulator.fabric import stepmodel
 from simulator.fabric.domains import GROUP_SCOPES, domains_from_graph
 from simulator.fabric.workload import StepProfile
 from simulator.reliability.failures import FailureModel
@@ -110,16 +109,24 @@ def _facility(spec: StudySpec, switches: int, profile: StepProfile | None
                          spec.smoothing)
 
 
+def _stepmodel() -> Any:
+    """simulator.fabric.stepmodel, imported on first use: it brings networkx and scipy's
+    sparse graphs (~0.3-0.5 s), which a scenario without a fabric never needs."""
+    from simulator.fabric import stepmodel
+
+    return stepmodel
+
+
 def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
     """What `spec` needs built, in order; a stage may read earlier results in `done`."""
     fabric, gpus = spec.fabric, spec.cluster.gpus
     stages: list[Stage] = []
-    graph: Stage = ("graph", lambda: _buildable(spec, stepmodel.fabric_graph, fabric, gpus))
+    graph: Stage = ("graph", lambda: _buildable(spec, _stepmodel().fabric_graph, fabric, gpus))
     if spec.workload is not None:
         stages += [graph,
-                   ("routing", lambda: _buildable(spec, stepmodel.fabric_network, fabric,
+                   ("routing", lambda: _buildable(spec, _stepmodel().fabric_network, fabric,
                                                   gpus)),
-                   ("collectives", lambda: _buildable(spec, stepmodel.profile,
+                   ("collectives", lambda: _buildable(spec, _stepmodel().profile,
                                                       *_profile_args(spec)))]
     scopes = spec.failures.graph_scopes
     if scopes:
@@ -127,14 +134,14 @@ def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
             stages.append(graph)
         if "link" in scopes:  # validation made sure there is a workload to slow
             stages.append(("link slowdown",
-                           lambda: stepmodel.link_slowdown(*_profile_args(spec))))
+                           lambda: _stepmodel().link_slowdown(*_profile_args(spec))))
         stages.append(("domains", lambda: with_domains(
-            spec, _buildable(spec, stepmodel.fabric_graph, fabric, gpus),
+            spec, _buildable(spec, _stepmodel().fabric_graph, fabric, gpus),
             done.get("link slowdown", 1.0))))
     if spec.power is not None:  # the scale-out switches draw power too (the graph is
         # cached: built once whichever stage needs it first)
-        stages.append(("switches", lambda: stepmodel.switch_count(
-            _buildable(spec, stepmodel.fabric_graph, fabric, gpus))))
+        stages.append(("switches", lambda: _stepmodel().switch_count(
+            _buildable(spec, _stepmodel().fabric_graph, fabric, gpus))))
     return stages
 
 
@@ -174,7 +181,7 @@ def _buildable(spec: StudySpec, build: Callable[..., Any], *args: Any) -> Any:
 
 
 def _profile_args(spec: StudySpec) -> tuple:
-    """stepmodel.profile's arguments: the workload on the fabric at the peaks."""
+    """_stepmodel().profile's arguments: the workload on the fabric at the peaks."""
     return (spec.workload, spec.fabric, spec.cluster.gpus_per_node, spec.peak_flops,
             spec.compute_efficiency, spec.attention_peak_flops)
 

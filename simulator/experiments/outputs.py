@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import IO
 
 import pandas as pd
-from scipy import stats
 
 from simulator.errors import ConfigError
 
@@ -233,7 +232,11 @@ def mean_ci(values: pd.Series, level: float = 0.95) -> tuple[float, float]:
     if n < 2:
         return mean, math.nan
     sem = float(values.std(ddof=1)) / math.sqrt(n)
-    return mean, float(stats.t.ppf(0.5 + level / 2, n - 1)) * sem
+    # scipy.special, not scipy.stats (~0.4 s more to import): scipy.stats.t.ppf(q, df) is
+    # stdtrit(df, q) for 0 < q < 1, the same number
+    from scipy.special import stdtrit
+
+    return mean, float(stdtrit(n - 1, 0.5 + level / 2)) * sem
 
 
 def format_summary(frame: pd.DataFrame) -> str:

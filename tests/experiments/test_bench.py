@@ -30,10 +30,11 @@ def test_verdict_of_an_events_per_second_target():
 
 def test_every_case_states_a_target_or_is_the_reference():
     for case in CASES.values():
-        assert case.kind in ("replicate", "fabric", "sweep")
+        assert case.kind in ("replicate", "fabric", "sweep", "process")
         assert case.what and case.name
         if case.name != "default":
-            assert (case.max_wall_s, case.max_rss_mb, case.min_raw_share) != (None,) * 3
+            assert (case.max_wall_s, case.max_rss_mb, case.min_raw_share,
+                    case.max_ratio) != (None,) * 4
 
 
 def test_bad_repeat_exits_2(capsys):
@@ -41,3 +42,20 @@ def test_bad_repeat_exits_2(capsys):
         main(["--repeat", "0"])
     assert info.value.code == 2
     assert "--repeat must be at least 1" in capsys.readouterr().err
+
+
+def test_the_plain_loop_runs_the_sweeps_configurations_in_hydras_order():
+    # Hydra's basic sweeper: the cartesian product, the last swept key varying fastest
+    from simulator.bench import _sweep_runs
+
+    runs = _sweep_runs(("-m", "hydra/launcher=laptop", "a=1,2", "replicates=5", "b=x,y,z"))
+    assert runs == [["replicates=5", "a=1", "b=x"], ["replicates=5", "a=1", "b=y"],
+                    ["replicates=5", "a=1", "b=z"], ["replicates=5", "a=2", "b=x"],
+                    ["replicates=5", "a=2", "b=y"], ["replicates=5", "a=2", "b=z"]]
+
+
+def test_a_ratio_target_allows_twenty_percent():
+    # 1.15x the reference, less 20%: wall / reference <= 1.38
+    case = Case("s", "a sweep", (), max_ratio=1.15, kind="sweep", reference="loop")
+    assert verdict(case, {"wall_s": 13.7, "raw_s": 10.0}) == ("<= 1.15x loop", True)
+    assert verdict(case, {"wall_s": 13.9, "raw_s": 10.0})[1] is False
