@@ -17,6 +17,7 @@ from simulator.fabric.domains import representative_uplink, without_cable
 from simulator.fabric.fabric_spec import FabricSpec
 from simulator.fabric.network import Network
 from simulator.fabric.protocols import NCCL_PROTOCOLS
+from simulator.fabric.structure import Structure, structure
 from simulator.fabric.topology import build
 from simulator.fabric.topology_graph import check_topology
 from simulator.fabric.workload import StepProfile, Workload, step_profile
@@ -42,6 +43,16 @@ SWITCH_KINDS = frozenset({"leaf", "spine", "core", "tor", "agg"})
 def switch_count(graph: nx.Graph) -> int:
     """The scale-out switches of a topology graph."""
     return sum(1 for _, kind in graph.nodes(data="kind") if kind in SWITCH_KINDS)
+
+
+@lru_cache(maxsize=8)
+def fabric_structure(fabric: FabricSpec, gpus: int) -> Structure | None:
+    """The failure domains, cables and switch count of a built-in topology without its
+    graph (simulator/fabric/structure.py); None where only the graph can tell (a
+    topology the structure does not know, a fabric with a cable down)."""
+    if fabric.failed_cable is not None:
+        return None
+    return structure(fabric.builder, gpus, **dict(fabric.params))
 
 
 @lru_cache(maxsize=8)
@@ -92,5 +103,6 @@ def link_slowdown(work: Workload, fabric: FabricSpec, gpus_per_node: int,
 
 def clear_caches() -> None:
     """Forget every built graph and computed profile (for cold-start measurements)."""
-    for cached in (fabric_graph, fabric_network, collective_model, profile):
+    for cached in (fabric_graph, fabric_structure, fabric_network, collective_model,
+                   profile):
         cached.cache_clear()
