@@ -19,16 +19,24 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simulator.errors import ConfigError, require_positive
-from simulator.fabric.domains import GROUP_SCOPES, domains_from_graph
+from simulator.fabric.domains import (
+    GROUP_SCOPES,
+    FailureDomains,
+    domains_from_graph,
+    failure_domains,
+)
 from simulator.fabric.workload import StepProfile
 from simulator.reliability.failures import FailureModel
 from simulator.reliability.power import FacilityPower
 from simulator.reliability.scenario import Scenario
 from simulator.reliability.study import StudySpec
 from simulator.units import HOUR
+
+if TYPE_CHECKING:
+    from simulator.fabric.structure import Structure
 
 Progress = Callable[[str, int, int], None]
 """`progress(stage, done, total)`: called before each stage with the number of stages
@@ -118,7 +126,10 @@ def _stepmodel() -> Any:
 
 
 def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
-    """What `spec` needs built, in order; a stage may read earlier results in `done`."""
+    """What `spec` needs built, in order; a stage may read earlier results in `done`.
+    Failure domains and the switch count of a built-in topology come from its structure
+    (simulator/fabric/structure.py); the graph is built for routing and collectives, and
+    for what only a graph can tell."""
     fabric, gpus = spec.fabric, spec.cluster.gpus
     stages: list[Stage] = []
     graph: Stage = ("graph", lambda: _buildable(spec, _stepmodel().fabric_graph, fabric, gpus))
@@ -129,20 +140,39 @@ def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
                    ("collectives", lambda: _buildable(spec, _stepmodel().profile,
                                                       *_profile_args(spec)))]
     scopes = spec.failures.graph_scopes
+    structure = None
+    if scopes or spec.power is not None:
+        structure = _buildable(spec, _stepmodel().fabric_structure, fabric, gpus)
     if scopes:
-        if spec.workload is None:
+        if spec.workload is None and structure is None:
             stages.append(graph)
         if "link" in scopes:  # validation made sure there is a workload to slow
             stages.append(("link slowdown",
                            lambda: _stepmodel().link_slowdown(*_profile_args(spec))))
         stages.append(("domains", lambda: with_domains(
-            spec, _buildable(spec, _stepmodel().fabric_graph, fabric, gpus),
-            done.get("link slowdown", 1.0))))
-    if spec.power is not None:  # the scale-out switches draw power too (the graph is
+            spec, _domains(spec, structure, done.get("link slowdown", 1.0)))))
+    if spec.power is not None:  # the scale-out switches draw power too (a graph is
         # cached: built once whichever stage needs it first)
-        stages.append(("switches", lambda: _stepmodel().switch_count(
-            _buildable(spec, _stepmodel().fabric_graph, fabric, gpus))))
+        stages.append(("switches", lambda: structure.switches if structure is not None
+                       else _stepmodel().switch_count(
+                           _buildable(spec, _stepmodel().fabric_graph, fabric, gpus))))
     return stages
+
+
+def _domains(spec: StudySpec, structure: Structure | None,
+             link_slowdown: float) -> FailureDomains:
+    """The failure domains of the job's topology (switch, rack and scale-up groups,
+    redundant cables; spares in racks of their own): from the structure of a built-in
+    topology, else read from its graph."""
+    require_positive("topology.nodes_per_rack", spec.nodes_per_rack)
+    cluster = spec.cluster
+    total = cluster.nodes + cluster.spare_nodes
+    if structure is None:
+        graph = _buildable(spec, _stepmodel().fabric_graph, spec.fabric, cluster.gpus)
+        return domains_from_graph(graph, spec.nodes_per_rack, total, link_slowdown)
+    return failure_domains(structure.job_nodes, structure.switch_groups,
+                           structure.scaleup_groups, structure.cables, spec.nodes_per_rack,
+                           total, link_slowdown)
 
 
 def check_budget(spec: StudySpec, power: FacilityPower | None) -> None:
@@ -181,18 +211,14 @@ def _buildable(spec: StudySpec, build: Callable[..., Any], *args: Any) -> Any:
 
 
 def _profile_args(spec: StudySpec) -> tuple:
-    """_stepmodel().profile's arguments: the workload on the fabric at the peaks."""
+    """stepmodel.profile's arguments: the workload on the fabric at the peaks."""
     return (spec.workload, spec.fabric, spec.cluster.gpus_per_node, spec.peak_flops,
             spec.compute_efficiency, spec.attention_peak_flops)
 
 
-def with_domains(spec: StudySpec, graph: Any, link_slowdown: float) -> FailureModel:
-    """`spec.failures` with its failure domains read from the job's topology graph
-    (switch, rack and scale-up groups, redundant cables; spares in racks of their own)."""
-    require_positive("topology.nodes_per_rack", spec.nodes_per_rack)
-    cluster = spec.cluster
-    domains = domains_from_graph(graph, spec.nodes_per_rack,
-                                 cluster.nodes + cluster.spare_nodes, link_slowdown)
+def with_domains(spec: StudySpec, domains: FailureDomains) -> FailureModel:
+    """`spec.failures` with the failure domains of the job's topology, checked against
+    the switch failures and trace rows that need them."""
     for component in spec.failures.components:
         if component.scope == "switch" and not domains.of("switch"):
             raise ConfigError(f"failures.components.{component.name}.scope", "switch",

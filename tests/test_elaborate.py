@@ -48,12 +48,13 @@ def switch_study(policy: CheckpointConfig) -> Config:
 
 
 def test_a_fixed_step_study_elaborates_without_building_a_graph(monkeypatch) -> None:
-    """Without a power model nothing is built; with one (the default H100), the graph
-    only for its count of scale-out switches: no routing, no step profile."""
+    """Without a power model nothing is built; with one (the default H100), its count
+    of scale-out switches, from the built-in topology's structure: no graph, no
+    routing, no step profile."""
     def no_graph(*args: Any) -> None:
         raise AssertionError("elaboration built a graph for a fixed-step study")
 
-    for name in ("fabric_network", "profile", "link_slowdown"):
+    for name in ("fabric_graph", "fabric_network", "profile", "link_slowdown"):
         monkeypatch.setattr(stepmodel, name, no_graph)
     spec = validate(Config())
     seen = Recorder()
@@ -69,16 +70,33 @@ def test_a_fixed_step_study_elaborates_without_building_a_graph(monkeypatch) -> 
     assert seen.calls == [] and scenario.power is None  # nothing to build or report
 
 
-def test_switch_units_come_from_the_topology() -> None:
+def test_switch_units_come_from_the_topology(monkeypatch) -> None:
     """rail_fat_tree: scalable units of 32 servers (su_nodes default), one leaf per rail
     (8 GPUs, so 8 rails) in each: 128 nodes = 4 SUs = 32 leaves in front of the job
-    (REFERENCE.md: a 4-SU SuperPOD has 32 leaves)."""
+    (REFERENCE.md: a 4-SU SuperPOD has 32 leaves). A built-in topology's domains come
+    from its structure: no graph is built."""
+    def no_graph(*args: Any) -> None:
+        raise AssertionError("elaboration built a graph for a built-in topology")
+
+    monkeypatch.setattr(stepmodel, "fabric_graph", no_graph)
     seen = Recorder()
     scenario = elaborate(validate(switch_study(CheckpointConfig())), progress=seen)
     assert scenario.failures.units("switch", 128, 8) == 4 * 8
+    assert [stage for stage, _, _ in seen.calls] == ["domains", "switches", "done"]
+    assert [(done, total) for _, done, total in seen.calls] == [(0, 2), (1, 2), (2, 2)]
+
+
+def test_without_a_structure_the_domains_come_from_the_graph(monkeypatch) -> None:
+    """A topology the structure does not know (stood in for here by hiding the
+    structure) is elaborated from its graph, to the same domains and switch count."""
+    spec = validate(switch_study(CheckpointConfig()))
+    structural = elaborate(spec)
+    monkeypatch.setattr(stepmodel, "fabric_structure", lambda *args: None)
+    seen = Recorder()
+    from_graph = elaborate(spec, progress=seen)
     assert [stage for stage, _, _ in seen.calls] == ["graph", "domains", "switches", "done"]
-    assert [(done, total) for _, done, total in seen.calls] == [(0, 3), (1, 3), (2, 3),
-                                                                (3, 3)]
+    assert from_graph.failures.domains == structural.failures.domains
+    assert from_graph.power.switches == structural.power.switches == 32 + 16
 
 
 def test_the_model_driven_interval_is_young_daly_of_the_elaborated_mtbi() -> None:

@@ -14,6 +14,7 @@ the spare pool is assumed to sit in racks of its own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -126,8 +127,19 @@ def domains_from_graph(G: nx.Graph, nodes_per_rack: int, total_nodes: int,
                        link_slowdown: float = 1.0) -> FailureDomains:
     """The failure domains of the job's graph, extended over `total_nodes` physical nodes."""
     job_nodes = G.graph["gpus"] // G.graph["gpus_per_node"]
-    groups = (("switch", switch_groups(G)), ("scaleup", scaleup_groups(G)),
+    return failure_domains(job_nodes, switch_groups(G), scaleup_groups(G),
+                           redundant_cables(G), nodes_per_rack, total_nodes, link_slowdown)
+
+
+def failure_domains(job_nodes: int, switch: Sequence[tuple[int, ...]],
+                    scaleup: Sequence[tuple[int, ...]], cables: int, nodes_per_rack: int,
+                    total_nodes: int, link_slowdown: float = 1.0) -> FailureDomains:
+    """The failure domains of a job of `job_nodes` servers whose first-tier switches
+    (`switch`) and scale-up domains (`scaleup`) put these servers together, racks of
+    `nodes_per_rack`, extended over `total_nodes` physical nodes (from a graph:
+    `domains_from_graph`; from a built-in builder's arguments: simulator.fabric.structure)."""
+    groups = (("switch", list(switch)), ("scaleup", list(scaleup)),
               ("rack", rack_groups(job_nodes, nodes_per_rack)))
     return FailureDomains(
         tuple((scope, extend_to_spares(g, job_nodes, total_nodes)) for scope, g in groups),
-        link_cables=redundant_cables(G), link_slowdown=link_slowdown)
+        link_cables=cables, link_slowdown=link_slowdown)

@@ -18,7 +18,7 @@ from simulator.fabric.topology_leaf_spine import leaf_spine_tor
 from simulator.fabric.topology_scaleup import nvl72_rack, nvswitch_node
 from simulator.fabric.topology_torus import balanced_dims, torus_3d
 
-__all__ = ["BUILDERS", "build"]
+__all__ = ["BUILDERS", "build", "size_args"]
 
 
 def _default(builder: Callable, param: str):
@@ -48,6 +48,19 @@ _SIZE: dict[str, Callable[[int, dict], dict]] = {
 }
 
 
+def size_args(name: str, gpus: int, params: dict) -> dict:
+    """The size argument of builder `name` for `gpus` accelerators (ValueError: unknown
+    name, `gpus` not divisible, a size argument in `params`)."""
+    if name not in BUILDERS:
+        raise ValueError(f"unknown topology {name!r}; allowed: {', '.join(BUILDERS)}")
+    gpus = check_int("gpus", gpus)
+    size = _SIZE[name](gpus, params)
+    clash = set(size) & set(params)
+    if clash:
+        raise ValueError(f"{name}: {', '.join(sorted(clash))} follows from gpus; do not pass it")
+    return size
+
+
 def build(name: str, gpus: int, **params) -> nx.Graph:
     """Build the topology `name` for `gpus` accelerators.
 
@@ -73,13 +86,7 @@ def build(name: str, gpus: int, **params) -> nx.Graph:
         Unknown name (the message lists the allowed ones), a size argument in `params`,
         `gpus` not divisible, or any error of the builder.
     """
-    if name not in BUILDERS:
-        raise ValueError(f"unknown topology {name!r}; allowed: {', '.join(BUILDERS)}")
-    gpus = check_int("gpus", gpus)
-    size = _SIZE[name](gpus, params)
-    clash = set(size) & set(params)
-    if clash:
-        raise ValueError(f"{name}: {', '.join(sorted(clash))} follows from gpus; do not pass it")
+    size = size_args(name, gpus, params)
     G = BUILDERS[name](**size, **params)
     if G.graph["gpus"] != gpus:
         raise ValueError(f"{name}: dims give {G.graph['gpus']} chips, not gpus={gpus}")

@@ -8,6 +8,7 @@ by `rail_fat_tree` and by the NVL72 racks of `topology_scaleup`); the convention
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import networkx as nx
 
@@ -25,7 +26,7 @@ from simulator.fabric.topology_graph import (
     new_graph,
 )
 
-__all__ = ["add_rail_fabric", "fabric_args", "rail_fat_tree", "spread"]
+__all__ = ["RailPlan", "add_rail_fabric", "fabric_args", "rail_fat_tree", "rail_plan", "spread"]
 
 
 def spread(lower: int, cables: int, radix: int) -> tuple[int, int]:
@@ -60,11 +61,45 @@ def fabric_args(nic_bandwidth, oversubscription, switch_radix, nic_kind, nic_lat
     }
 
 
-def add_rail_fabric(G: nx.Graph, *, servers: int, gpus_per_node: int, su_nodes: int,
-                     nic_bandwidth: float, oversubscription: float, tiers: int | None,
-                     switch_radix: int, kind: str, nic_latency: float,
-                     switch_latency: float) -> int:
-    """Add a rail-optimized 2- or 3-tier fat-tree under the GPUs; return its tiers."""
+@dataclass(frozen=True)
+class RailPlan:
+    """The switch counts and cabling of a rail-optimized fat-tree (`rail_plan`)."""
+
+    n_su: int  # scalable units
+    rails: int  # leaves per SU (one per GPU of a server)
+    tiers: int
+    leaf_up_bw: float  # uplink bandwidth of a leaf, bytes/s
+    group: int  # 2 tiers: spines; 3 tiers: spines per SU
+    links: int  # cables from a leaf to each spine it meets
+    per_plane: int = 0  # 3 tiers: cores per plane
+    core_links: int = 0  # 3 tiers: cables from a spine to each core of its plane
+    spine_up_bw: float = 0.0  # 3 tiers: uplink bandwidth of a spine
+
+    @property
+    def leaves(self) -> int:
+        return self.n_su * self.rails
+
+    @property
+    def switches(self) -> int:
+        """Leaves, spines and cores."""
+        if self.tiers == 2:
+            return self.leaves + self.group
+        return self.leaves + self.n_su * self.group + self.group * self.per_plane
+
+    @property
+    def cables(self) -> int:
+        """Switch-to-switch cables (leaf-spine, spine-core)."""
+        up = self.leaves * self.group * self.links
+        if self.tiers == 2:
+            return up
+        return up + self.n_su * self.group * self.per_plane * self.core_links
+
+
+def rail_plan(*, servers: int, gpus_per_node: int, su_nodes: int, nic_bandwidth: float,
+              oversubscription: float, tiers: int | None, switch_radix: int,
+              **_: object) -> RailPlan:
+    """How many switches of each tier a rail-optimized fat-tree has and how they are
+    cabled (`add_rail_fabric` builds this plan; ValueError where it cannot be built)."""
     rails = gpus_per_node
     n_su = -(-servers // su_nodes)
     leaves = n_su * rails
@@ -80,23 +115,9 @@ def add_rail_fabric(G: nx.Graph, *, servers: int, gpus_per_node: int, su_nodes: 
         tiers = 2 if leaves <= switch_radix else 3
     elif tiers not in (2, 3):
         raise ValueError(f"tiers must be None, 2 or 3, got {tiers!r}")
-
-    G.add_nodes_from((("leaf", su, r) for su in range(n_su) for r in range(rails)),
-                     kind="leaf")
-    G.add_edges_from(
-        ((s * rails + r, ("leaf", s // su_nodes, r)) for s in range(servers)
-         for r in range(rails)),
-        bandwidth=nic_bandwidth, latency=nic_latency, kind=kind, links=1)
-
     if tiers == 2:
         spines, links = spread(leaves, leaf_up, switch_radix)
-        G.add_nodes_from((("spine", 0, i) for i in range(spines)), kind="spine")
-        G.add_edges_from(
-            ((("leaf", su, r), ("spine", 0, i)) for su in range(n_su) for r in range(rails)
-             for i in range(spines)),
-            bandwidth=leaf_up_bw / spines, latency=switch_latency, kind=kind, links=links)
-        return tiers
-
+        return RailPlan(n_su, rails, tiers, leaf_up_bw, spines, links)
     # Three tiers: each SU has its own spine group; spine j of every SU is in plane j,
     # and plane j has its own core switches.
     spine_down_max = next((p for p in range(switch_radix, 0, -1)
@@ -104,22 +125,52 @@ def add_rail_fabric(G: nx.Graph, *, servers: int, gpus_per_node: int, su_nodes: 
     if spine_down_max == 0:
         raise ValueError(f"switch_radix={switch_radix} too small for a 3-tier fabric")
     group, links = spread(rails, leaf_up, spine_down_max)
+    spine_up_bw = rails * leaf_up_bw / group / oversubscription
+    per_plane, core_links = spread(n_su, cables_for(spine_up_bw, nic_bandwidth), switch_radix)
+    return RailPlan(n_su, rails, tiers, leaf_up_bw, group, links, per_plane, core_links,
+                    spine_up_bw)
+
+
+def add_rail_fabric(G: nx.Graph, *, servers: int, gpus_per_node: int, su_nodes: int,
+                     nic_bandwidth: float, oversubscription: float, tiers: int | None,
+                     switch_radix: int, kind: str, nic_latency: float,
+                     switch_latency: float) -> int:
+    """Add a rail-optimized 2- or 3-tier fat-tree under the GPUs; return its tiers."""
+    plan = rail_plan(servers=servers, gpus_per_node=gpus_per_node, su_nodes=su_nodes,
+                     nic_bandwidth=nic_bandwidth, oversubscription=oversubscription,
+                     tiers=tiers, switch_radix=switch_radix)
+    rails, n_su, leaf_up_bw = plan.rails, plan.n_su, plan.leaf_up_bw
+    G.add_nodes_from((("leaf", su, r) for su in range(n_su) for r in range(rails)),
+                     kind="leaf")
+    G.add_edges_from(
+        ((s * rails + r, ("leaf", s // su_nodes, r)) for s in range(servers)
+         for r in range(rails)),
+        bandwidth=nic_bandwidth, latency=nic_latency, kind=kind, links=1)
+
+    if plan.tiers == 2:
+        spines = plan.group
+        G.add_nodes_from((("spine", 0, i) for i in range(spines)), kind="spine")
+        G.add_edges_from(
+            ((("leaf", su, r), ("spine", 0, i)) for su in range(n_su) for r in range(rails)
+             for i in range(spines)),
+            bandwidth=leaf_up_bw / spines, latency=switch_latency, kind=kind,
+            links=plan.links)
+        return plan.tiers
+
+    group, per_plane = plan.group, plan.per_plane
     G.add_nodes_from((("spine", su, j) for su in range(n_su) for j in range(group)),
                      kind="spine")
     G.add_edges_from(
         ((("leaf", su, r), ("spine", su, j)) for su in range(n_su) for r in range(rails)
          for j in range(group)),
-        bandwidth=leaf_up_bw / group, latency=switch_latency, kind=kind, links=links)
-    spine_up_bw = rails * leaf_up_bw / group / oversubscription
-    per_plane, core_links = spread(n_su, cables_for(spine_up_bw, nic_bandwidth), switch_radix)
+        bandwidth=leaf_up_bw / group, latency=switch_latency, kind=kind, links=plan.links)
     G.add_nodes_from((("core", i) for i in range(group * per_plane)), kind="core")
     G.add_edges_from(
         ((("spine", su, j), ("core", j * per_plane + k)) for su in range(n_su)
          for j in range(group) for k in range(per_plane)),
-        bandwidth=spine_up_bw / per_plane, latency=switch_latency, kind=kind,
-        links=core_links)
-    return tiers
-
+        bandwidth=plan.spine_up_bw / per_plane, latency=switch_latency, kind=kind,
+        links=plan.core_links)
+    return plan.tiers
 
 
 def rail_fat_tree(nodes: int, gpus_per_node: int = 8, nic_bandwidth: float = 50e9,

@@ -28,6 +28,20 @@ def test_verdict_of_an_events_per_second_target():
     assert verdict(Case("d", "no target", ()), {"wall_s": 99.0}) == ("-", True)
 
 
+def test_verdict_of_a_set_up_plus_replicate_target():
+    # 1.5 s + 20% = 1.8 s for set-up and one replicate together: 1.7 passes, 1.9 not
+    case = Case("c", "a case", (), max_total_s=1.5)
+    assert verdict(case, {"setup_s": 0.5, "wall_s": 1.2}) == ("setup+wall <= 1.5 s", True)
+    assert verdict(case, {"setup_s": 0.7, "wall_s": 1.2})[1] is False
+
+
+def test_the_million_gpu_case_is_a_whole_process_of_one_replicate():
+    case = CASES["million"]
+    assert case.kind == "process" and "replicates=1" in case.overrides
+    assert "cluster.gpus=1000000" in case.overrides
+    assert (case.max_wall_s, case.max_rss_mb) == (5.0, 1000.0)
+
+
 def test_every_case_states_a_target_or_is_the_reference():
     for case in CASES.values():
         assert case.kind in ("replicate", "fabric", "sweep", "process")

@@ -1,0 +1,166 @@
+"""What failure domains and the power model need of a built-in topology, without its graph.
+
+A failing first-tier switch takes down the servers behind it, a scale-up domain its
+servers; the power model counts scale-out switches; link failures count switch-to-switch
+cables. For the built-in builders (`simulator.fabric.topology.BUILDERS`) all of that
+follows from their arguments: this module computes it from the same plan the builders
+follow, in time and memory linear in the servers, where the graph of a 1,000,000-GPU
+cluster takes seconds and gigabytes. `simulator.fabric.domains` reads the same facts off
+any graph (the reference; tests/fabric/test_structure.py holds the two equal for every
+builder at several sizes).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from simulator.fabric.topology import BUILDERS, size_args
+from simulator.fabric.topology_fat_tree import fabric_args, rail_plan
+from simulator.fabric.topology_graph import (
+    cables_for,
+    check_divides,
+    check_int,
+    check_latency,
+    check_positive,
+)
+
+__all__ = ["Structure", "structure"]
+
+Groups = tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class Structure:
+    """The servers behind each first-tier switch (sorted, one entry per switch with
+    servers), the servers of each scale-up domain (sorted), the switch-to-switch cables
+    and the scale-out switches of a topology of `job_nodes` servers."""
+
+    job_nodes: int
+    switch_groups: Groups
+    scaleup_groups: Groups
+    cables: int
+    switches: int
+
+
+def _consecutive(total: int, size: int, repeat: int = 1) -> Groups:
+    """`total` servers in consecutive groups of `size` (the last may be short), each
+    group `repeat` times."""
+    return tuple(group for first in range(0, total, size)
+                 for group in [tuple(range(first, min(first + size, total)))] * repeat)
+
+
+def _singles(total: int) -> Groups:
+    return tuple((s,) for s in range(total))
+
+
+def _rail(servers: int, gpn: int, su_nodes: int, a: dict) -> tuple[Groups, int, int]:
+    """Switch groups, cables and switches of the rail fabric under `servers` servers."""
+    fabric = fabric_args(a["nic_bandwidth"], a["oversubscription"], a["switch_radix"],
+                         a["nic_kind"], a["nic_latency"], a["switch_latency"])
+    plan = rail_plan(servers=servers, gpus_per_node=gpn, su_nodes=su_nodes,
+                     tiers=a["tiers"], **fabric)
+    return _consecutive(servers, su_nodes, plan.rails), plan.cables, plan.switches
+
+
+def _nvswitch_node(a: dict) -> Structure:
+    check_int("gpus", a["gpus"])
+    check_positive("nvlink_bandwidth", a["nvlink_bandwidth"])
+    check_latency("nvlink_latency", a["nvlink_latency"])
+    return Structure(1, (), ((0,),), 0, 0)
+
+
+def _rail_fat_tree(a: dict) -> Structure:
+    nodes = check_int("nodes", a["nodes"])
+    gpn = check_int("gpus_per_node", a["gpus_per_node"])
+    su_nodes = check_int("su_nodes", a["su_nodes"])
+    check_positive("nvlink_bandwidth", a["nvlink_bandwidth"])
+    check_latency("nvlink_latency", a["nvlink_latency"])
+    switch, cables, switches = _rail(nodes, gpn, su_nodes, a)
+    return Structure(nodes, switch, _singles(nodes), cables, switches)
+
+
+def _nvl72(a: dict) -> Structure:
+    racks = check_int("racks", a["racks"])
+    gpn = check_int("gpus_per_node", a["gpus_per_node"])
+    per_rack = check_int("gpus_per_rack", a["gpus_per_rack"])
+    trays = check_divides("gpus_per_node", gpn, "gpus_per_rack", per_rack)
+    su_racks = check_int("su_racks", a["su_racks"])
+    check_positive("nvlink_bandwidth", a["nvlink_bandwidth"])
+    check_latency("nvlink_latency", a["nvlink_latency"])
+    servers = racks * trays
+    if racks > 1:
+        switch, cables, switches = _rail(servers, gpn, su_racks * trays, a)
+    else:  # the scale-out arguments are checked even for one rack, as the builder does
+        fabric_args(a["nic_bandwidth"], a["oversubscription"], a["switch_radix"],
+                    a["nic_kind"], a["nic_latency"], a["switch_latency"])
+        switch, cables, switches = (), 0, 0
+    return Structure(servers, switch, _consecutive(servers, trays), cables, switches)
+
+
+def _leaf_spine_tor(a: dict) -> Structure:
+    nodes = check_int("nodes", a["nodes"])
+    gpn = check_int("gpus_per_node", a["gpus_per_node"])
+    per_rack = check_int("nodes_per_rack", a["nodes_per_rack"])
+    pod_gpus = check_int("pod_gpus", a["pod_gpus"])
+    racks_per_pod = check_divides("gpus_per_node * nodes_per_rack", gpn * per_rack,
+                                  "pod_gpus", pod_gpus)
+    planes = check_int("cluster_switches", a["cluster_switches"])
+    nic_bw = check_positive("nic_bandwidth", a["nic_bandwidth"])
+    check_positive("nvlink_bandwidth", a["nvlink_bandwidth"])
+    agg_r = check_positive("agg_oversubscription", a["agg_oversubscription"])
+    tor_r = check_positive("tor_oversubscription", a["tor_oversubscription"])
+    for name in ("nvlink_latency", "nic_latency", "switch_latency"):
+        check_latency(name, a[name])
+    racks = -(-nodes // per_rack)
+    pods = -(-racks // racks_per_pod)
+    tor_edge_bw = gpn * per_rack * nic_bw / tor_r / planes
+    cables = racks * planes * cables_for(tor_edge_bw, nic_bw)
+    switches = racks + pods * planes
+    if pods > 1:
+        agg_edge_bw = racks_per_pod * tor_edge_bw / agg_r
+        cables += pods * planes * cables_for(agg_edge_bw, nic_bw)
+        switches += planes
+    return Structure(nodes, _consecutive(nodes, per_rack), _singles(nodes), cables,
+                     switches)
+
+
+def _torus(a: dict) -> Structure:
+    dims = a["dims"]
+    if not isinstance(dims, (tuple, list)) or len(dims) != 3:
+        raise ValueError(f"dims must be three integers (X, Y, Z), got {dims!r}")
+    X, Y, Z = (check_int(f"dims[{i}]", d) for i, d in enumerate(dims))
+    gpn = check_int("gpus_per_node", a["gpus_per_node"])
+    check_positive("ici_bandwidth", a["ici_bandwidth"])
+    check_latency("ici_latency", a["ici_latency"])
+    chips = X * Y * Z
+    check_divides("gpus_per_node", gpn, "X * Y * Z", chips)
+    return Structure(chips // gpn, (), (tuple(range(chips // gpn)),), 0, 0)
+
+
+_STRUCTURES: dict[Callable, Callable[[dict], Structure]] = {
+    BUILDERS["nvswitch_node"]: _nvswitch_node,
+    BUILDERS["rail_fat_tree"]: _rail_fat_tree,
+    BUILDERS["nvl72"]: _nvl72,
+    BUILDERS["leaf_spine_tor"]: _leaf_spine_tor,
+    BUILDERS["torus_3d"]: _torus,
+}
+
+
+def structure(name: str, gpus: int, **params) -> Structure | None:
+    """The Structure of `build(name, gpus, **params)`, without building it; None for a
+    topology this module does not know (its graph is the only source). Raises the
+    ValueError `build` would (the arguments are checked the same way)."""
+    builder = BUILDERS.get(name)
+    if builder not in _STRUCTURES:
+        return None
+    size = size_args(name, gpus, params)
+    bound = inspect.signature(builder).bind(**size, **params)
+    bound.apply_defaults()
+    found = _STRUCTURES[builder](bound.arguments)
+    if name == "torus_3d" and found.job_nodes * bound.arguments["gpus_per_node"] != gpus:
+        dims = bound.arguments["dims"]
+        raise ValueError(f"{name}: dims give {dims[0] * dims[1] * dims[2]} chips, "
+                         f"not gpus={gpus}")
+    return found
