@@ -29,7 +29,7 @@ import numpy as np
 
 from simulator.errors import ConfigError
 from simulator.reliability.fitting import Exposure
-from simulator.reliability.trace import MAX_BYTES, parse_time
+from simulator.reliability.trace import parse_time, read_text
 from simulator.units import HOUR
 
 KEY = "log"
@@ -112,14 +112,7 @@ def read_fleet_log(path: str | Path, fleet: Fleet) -> FleetLog:
     if fleet.end <= fleet.start:
         raise ConfigError("--end", fleet.end.isoformat(), "must be after --start "
                           f"({fleet.start.isoformat()})")
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise ConfigError(KEY, str(path), f"is {size:,} bytes; a log is at most {MAX_BYTES:,}")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(KEY, str(path), f"not UTF-8 (byte {exc.start}); save the log as "
-                          "UTF-8") from None
+    text = read_text(path, KEY, "log")
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED if c not in header]

@@ -107,7 +107,7 @@ def read_trace_file(path: str | Path, nodes: int, gpus_per_node: int,
     path = Path(path)
     if not path.is_file():
         raise ConfigError(KEY, str(path), "no such file")
-    text = _text(path)
+    text = read_text(path)
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     failures, lines, tags = [], [], set()
     done = 0  # the last line of the last row read: a bad row starts after it
@@ -224,22 +224,23 @@ def resample_by_host(trace: tuple[TraceFailure, ...], nodes: int,
     return tuple(sorted((*fleet, *drawn), key=lambda f: f.time_s))
 
 
-def _text(path: Path) -> str:
-    """The file's text: UTF-8, within MAX_BYTES, every field within MAX_FIELD."""
+def read_text(path: Path, key: str = KEY, what: str = "trace") -> str:
+    """The CSV file's text: UTF-8, within MAX_BYTES, every row within MAX_FIELD (errors
+    name `key` and the line; `what` the file is, for their text)."""
     size = path.stat().st_size
     if size > MAX_BYTES:
-        raise ConfigError(KEY, str(path), f"is {size:,} bytes; a trace is at most "
-                          f"{MAX_BYTES:,} (256 MiB)")
+        raise ConfigError(key, str(path), f"is {size:,} bytes; a {what} is at most "
+                          f"{MAX_BYTES:,} ({MAX_BYTES / 2**20:g} MiB)")
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise ConfigError(KEY, str(path), f"line {line}: not UTF-8 (byte "
-                          f"0x{data[exc.start]:02x}); save the trace as UTF-8") from None
+        raise ConfigError(key, str(path), f"line {line}: not UTF-8 (byte "
+                          f"0x{data[exc.start]:02x}); save the {what} as UTF-8") from None
     for number, row in enumerate(text.splitlines(), start=1):
         if len(row) > MAX_FIELD:
-            raise ConfigError(KEY, str(path), f"line {number}: {len(row):,} characters; a "
+            raise ConfigError(key, str(path), f"line {number}: {len(row):,} characters; a "
                               f"row is at most {MAX_FIELD:,}")
     return text
 
