@@ -17,12 +17,14 @@ include failures: a larger job fails more often; sweep `cluster.gpus` and
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from dataclasses import dataclass
 
+from simulator.config.power import capped
 from simulator.errors import ConfigError, print_config_error
-from simulator.fabric.power import CAP_CURVES, CAP_SOURCES
+from simulator.fabric.power import CAP_CURVES, CAP_SOURCES, cap_slowdown
 
 
 @dataclass(frozen=True)
@@ -48,18 +50,23 @@ def fits(mw: float, overrides: list[str]) -> tuple[str, list[Fit]]:
     if base.power is None:
         raise ConfigError("cluster.accelerator", base.cluster.accelerator,
                           "has no published power figures: set power.*_w")
-    caps = [c for c, _ in CAP_CURVES.get(base.cluster.accelerator, ()) if c < 1]
+    if base.power_cap_fraction is not None:
+        raise ConfigError("power.cap_fraction", base.power_cap_fraction,
+                          "sizing tries every measured cap itself: leave it out")
+    accelerator = base.cluster.accelerator
+    caps = [c for c, _ in CAP_CURVES.get(accelerator, ()) if c < 1]
     rows: list[Fit] = []
     for cap in [None, *sorted(caps, reverse=True)]:
-        s = base if cap is None else load_scenario([*overrides,
-                                                    f"power.cap_fraction={cap!r}"])
-        p = s.power
+        # the capped system as validation builds it (simulator/config/power.py): the
+        # GPUs draw at most the cap, each step as much longer as the measured curve says
+        p = base.power if cap is None else dataclasses.replace(
+            base.power, model=capped(base.power.model, cap))
+        step_factor = 1.0 if cap is None else cap_slowdown(accelerator, cap)
         gpus = p.gpus_within(mw * 1e6)
         first = rows[0] if rows else None
-        step_factor = 1.0 if first is None else s.step_s / base.step_s
-        rate = gpus / step_factor
         rows.append(Fit(cap, p.model.gpu_compute_w, p.full_w / p.nodes / 1e3, gpus,
-                        step_factor, 1.0 if first is None else rate / first.gpus))
+                        step_factor,
+                        1.0 if first is None else gpus / step_factor / first.gpus))
     return base.cluster.accelerator, rows
 
 
