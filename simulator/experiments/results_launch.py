@@ -21,12 +21,14 @@ on every launcher and for every packing.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import math
 import multiprocessing
 import os
 import pickle
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -37,7 +39,7 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from simulator.errors import ConfigError
 from simulator.experiments.progress import advance_progress, start_progress
@@ -161,6 +163,22 @@ def _run_in_worker(config_bytes: bytes) -> tuple[JobReturn, str]:
     return ret, printed.getvalue()
 
 
+def warm_up(config: DictConfig) -> None:
+    """Before forking the workers: validate and elaborate the first run's scenario here,
+    so that what a run imports or caches on first use (the fabric's modules, scipy's, a
+    solved fabric) is loaded once and inherited by every worker instead of loaded in
+    each. Best effort: whatever goes wrong is the run's to report, in its worker."""
+    from simulator.config.validate import to_spec
+    from simulator.elaborate import elaborate
+
+    with contextlib.suppress(Exception), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        task = copy.deepcopy(config)
+        with read_write(task), open_dict(task):
+            del task["hydra"]
+        elaborate(to_spec(task))
+
+
 def worker_count(n_jobs: int | None, jobs: int) -> int:
     """Workers for `jobs` runs: `n_jobs`, or every core this process may use (None)."""
     if n_jobs is None:
@@ -188,7 +206,10 @@ class LaptopLauncher(PackedLauncher):
             return self._joblib(job_overrides, initial_job_idx)
         workers = worker_count(self.n_jobs, len(job_overrides))
         log.info(f"Launching {len(job_overrides)} jobs on {workers} worker processes")
-        configs = [pickle.dumps(c) for c in self.compose(job_overrides, initial_job_idx)]
+        composed = list(self.compose(job_overrides, initial_job_idx))
+        configs = [pickle.dumps(c) for c in composed]
+        warm_up(composed[0])
+        del composed
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_start_worker,
                                    initargs=(self.hydra_context, self.task_function))
