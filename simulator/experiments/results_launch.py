@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import itertools
 import logging
 import math
 import multiprocessing
@@ -206,18 +207,19 @@ class LaptopLauncher(PackedLauncher):
             return self._joblib(job_overrides, initial_job_idx)
         workers = worker_count(self.n_jobs, len(job_overrides))
         log.info(f"Launching {len(job_overrides)} jobs on {workers} worker processes")
-        composed = list(self.compose(job_overrides, initial_job_idx))
-        configs = [pickle.dumps(c) for c in composed]
-        warm_up(composed[0])
-        del composed
+        jobs = self.compose(job_overrides, initial_job_idx)
+        first = next(jobs)
+        warm_up(first)
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_start_worker,
                                    initargs=(self.hydra_context, self.task_function))
-        try:
-            pending: dict[Future, int] = {pool.submit(_run_in_worker, c): i
-                                          for i, c in enumerate(configs)}
+        try:  # the workers start on the first runs while this process composes the rest
+            pending: dict[Future, int] = {
+                pool.submit(_run_in_worker, pickle.dumps(config)): i
+                for i, config in enumerate(itertools.chain([first], jobs))}
+            del first
             self.open_progress(job_overrides)  # after the fork: workers draw no bar
-            returns: list[JobReturn | None] = [None] * len(configs)
+            returns: list[JobReturn | None] = [None] * len(pending)
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
