@@ -227,7 +227,9 @@ class LaptopLauncher(PackedLauncher):
                     returns[pending.pop(future)] = ret
                     print(printed, end="", flush=True)
                     advance_progress(failed=ret.status.name == "FAILED")
-        except BaseException:
+        except BaseException:  # Ctrl-C, a worker lost: stop the workers' runs too
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()  # a run writes its summary last and atomically
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
