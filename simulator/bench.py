@@ -341,8 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     header = (f"{'case':<11}{'setup s':>8}{'wall s':>8}{'events':>10}{'events/s':>11}"
-              f"{'failures':>9}{'peak MB':>8}{'raw SimPy s':>12}{'ratio':>6}  "
-              f"{'target':<26}{'ok':>3}")
+              f"{'failures':>9}{'peak MB':>8}{'raw SimPy s':>12}{'ratio':>6}"
+              f"{'ok':>4}  target")
     print(header)
     print("-" * len(header))
     all_ok, bases = True, []
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             raw, ratio = f"{r['raw_s']:.3f}", f"{r['wall_s'] / r['raw_s']:.1f}"
         print(f"{name:<11}{r['setup_s']:>8.2f}{r['wall_s']:>8.3f}{r['events']:>10,}"
               f"{r['events'] / r['wall_s']:>11,.0f}{r['failures']:>9.0f}{r['rss_mb']:>8.0f}"
-              f"{raw:>12}{ratio:>6}  {target:<26}{'yes' if ok else 'NO':>3}")
+              f"{raw:>12}{ratio:>6}{'yes' if ok else 'NO':>4}  {target}")
         if "cpu_s" in r:
             print(f"{'':<11}cpu s (user + sys, every process): {r['cpu_s']:.2f}"
                   + ("" if r["ref_cpu_s"] != r["ref_cpu_s"] else
