@@ -127,17 +127,22 @@ def test_public_names_resolve_lazily() -> None:
 
 #: Tables need pandas (and parquet pyarrow): ~0.3-0.5 s of a 1-s single run.
 _TABLE_LIBRARIES = ("pandas", "pyarrow")
+#: What the default scenario does not need either: graphs and their solver (its power
+#: model counts switches from the topology's structure), scipy (its one warning that
+#: could need a Poisson tail answers from a bound), figures.
+_HEAVY = (*_TABLE_LIBRARIES, "networkx", "scipy", "matplotlib", "simulator.fabric.stepmodel")
 _SINGLE_RUN = ("import sys\n"
                "from simulator.__main__ import main\n"
                "sys.argv = ['simulator', *{args!r}]\n"
                "main()\n"
-               f"print('loaded', sorted(m for m in {_TABLE_LIBRARIES!r} if m in sys.modules))\n")
+               f"print('loaded', sorted(m for m in {_HEAVY!r} if m in sys.modules))\n")
 
 
 def test_a_single_run_imports_no_pandas(tmp_path) -> None:
     """`python -m simulator` on the default scenario writes summary.csv and prints its
     summary without pandas (simulator/experiments/table.py); pandas is imported where a
-    table is really built (a sweep's gathering, events, reports, statistics)."""
+    table is really built (a sweep's gathering, events, reports, statistics). Nor does
+    it import networkx, scipy or the fabric's step model (~0.3 s together)."""
     proc = _python(_SINGLE_RUN.format(args=["name=lean"]), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "loaded []" in proc.stdout, proc.stdout[-2000:]
