@@ -118,6 +118,29 @@ def test_a_runs_rows_are_written_and_framed_as_before(tmp_path):
         rows.with_front({"goodput": 1.0})
 
 
+def test_front_columns_make_the_table_the_concatenation_made(tmp_path):
+    """The command line's columns in front (group choices, overridden values of any
+    type, an OmegaConf list or dict included): the frame and the file are those of the
+    pandas concatenation the command line built before."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.create({"dims": [4, 4, 8], "params": {"x": 1}})
+    front = {"checkpoint_config": "fixed", "workload_config": None, "horizon_days": 2,
+             "checkpoint.write_minutes": 2.5, "events": False, "dims": node.dims,
+             "params": node.params}
+    table = run_table(["replicates=2"])
+    frame = table.frame()
+    before = pd.concat([pd.DataFrame({k: [v] * len(frame) for k, v in front.items()},
+                                     index=frame.index), frame], axis=1)
+    rows = table.with_front(front)
+    pd.testing.assert_frame_equal(rows.frame(), before)
+    assert rows.csv_text() is None  # the OmegaConf values: left to pandas, to its bytes
+    write_csv_atomic(rows, tmp_path / "summary.csv")
+    assert (tmp_path / "summary.csv").read_text() == before.to_csv(index=False)
+    plain = table.with_front({k: v for k, v in front.items() if k not in ("dims", "params")})
+    assert plain.csv_text() == before.drop(columns=["dims", "params"]).to_csv(index=False)
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 9, 16, 17, 100, 257])
 def test_means_and_confidence_intervals_are_pandas_numbers(n):
     """Bit for bit: numpy's pairwise sums from 8 values on group differently from a
