@@ -156,7 +156,7 @@ def short_share(in_repair: float, spares: int) -> float:
 def surely_below(in_repair: float, spares: int, share: float) -> bool:
     """Whether P(more than `spares` in repair) is at most half of `share` by Chernoff's
     bound for a Poisson count of mean L: P(N >= a) <= e^-L (e L / a)^a for a > L. Then
-    `short_share` (scipy.special: ~0.15 s to import, most of a run's warnings) cannot
+    `short_share` (scipy.special: ~0.15 s to import, more than all other checks) cannot
     exceed `share`; the factor 2 keeps rounding in the bound and in pdtrc off the answer.
     False means "ask short_share"."""
     if in_repair <= 0:
