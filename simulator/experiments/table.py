@@ -20,11 +20,14 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np  # the model imports it anyway
+
 if TYPE_CHECKING:
     import pandas as pd
 
 #: Value types whose CSV text (and pandas' column type inference) `csv_text` reproduces.
 _PLAIN = (bool, int, float, str, type(None))
+_FLOAT64 = np.float64
 
 
 class Rows:
@@ -92,10 +95,16 @@ def _column_text(values: list) -> list[str] | None:
     """The cells pandas writes for one column built from `values`: the column's type is
     what pandas infers (all bool: bool; all int: int64; numbers with None or nan: float64;
     anything else: object), then a float64 cell is numpy's shortest repr (Python's
-    `repr`), a missing one (None, nan) empty, and the rest `str`."""
-    if any(type(v) not in _PLAIN for v in values):
-        return None
+    `repr`), a missing one (None, nan) empty, and the rest `str`. numpy's float64 scalars
+    (the model's sums of numpy values) are numbers in a number column; elsewhere pandas
+    writes their repr, which is left to pandas."""
     kinds = {type(v) for v in values}
+    if _FLOAT64 in kinds:
+        if not kinds <= {int, float, _FLOAT64, type(None)}:
+            return None
+        return ["" if v is None or v != v else repr(float(v)) for v in values]
+    if not kinds <= set(_PLAIN):
+        return None
     if kinds <= {int, float, type(None)} and kinds & {float, type(None)} and int in kinds:
         # pandas makes a float64 column of ints with floats or missing values
         return ["" if v is None or v != v else repr(float(v)) for v in values]
@@ -106,8 +115,6 @@ def _column_text(values: list) -> list[str] | None:
 def nanmean(values: Sequence) -> float:
     """pandas' `Series.mean()` of a float column: the numpy (pairwise) sum of the values
     with missing ones as 0, over the count of the others; nan without any."""
-    import numpy as np
-
     array = np.asarray(values, dtype=float)
     missing = np.isnan(array)
     count = len(array) - int(missing.sum())
@@ -122,8 +129,6 @@ def nanstd(values: Sequence, ddof: int = 1) -> float:
     """pandas' `Series.std(ddof)` of a float column without missing values (nanops'
     nanvar without bottleneck: the mean, the numpy sum of squared deviations over
     n - ddof, its square root); nan for n <= ddof."""
-    import numpy as np
-
     array = np.asarray(values, dtype=float)
     count = len(array)
     if count <= ddof:
@@ -137,8 +142,6 @@ def mean_std(values: Sequence) -> tuple[int, float, float]:
     """The count, mean and standard deviation (ddof 1) of `values` without the missing
     ones (None, nan), as pandas' `Series.astype(float).dropna()` then `.mean()` and
     `.std(ddof=1)` give them."""
-    import numpy as np
-
     array = np.asarray(values, dtype=float)
     kept = array[~np.isnan(array)]
     return len(kept), nanmean(kept), nanstd(kept)

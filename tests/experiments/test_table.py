@@ -44,10 +44,10 @@ def random_doubles(n: int, seed: int) -> list[float]:
     return [x for x in bits if not math.isnan(x)] + awkward
 
 
-def run_table(overrides: list[str]) -> Rows:
+def run_table(overrides: list[str], size: list[str] = SMALL) -> Rows:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return run_rows(load_scenario([*SMALL, *overrides]), progress=False)
+        return run_rows(load_scenario([*size, *overrides]), progress=False)
 
 
 COLUMNS = {  # one column per way pandas infers a column's type from plain values
@@ -65,6 +65,8 @@ COLUMNS = {  # one column per way pandas infers a column's type from plain value
     "bools_and_none": [True, None, False, True],
     "bools_and_ints": [True, 1, 0, False],
     "unicode": ["ü", "±", "日本", "x"],
+    "numpy_floats": [np.float64(0.1), np.float64(1e16), np.float64(-0.0), np.float64(2.5)],
+    "numpy_floats_ints_none": [np.float64(1 / 3), 3, None, 0.25],
 }
 
 
@@ -89,12 +91,20 @@ def test_floats_are_written_as_pandas_writes_them(seed):
     mixed = Rows(["x"], [{"x": v if i % 3 else int(i)} for i, v in enumerate(values)
                          if math.isfinite(v) or i % 3])
     assert mixed.csv_text() == pandas_csv(mixed)  # ints in a float column: "3.0"
+    numpy = Rows(["x"], [{"x": np.float64(v) if i % 2 else v} for i, v in enumerate(values)])
+    assert numpy.csv_text() == pandas_csv(numpy)
 
 
 def test_values_it_does_not_know_are_left_to_pandas(tmp_path):
-    """numpy scalars (and a row without the column) are not plain values: csv_text
-    declines, and the file is written through pandas, to pandas' bytes."""
-    for value in (np.float64(0.5), np.int64(3), np.bool_(True), [1, 2]):
+    """Other numpy scalars, a numpy float among text (pandas writes its repr), a list
+    (and a row without the column): csv_text declines, and the file is written through
+    pandas, to pandas' bytes."""
+    for value in (np.int64(3), np.bool_(True), [1, 2], "x"):
+        rows = Rows(["a"], [{"a": value}, {"a": np.float64(0.5)}])
+        assert rows.csv_text() is None
+        write_csv_atomic(rows, tmp_path / "t.csv")
+        assert (tmp_path / "t.csv").read_text() == pandas_csv(rows)
+    for value in (np.int64(3), np.bool_(True), [1, 2]):
         rows = Rows(["a", "b"], [{"a": value, "b": 1.5}, {"a": value, "b": 2}])
         assert rows.csv_text() is None
         write_csv_atomic(rows, tmp_path / "t.csv")
@@ -102,13 +112,20 @@ def test_values_it_does_not_know_are_left_to_pandas(tmp_path):
     assert Rows(["a", "b"], [{"a": 1}]).csv_text() is None
 
 
-def test_a_runs_rows_are_written_and_framed_as_before(tmp_path):
+@pytest.mark.parametrize("overrides", [
+    ["replicates=3", "checkpoint=young_daly"],
+    # the llama3 catalog's ledger sums at 1,024 GPUs are numpy floats
+    ["replicates=2", "cluster=llama3_16k", "failures=llama3", "topology=llama3_roce",
+     "cluster.gpus=1024"]])
+def test_a_runs_rows_are_written_and_framed_as_before(tmp_path, overrides):
     """The rows of a run (every summary and configuration column: ints, floats, nan,
     None, text, bools) with the command line's front columns: the same bytes as pandas,
     and `frame()` is the table `run_scenario` returned before (pd.DataFrame of the rows)."""
-    rows = run_table(["replicates=3", "checkpoint=young_daly"]).with_front(
+    rows = run_table(overrides, size=["horizon_days=2"]).with_front(
         {"cluster_config": "default", "workload_config": None, "horizon_days": 2,
          "checkpoint.write_minutes": 2.5, "events": False})
+    if "cluster=llama3_16k" in overrides:  # the case this parameter is for
+        assert np.float64 in {type(v) for row in rows.rows for v in row.values()}
     text = rows.csv_text()
     assert text is not None and text == pandas_csv(rows)
     write_csv_atomic(rows, tmp_path / "summary.csv")
