@@ -14,9 +14,9 @@ import platform
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -39,12 +39,16 @@ from simulator.experiments.outputs import (
 )
 from simulator.experiments.progress import close_progress, progress_enabled
 from simulator.experiments.results import StartRefused, config_digest
-from simulator.experiments.runner import ReplicateResult, run_scenario
+from simulator.experiments.runner import ReplicateResult, run_rows
+from simulator.experiments.table import Rows
 from simulator.experiments.timeline import write_timeline
 from simulator.fabric.memory import memory_line
 from simulator.reliability.metrics import CONFIG_COLUMNS
 from simulator.reliability.scenario import Scenario
 from simulator.units import DAY, HOUR
+
+if TYPE_CHECKING:  # a single run imports no pandas (simulator/experiments/table.py)
+    import pandas as pd
 
 #: Config groups a user swaps; their chosen option becomes a column of every row.
 GROUPS = ("cluster", "topology", "failures", "checkpoint", "restart", "workload", "storage")
@@ -64,11 +68,13 @@ def write_trace_hosts(run_dir: Path, scenario: Scenario) -> None:
     """trace_hosts.csv: a trace's host names and the node index each replays on."""
     hosts = scenario.failures.trace_hosts
     if hosts:
+        import pandas as pd
+
         pd.DataFrame({"host": hosts, "node": range(len(hosts))}).to_csv(
             run_dir / "trace_hosts.csv", index=False)
 
 
-def with_config_columns(frame: pd.DataFrame, cfg: DictConfig, hydra_cfg) -> pd.DataFrame:
+def with_config_columns(frame: Rows, cfg: DictConfig, hydra_cfg) -> Rows:
     """Prefix the summary with the chosen group options and every overridden value.
 
     A group's choice is the column `<group>_config` (e.g. `checkpoint_config=young_daly`);
@@ -86,8 +92,7 @@ def with_config_columns(frame: pd.DataFrame, cfg: DictConfig, hydra_cfg) -> pd.D
             columns[f"{key}_config"] = choices.get(key)
             continue
         columns[key] = OmegaConf.select(cfg, key)
-    front = pd.DataFrame({k: [v] * len(frame) for k, v in columns.items()}, index=frame.index)
-    return pd.concat([front, frame], axis=1)
+    return frame.with_front(columns)
 
 
 _task_started = False  # set once Hydra has composed a config and called the task
@@ -142,16 +147,14 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
     # replicate bars on a terminal outside CI, from the process that owns it (not joblib's
     # workers: their bars would overwrite one another)
     progress = multiprocessing.parent_process() is None and progress_enabled()
-    frame = with_config_columns(run_scenario(scenario, progress=progress, events=events,
-                                             power=power, timelines=timelines),
+    frame = with_config_columns(run_rows(scenario, progress=progress, events=events,
+                                         power=power, timelines=timelines),
                                 cfg, hydra_cfg)
     if timelines:  # before the summary: a run is complete once summary.csv is written
         write_timeline(run_dir, timelines)
-    out = save_run(run_dir, frame, config_digest(cfg),
-                   None if events is None else pd.concat(events, ignore_index=True),
-                   pd.concat(power, ignore_index=True) if power else None)
+    out = save_run(run_dir, frame, config_digest(cfg), *_concat(events, power))
     write_trace_hosts(run_dir, scenario)
-    goodput = float(frame["goodput"].mean())
+    goodput = frame.mean("goodput")
     if multirun:
         print(f"  goodput {goodput:.4f}  ({len(frame)} replicates) -> {out}")
         print_warnings(result_warnings(frame), job)
@@ -165,7 +168,7 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
               f" + {c.spares_note()}){fabric}, {length}, "
               f"failures={choices(hydra_cfg, 'failures')}, "
               f"checkpoint={choices(hydra_cfg, 'checkpoint')} "
-              f"every {frame['interval_min'].iloc[0]:.1f} min, "
+              f"every {frame.column('interval_min')[0]:.1f} min, "
               f"restart={choices(hydra_cfg, 'restart')}{replicas_note(scenario)}, "
               f"{scenario.replicates} replicate(s), seed {scenario.seed}")
         if scenario.profile is not None:
@@ -179,6 +182,16 @@ def _run_and_report(cfg: DictConfig, hydra_cfg) -> float:
         print(f"-> {out}")
         print_warnings(result_warnings(frame))
     return goodput  # the objective for sweepers that optimise
+
+
+def _concat(*tables: list[pd.DataFrame] | None) -> list[pd.DataFrame | None]:
+    """Each list of replicates' tables (events, power) as one table; None for None (the
+    run did not ask for it) or an empty list (nothing to write)."""
+    if not any(tables):
+        return [None] * len(tables)
+    import pandas as pd
+
+    return [pd.concat(t, ignore_index=True) if t else None for t in tables]
 
 
 def print_warnings(messages: list[str], job: str = "") -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -24,6 +24,9 @@ from simulator.experiments.progress import fabric_progress
 from simulator.experiments.runner import ReplicateResult, run_scenario
 from simulator.experiments.timeline import trace_events
 from simulator.reliability.scenario import Scenario
+
+if TYPE_CHECKING:  # `simulate` returns a DataFrame; the command line's single run
+    import pandas as pd  # imports no pandas (simulator/experiments/table.py)
 
 
 def to_scenario(cfg: DictConfig, overrides: list[str] | None = None) -> Scenario:

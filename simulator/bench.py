@@ -150,10 +150,9 @@ def _measure_fabric(case: Case, queue) -> None:
 
 
 def _measure(case: Case, repeat: int, queue) -> None:
-    """Runs in a child process: compose the scenario, time `repeat` replicates."""
-    from simulator.api import load_scenario
-    from simulator.experiments.runner import run_replicate
-
+    """Runs in a child process: compose the scenario, time `repeat` replicates. (Imports
+    after the dispatch: a whole-process case's children start as copies of this process,
+    so their peak RSS would count whatever it imported.)"""
     if case.kind == "fabric":
         _measure_fabric(case, queue)
         return
@@ -163,6 +162,9 @@ def _measure(case: Case, repeat: int, queue) -> None:
     if case.kind == "process":
         _measure_process(case, repeat, queue)
         return
+    from simulator.api import load_scenario
+    from simulator.experiments.runner import run_replicate
+
     start = time.perf_counter()
     scenario = load_scenario(list(case.overrides))
     setup = time.perf_counter() - start
@@ -256,47 +258,27 @@ def _measure_sweep(case: Case, queue) -> None:
 
 
 def _measure_process(case: Case, repeat: int, queue) -> None:
-    """`python -m simulator` as a whole process, median of `repeat`."""
+    """Runs one run as a user would, `repeat` times: the CLI in a subprocess, into a
+    scratch dir; wall is the median whole command, cpu the median of its CPU seconds,
+    peak MB the largest process. No pandas here (the children would count it)."""
+    import csv
     import tempfile
 
     walls, cpus = [], []
     with tempfile.TemporaryDirectory() as scratch:
         for attempt in range(repeat):
             wall, cpu = _timed([sys.executable, "-m", "simulator", *case.overrides,
-                                f"name=bench_{attempt}"], scratch)
+                                "name=bench_run", f"hydra.run.dir={scratch}/run{attempt}"],
+                               scratch)
             walls.append(wall)
             cpus.append(cpu)
+        with open(f"{scratch}/run0/summary.csv", newline="", encoding="utf-8") as summary:
+            failures = [float(row["failures"]) for row in csv.DictReader(summary)]
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-    queue.put({"wall_s": statistics.median(walls), "events": 1, "failures": float("nan"),
-               "rss_mb": children, "base_rss_mb": _peak_rss_mb(),
-               "raw_s": float("nan"), "setup_s": 0.0, "cpu_s": statistics.median(cpus),
-               "ref_cpu_s": float("nan")})
-
-
-def _measure_process(case: Case, repeat: int, queue) -> None:
-    """Runs one run as a user would, `repeat` times: the CLI in a subprocess, into a
-    scratch dir; wall is the median whole command, peak MB the largest process."""
-    import subprocess
-    import tempfile
-
-    import pandas as pd
-
-    walls = []
-    with tempfile.TemporaryDirectory() as scratch:
-        for attempt in range(repeat):
-            command = [sys.executable, "-m", "simulator", *case.overrides,
-                       "name=bench_run", f"hydra.run.dir={scratch}/run{attempt}"]
-            start = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True,
-                                  env={**os.environ, "CI": "true"})
-            walls.append(time.perf_counter() - start)
-            if done.returncode != 0:
-                raise RuntimeError(f"run failed:\n{done.stderr[-2000:]}")
-        rows = pd.read_csv(f"{scratch}/run0/summary.csv")
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-    queue.put({"wall_s": statistics.median(walls), "events": len(rows),
-               "failures": rows.failures.mean(), "rss_mb": children,
-               "base_rss_mb": _peak_rss_mb(), "raw_s": float("nan"), "setup_s": 0.0})
+    queue.put({"wall_s": statistics.median(walls), "events": len(failures),
+               "failures": statistics.fmean(failures), "rss_mb": children,
+               "base_rss_mb": _peak_rss_mb(), "raw_s": float("nan"), "setup_s": 0.0,
+               "cpu_s": statistics.median(cpus), "ref_cpu_s": float("nan")})
 
 
 def run_case(case: Case, repeat: int) -> dict:
@@ -341,8 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     header = (f"{'case':<11}{'setup s':>8}{'wall s':>8}{'events':>10}{'events/s':>11}"
-              f"{'failures':>9}{'peak MB':>8}{'raw SimPy s':>12}{'ratio':>6}  "
-              f"{'target':<26}{'ok':>3}")
+              f"{'failures':>9}{'peak MB':>8}{'raw SimPy s':>12}{'ratio':>6}"
+              f"{'ok':>4}  target")
     print(header)
     print("-" * len(header))
     all_ok, bases = True, []
@@ -351,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         r = run_case(case, args.repeat)
         target, ok = verdict(case, r)
         all_ok &= ok
-        bases.append(r["base_rss_mb"])
+        if case.kind == "replicate":  # the others' children are whole processes
+            bases.append(r["base_rss_mb"])
         if case.kind == "fabric":
             raw, ratio = f"{r['raw_s'] * 1e6:.1f} us", "-"
         elif case.kind == "sweep" and case.reference:
@@ -362,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             raw, ratio = f"{r['raw_s']:.3f}", f"{r['wall_s'] / r['raw_s']:.1f}"
         print(f"{name:<11}{r['setup_s']:>8.2f}{r['wall_s']:>8.3f}{r['events']:>10,}"
               f"{r['events'] / r['wall_s']:>11,.0f}{r['failures']:>9.0f}{r['rss_mb']:>8.0f}"
-              f"{raw:>12}{ratio:>6}  {target:<26}{'yes' if ok else 'NO':>3}")
+              f"{raw:>12}{ratio:>6}{'yes' if ok else 'NO':>4}  {target}")
         if "cpu_s" in r:
             print(f"{'':<11}cpu s (user + sys, every process): {r['cpu_s']:.2f}"
                   + ("" if r["ref_cpu_s"] != r["ref_cpu_s"] else
@@ -380,8 +363,9 @@ def main(argv: list[str] | None = None) -> int:
           "(sweep: a plain Python loop, laptop: the default launcher), measured in the "
           "same run, ratio = wall / reference.")
     print("startup: wall is the whole process `python -m simulator` (median of --repeat).")
-    print(f"peak MB is the whole process (Python + numpy/pandas/hydra imports are "
-          f"~{min(bases):.0f} MB before the model runs).")
+    if bases:
+        print(f"peak MB is the whole process (Python + numpy/pandas/hydra imports are "
+              f"~{min(bases):.0f} MB before the model runs).")
     for name in args.case or list(CASES):
         print(f"  {name}: {CASES[name].what}")
     return 0 if all_ok else 1

@@ -36,6 +36,7 @@ from simulator.reliability.study import StudySpec
 from simulator.units import HOUR
 
 if TYPE_CHECKING:
+    from simulator.fabric.fabric_spec import FabricSpec
     from simulator.fabric.structure import Structure
 
 Progress = Callable[[str, int, int], None]
@@ -125,6 +126,14 @@ def _stepmodel() -> Any:
     return stepmodel
 
 
+def _structure(fabric: FabricSpec, gpus: int) -> Structure | None:
+    """simulator.fabric.structure's cached `fabric_structure`, imported on first use
+    (without the step model: the default scenario's power model needs only this)."""
+    from simulator.fabric import structure
+
+    return structure.fabric_structure(fabric, gpus)
+
+
 def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
     """What `spec` needs built, in order; a stage may read earlier results in `done`.
     Failure domains and the switch count of a built-in topology come from its structure
@@ -142,7 +151,7 @@ def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
     scopes = spec.failures.graph_scopes
     structure = None
     if scopes or spec.power is not None:
-        structure = _buildable(spec, _stepmodel().fabric_structure, fabric, gpus)
+        structure = _buildable(spec, _structure, fabric, gpus)
     if scopes:
         if spec.workload is None and structure is None:
             stages.append(graph)

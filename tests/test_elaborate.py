@@ -21,7 +21,7 @@ from simulator.elaborate import elaborate
 from simulator.errors import ConfigError
 from simulator.experiments import progress as progress_module
 from simulator.experiments.progress import LARGE_FABRIC, fabric_progress
-from simulator.fabric import stepmodel
+from simulator.fabric import stepmodel, structure
 from simulator.fabric.topology import build
 
 HOUR = 60 * 60
@@ -91,7 +91,7 @@ def test_without_a_structure_the_domains_come_from_the_graph(monkeypatch) -> Non
     structure) is elaborated from its graph, to the same domains and switch count."""
     spec = validate(switch_study(CheckpointConfig()))
     structural = elaborate(spec)
-    monkeypatch.setattr(stepmodel, "fabric_structure", lambda *args: None)
+    monkeypatch.setattr(structure, "fabric_structure", lambda *args: None)
     seen = Recorder()
     from_graph = elaborate(spec, progress=seen)
     assert [stage for stage, _, _ in seen.calls] == ["graph", "domains", "switches", "done"]

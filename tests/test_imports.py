@@ -1,5 +1,5 @@
 """Imports: `import simulator` and the model modules load no Hydra (one units module:
-tests/test_units.py).
+tests/test_units.py); a single run (`python -m simulator`) loads no pandas.
 
 Hydra and OmegaConf belong to the entry points (the command line, `simulate()` /
 `load_scenario()`, the sweep callback) and the configuration layer; everything below
@@ -48,10 +48,10 @@ _HYDRA_LOADED = ("import sys\n"
                  "                  if m.split('.')[0] in ('hydra', 'omegaconf'))\n")
 
 
-def _python(code: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+def _python(code: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CI": "true", "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -126,3 +126,50 @@ def test_public_names_resolve_lazily() -> None:
         assert getattr(simulator, name).__name__ == name
     with pytest.raises(AttributeError, match="no_such_name"):
         simulator.no_such_name  # noqa: B018
+
+
+#: Tables need pandas (and parquet pyarrow): ~0.3-0.5 s of a 1-s single run.
+_TABLE_LIBRARIES = ("pandas", "pyarrow")
+#: What the default scenario does not need either: graphs and their solver (its power
+#: model counts switches from the topology's structure), scipy (its one warning that
+#: could need a Poisson tail answers from a bound), figures.
+_HEAVY = (*_TABLE_LIBRARIES, "networkx", "scipy", "matplotlib", "simulator.fabric.stepmodel")
+_SINGLE_RUN = ("import sys\n"
+               "from simulator.__main__ import main\n"
+               "sys.argv = ['simulator', *{args!r}]\n"
+               "main()\n"
+               f"print('loaded', sorted(m for m in {_HEAVY!r} if m in sys.modules))\n")
+
+
+def test_a_single_run_imports_no_pandas(tmp_path) -> None:
+    """`python -m simulator` on the default scenario writes summary.csv and prints its
+    summary without pandas (simulator/experiments/table.py); pandas is imported where a
+    table is really built (a sweep's gathering, events, reports, statistics). Nor does
+    it import networkx, scipy or the fabric's step model (~0.3 s together)."""
+    proc = _python(_SINGLE_RUN.format(args=["name=lean"]), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "loaded []" in proc.stdout, proc.stdout[-2000:]
+    assert (tmp_path / "results" / "lean" / "summary.csv").is_file()
+
+
+def test_the_single_runs_modules_import_no_pandas() -> None:
+    """Each module of the single run's path, imported alone (a top-level `import pandas`
+    anywhere below them fails this)."""
+    path = ["simulator.__main__", "simulator.api", "simulator.experiments.runner",
+            "simulator.experiments.outputs", "simulator.experiments.feasibility",
+            "simulator.experiments.results", "simulator.experiments.table",
+            "simulator.experiments.timeline", "simulator.elaborate"]
+    for name in path:
+        proc = _python(f"import sys, {name}\n"
+                       f"assert not [m for m in {_TABLE_LIBRARIES!r} if m in sys.modules]")
+        assert proc.returncode == 0, f"{name}: {proc.stderr[-1500:]}"
+
+
+def test_the_pandas_checks_can_fail(tmp_path) -> None:
+    """A run that asks for its events builds tables: the same checks see pandas."""
+    proc = _python(_SINGLE_RUN.format(args=["name=events", "events=true", "horizon_days=1"]),
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "loaded ['pandas'" in proc.stdout, proc.stdout[-2000:]
+    assert _python("import sys, simulator.experiments.frames\n"
+                   "assert 'pandas' not in sys.modules").returncode != 0

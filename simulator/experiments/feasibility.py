@@ -37,15 +37,18 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from simulator.errors import TrainsimWarning
+from simulator.experiments.table import Rows
 from simulator.fabric.domains import GROUP_SCOPES
 from simulator.reliability.checkpoint_policies import CHECKPOINT_POLICIES, MODEL_DRIVEN
 from simulator.reliability.metrics import CATEGORIES
 from simulator.reliability.scenario import Scenario
 from simulator.units import DAY, HOUR, MINUTE
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 GOODPUT_FLOOR = 0.2
 SHORT_SHARE = 0.05  # warn when the job is short of nodes more than this share of the time
@@ -150,6 +153,20 @@ def short_share(in_repair: float, spares: int) -> float:
     return 1.0 if spares < 0 else float(pdtrc(spares, in_repair))
 
 
+def surely_below(in_repair: float, spares: int, share: float) -> bool:
+    """Whether P(more than `spares` in repair) is at most half of `share` by Chernoff's
+    bound for a Poisson count of mean L: P(N >= a) <= e^-L (e L / a)^a for a > L. Then
+    `short_share` (scipy.special: ~0.15 s to import, more than all other checks) cannot
+    exceed `share`; the factor 2 keeps rounding in the bound and in pdtrc off the answer.
+    False means "ask short_share"."""
+    if in_repair <= 0:
+        return True  # nothing in repair: short_share is 0
+    a = spares + 1
+    if spares < 0 or a <= in_repair:
+        return False
+    return -in_repair + a * (1 + math.log(in_repair / a)) < math.log(share / 2)
+
+
 def spares_needed(in_repair: float, target: float = SHORT_TARGET) -> int:
     """The smallest pool that keeps the job short of nodes at most `target` of the time."""
     from scipy.stats import poisson  # here: only a warning needs it (~0.4 s to import)
@@ -167,6 +184,8 @@ def check_spares(scenario: Scenario) -> str | None:
         return None
     c = scenario.cluster
     rate, in_repair = nodes_in_repair(scenario)
+    if surely_below(in_repair, c.spare_nodes, SHORT_SHARE):
+        return None  # as `short_share` would say, without importing scipy.special
     share = short_share(in_repair, c.spare_nodes)
     if not share > SHORT_SHARE:
         return None
@@ -331,12 +350,15 @@ ADVICE = {
 }
 
 
-def check_goodput(frame: pd.DataFrame) -> str | None:
+def check_goodput(frame: pd.DataFrame | Rows) -> str | None:
     """The run's mean goodput is below GOODPUT_FLOOR; names the largest loss."""
-    if frame.empty or not frame["goodput"].mean() < GOODPUT_FLOOR:
+    def mean(column: str) -> float:
+        return frame.mean(column) if isinstance(frame, Rows) else frame[column].mean()
+
+    if frame.empty or not mean("goodput") < GOODPUT_FLOOR:
         return None
-    goodput, horizon = frame["goodput"].mean(), frame["horizon_h"].mean()
-    losses = {f"{c}_h": frame[f"{c}_h"].mean() for c in CATEGORIES
+    goodput, horizon = mean("goodput"), mean("horizon_h")
+    losses = {f"{c}_h": mean(f"{c}_h") for c in CATEGORIES
               if c != "useful" and f"{c}_h" in frame.columns}
     worst = max(losses, key=losses.get)
     advice = ADVICE.get(worst, "see the summary's time categories")
@@ -346,7 +368,7 @@ def check_goodput(frame: pd.DataFrame) -> str | None:
             f"{_duration(losses[worst] * HOUR)} ({losses[worst] / horizon:.0%}): {advice}")
 
 
-def result_warnings(frame: pd.DataFrame) -> list[str]:
+def result_warnings(frame: pd.DataFrame | Rows) -> list[str]:
     """Every warning the summary rows of a run show."""
     return [m for m in (check_goodput(frame),) if m is not None]
 

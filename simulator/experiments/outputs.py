@@ -13,11 +13,13 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
-
-import pandas as pd
+from typing import IO, TYPE_CHECKING
 
 from simulator.errors import ConfigError
+from simulator.experiments.table import Rows, any_present, any_true, mean_std
+
+if TYPE_CHECKING:  # pandas is imported where a table is built (~0.3-0.5 s): see table.py
+    import pandas as pd
 
 SUMMARY_FILE = "summary.csv"
 EVENTS_FILE = "events.csv"
@@ -118,8 +120,14 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO], object],
     return path
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write `frame` to `path` so that readers see the old file or the new, never half."""
+def write_csv_atomic(frame: pd.DataFrame | Rows, path: str | os.PathLike) -> Path:
+    """Write `frame` to `path` so that readers see the old file or the new, never half.
+    `Rows` are written without pandas when they can be (the same bytes: table.py)."""
+    if isinstance(frame, Rows):
+        text = frame.csv_text()
+        if text is not None:
+            return write_atomic(path, lambda handle: handle.write(text))
+        frame = frame.frame()
     return write_atomic(path, lambda handle: frame.to_csv(handle, index=False))
 
 
@@ -136,6 +144,8 @@ def write_parquet_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
 def parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with every object column of mixed value types turned to text (Parquet
     columns have one type); missing values stay missing."""
+    import pandas as pd
+
     mixed = {}
     for column in frame.select_dtypes(include="object").columns:
         values = frame[column].dropna()
@@ -174,6 +184,8 @@ def read_complete_summary(run_dir: str | os.PathLike, digest: str,
             return None
         if timeline and not (run_dir / TIMELINE_FILE).is_file():
             return None
+        import pandas as pd
+
         frame = pd.read_csv(run_dir / SUMMARY_FILE)
     except (OSError, ValueError):  # missing, unreadable, empty or malformed
         return None
@@ -190,7 +202,7 @@ def clear_run(run_dir: str | os.PathLike) -> None:
         (Path(run_dir) / name).unlink(missing_ok=True)
 
 
-def save_run(run_dir: str | os.PathLike, frame: pd.DataFrame, digest: str,
+def save_run(run_dir: str | os.PathLike, frame: pd.DataFrame | Rows, digest: str,
              events: pd.DataFrame | None = None, power: pd.DataFrame | None = None) -> Path:
     """Write a run's events and power series, its configuration digest and, last, its
     summary; return the summary's path. Only a finished run has a summary.csv (call
@@ -211,6 +223,8 @@ def gather_runs(sweep_dir: str | os.PathLike,
                 job_dirs: list[Path] | None = None) -> pd.DataFrame:
     """The summary rows of `job_dirs` (default: every folder directly under `sweep_dir`),
     in job order, as one tidy table; a job without a summary (failed) has no rows."""
+    import pandas as pd
+
     if job_dirs is None:
         files = list(Path(sweep_dir).glob(f"*/{SUMMARY_FILE}"))
     else:
@@ -224,14 +238,19 @@ def _job_order(path: Path) -> tuple[int, str]:
     return (int(name), name) if name.isdigit() else (math.inf, name)  # type: ignore[return-value]
 
 
-def mean_ci(values: pd.Series, level: float = 0.95) -> tuple[float, float]:
-    """Mean and the half-width of its Student-t confidence interval (nan for n < 2)."""
-    values = values.astype(float).dropna()
-    n = len(values)
-    mean = float(values.mean()) if n else math.nan
+def mean_ci(values: pd.Series | list, level: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its Student-t confidence interval (nan for n < 2).
+    A list (a column of `Rows`) gets pandas' numbers without pandas (table.py)."""
+    if isinstance(values, list):
+        n, mean, std = mean_std(values)
+    else:
+        values = values.astype(float).dropna()
+        n = len(values)
+        mean = float(values.mean()) if n else math.nan
+        std = float(values.std(ddof=1)) if n >= 2 else math.nan
     if n < 2:
         return mean, math.nan
-    sem = float(values.std(ddof=1)) / math.sqrt(n)
+    sem = std / math.sqrt(n)
     # scipy.special, not scipy.stats (~0.4 s more to import): scipy.stats.t.ppf(q, df) is
     # stdtrit(df, q) for 0 < q < 1, the same number
     from scipy.special import stdtrit
@@ -239,25 +258,30 @@ def mean_ci(values: pd.Series, level: float = 0.95) -> tuple[float, float]:
     return mean, float(stdtrit(n - 1, 0.5 + level / 2)) * sem
 
 
-def format_summary(frame: pd.DataFrame) -> str:
+def format_summary(frame: pd.DataFrame | Rows) -> str:
     """Mean and 95% confidence half-width of the headline metrics across replicates, and
     below them the decision metrics the rows have (not all nan). Rows of a policy the
     run does not use (SUMMARY_IF_USED, all zero) are left out."""
+    rows = frame if isinstance(frame, Rows) else None
     headline = {c: f for c, f in SUMMARY_HEADLINE.items()
-                if c not in SUMMARY_IF_USED or (c in frame.columns and frame[c].any())}
+                if c not in SUMMARY_IF_USED or (c in frame.columns and (
+                    frame[c].any() if rows is None else any_true(rows.column(c))))}
     lines = _metric_table(frame, headline, "metric")
     decision = {c: f for c, f in SUMMARY_DECISION.items()
-                if c in frame.columns and frame[c].notna().any()}
+                if c in frame.columns and (frame[c].notna().any() if rows is None
+                                           else any_present(rows.column(c)))}
     if decision:
         lines += ["", *_metric_table(frame, decision, "decision metric")]
     return "\n".join(lines)
 
 
-def _metric_table(frame: pd.DataFrame, formats: dict[str, str], title: str) -> list[str]:
+def _metric_table(frame: pd.DataFrame | Rows, formats: dict[str, str],
+                  title: str) -> list[str]:
     width = max(14, *(len(c) + 2 for c in formats))
     lines = [f"{title:<{width}}{'mean':>14}{'± 95% CI':>14}"]
     for column, fmt in formats.items():
-        mean, half = mean_ci(frame[column])
+        mean, half = mean_ci(frame.column(column) if isinstance(frame, Rows)
+                             else frame[column])
         half_text = "" if math.isnan(half) else fmt.format(half)
         lines.append(f"{column:<{width}}{fmt.format(mean):>14}{half_text:>14}")
     return lines

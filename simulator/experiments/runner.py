@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property, partial
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import simpy
 from tqdm import tqdm
 
 from simulator.experiments.budget import check_budget
+from simulator.experiments.table import Rows
 from simulator.reliability.cluster import Cluster
 from simulator.reliability.failure_source import FailureRecord
 from simulator.reliability.failures import FailureModel
@@ -32,10 +33,8 @@ from simulator.reliability.timeline import TimelineLedger
 from simulator.streams import stream
 from simulator.units import DAY, GB, HOUR, MINUTE
 
-FAILURE_COLUMNS = ["time_s", "node", "component", "index", "age_s", "scope"]
-EVENT_COLUMNS = ["replicate", "time_hours", "event", "kind", "node", "gpu", "component",
-                 "age_hours"]
-
+if TYPE_CHECKING:  # pandas only where a table is built: a single run writes `Rows`
+    import pandas as pd
 
 class CountingEnvironment(simpy.Environment):
     """A SimPy environment that knows how many events it processed (for the benchmark).
@@ -69,25 +68,16 @@ class ReplicateResult:
     def failure_log(self) -> pd.DataFrame:
         """One row per failure: time_s, node, component, index, age_s, scope (built on demand:
         sweeps only need the summary row)."""
-        return pd.DataFrame([r.__dict__ for r in self.records], columns=FAILURE_COLUMNS)
+        from simulator.experiments.frames import failure_frame
+
+        return failure_frame(self.records)
 
     def events(self, replicate: int) -> pd.DataFrame:
         """Failures, recoveries and planned drains in time order, in the trace format
         (simulator/reliability/trace.py): its failure rows replay with failures=trace."""
-        log = self.failure_log
-        failures = pd.DataFrame({
-            "replicate": replicate, "time_hours": log.time_s / HOUR, "event": "failure",
-            "kind": log.scope, "node": log.node, "gpu": log["index"],
-            "component": log.component, "age_hours": log.age_s / HOUR})
-        job = pd.DataFrame({"replicate": replicate,
-                            "time_hours": [t / HOUR for t, _ in self.job_log],
-                            "event": [e for _, e in self.job_log]})
-        frames = [f for f in (failures, job) if not f.empty]
-        if not frames:
-            return pd.DataFrame(columns=EVENT_COLUMNS)
-        merged = pd.concat(frames, ignore_index=True).reindex(columns=EVENT_COLUMNS)
-        merged = merged.astype({"node": "Int64", "gpu": "Int64"})
-        return merged.sort_values("time_hours", kind="stable", ignore_index=True)
+        from simulator.experiments.frames import event_frame
+
+        return event_frame(self.failure_log, self.job_log, replicate)
 
 
 def job_plan(scenario: Scenario) -> JobPlan:
@@ -377,10 +367,17 @@ def _per(amount: float, units: float) -> float:
 
 
 def run_scenario(scenario: Scenario, progress: bool | None = None,
-                 events: list[pd.DataFrame] | None = None,
-                 power: list[pd.DataFrame] | None = None,
-                 timelines: list[ReplicateResult] | None = None) -> pd.DataFrame:
-    """All replicates of `scenario`, one row each: the summary, then the configuration.
+                 **outputs: list | None) -> pd.DataFrame:
+    """`run_rows` as a pandas DataFrame (the same arguments)."""
+    return run_rows(scenario, progress, **outputs).frame()
+
+
+def run_rows(scenario: Scenario, progress: bool | None = None,
+             events: list[pd.DataFrame] | None = None,
+             power: list[pd.DataFrame] | None = None,
+             timelines: list[ReplicateResult] | None = None) -> Rows:
+    """All replicates of `scenario`, one row each: the summary, then the configuration;
+    as `Rows` (simulator/experiments/table.py: no pandas unless `events` or `power`).
 
     progress: show a progress bar (None: only when writing to a terminal).
     events: if a list, each replicate's event table is appended to it.
@@ -402,17 +399,9 @@ def run_scenario(scenario: Scenario, progress: bool | None = None,
         if events is not None:
             events.append(result.events(r))
         if power is not None and result.power is not None:
+            from simulator.experiments.frames import power_frame
+
             power.append(power_frame(result.power, result.row["horizon_h"] * HOUR, r))
         if timelines is not None and result.timeline is not None:
             timelines.append(result)
-    return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
-
-
-def power_frame(series: list[tuple[float, float]], end_s: float,
-                replicate: int) -> pd.DataFrame:
-    """One replicate's facility draw as steps: from time_h, until the next row's (the
-    last until the end of the run), facility_mw."""
-    times = [t for t, _ in series]
-    return pd.DataFrame({"replicate": replicate, "time_h": [t / HOUR for t in times],
-                         "until_h": [t / HOUR for t in times[1:]] + [end_s / HOUR],
-                         "facility_mw": [w / 1e6 for _, w in series]})
+    return Rows(ROW_COLUMNS, rows)

@@ -20,7 +20,7 @@ from simulator.fabric.domains import representative_uplink, without_cable
 from simulator.fabric.fabric_spec import FabricSpec
 from simulator.fabric.network import Network
 from simulator.fabric.protocols import NCCL_PROTOCOLS
-from simulator.fabric.structure import Structure, structure
+from simulator.fabric.structure import fabric_structure
 from simulator.fabric.topology import build
 from simulator.fabric.workload import StepProfile, Workload, step_profile
 
@@ -65,16 +65,6 @@ SWITCH_KINDS = frozenset({"leaf", "spine", "core", "tor", "agg"})
 def switch_count(graph: nx.Graph) -> int:
     """The scale-out switches of a topology graph."""
     return sum(1 for _, kind in graph.nodes(data="kind") if kind in SWITCH_KINDS)
-
-
-@lru_cache(maxsize=8)
-def fabric_structure(fabric: FabricSpec, gpus: int) -> Structure | None:
-    """The failure domains, cables and switch count of a built-in topology without its
-    graph (simulator/fabric/structure.py); None where only the graph can tell (a
-    topology the structure does not know, a fabric with a cable down)."""
-    if fabric.failed_cable is not None:
-        return None
-    return structure(fabric.builder, gpus, **dict(fabric.params))
 
 
 @lru_cache(maxsize=8)

@@ -15,7 +15,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
+from simulator.fabric.fabric_spec import FabricSpec
 from simulator.fabric.topology import BUILDERS, size_args
 from simulator.fabric.topology_fat_tree import fabric_args, rail_plan
 from simulator.fabric.topology_graph import (
@@ -26,7 +28,7 @@ from simulator.fabric.topology_graph import (
     check_positive,
 )
 
-__all__ = ["Structure", "structure"]
+__all__ = ["Structure", "fabric_structure", "structure"]
 
 Groups = tuple[tuple[int, ...], ...]
 
@@ -164,3 +166,15 @@ def structure(name: str, gpus: int, **params) -> Structure | None:
         raise ValueError(f"{name}: dims give {dims[0] * dims[1] * dims[2]} chips, "
                          f"not gpus={gpus}")
     return found
+
+
+@lru_cache(maxsize=8)
+def fabric_structure(fabric: FabricSpec, gpus: int) -> Structure | None:
+    """The failure domains, cables and switch count of a built-in topology without its
+    graph; None where only the graph can tell (a topology this module does not know, a
+    fabric with a cable down). Here, not in simulator.fabric.stepmodel: a study with a
+    power model but no workload needs only this, and importing the step model (the flow
+    network, scipy's sparse graphs: ~0.2-0.4 s) would be most of its start-up."""
+    if fabric.failed_cable is not None:
+        return None
+    return structure(fabric.builder, gpus, **dict(fabric.params))

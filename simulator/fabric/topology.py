@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from simulator.fabric.topology_fat_tree import rail_fat_tree
 from simulator.fabric.topology_graph import check_divides, check_int
 from simulator.fabric.topology_leaf_spine import leaf_spine_tor
 from simulator.fabric.topology_scaleup import nvl72_rack, nvswitch_node
 from simulator.fabric.topology_torus import balanced_dims, torus_3d
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["BUILDERS", "build", "size_args"]
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from simulator.fabric.topology_graph import (
     EPS,
@@ -25,6 +24,9 @@ from simulator.fabric.topology_graph import (
     check_positive,
     new_graph,
 )
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["RailPlan", "add_rail_fabric", "fabric_args", "rail_fat_tree", "rail_plan", "spread"]
 

@@ -45,8 +45,10 @@ shared/REFERENCE.md ("Accelerators" and "Networks").
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import networkx as nx
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = [
     "EDGE_KINDS",
@@ -114,6 +116,8 @@ def check_divides(what: str, part: int, whole_name: str, whole: int) -> int:
 
 def new_graph(name: str, gpus: int, gpus_per_node: int, domain_size: int, routing: str,
            **extra) -> nx.Graph:
+    import networkx as nx  # here: the structure of a topology needs no graph (structure.py)
+
     return nx.Graph(name=name, gpus=gpus, gpus_per_node=gpus_per_node,
                     domain_size=domain_size, routing=routing, **extra)
 
@@ -164,6 +168,8 @@ def check_topology(G: nx.Graph) -> None:
     ``G.graph["gpus"]`` when set; every edge has a finite ``bandwidth > 0``, a finite
     ``latency >= 0`` and a ``kind`` in `EDGE_KINDS`.
     """
+    import networkx as nx
+
     if G.is_directed() or G.is_multigraph():
         raise ValueError("topology must be an undirected nx.Graph (merge parallel links)")
     if G.number_of_nodes() == 0:

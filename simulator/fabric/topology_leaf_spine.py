@@ -5,7 +5,7 @@ Conventions in `simulator.fabric.topology_graph`.
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from simulator.fabric.topology_graph import (
     NIC_LATENCY,
@@ -20,6 +20,9 @@ from simulator.fabric.topology_graph import (
     check_positive,
     new_graph,
 )
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["leaf_spine_tor"]
 

@@ -6,8 +6,7 @@ Conventions in `simulator.fabric.topology_graph`.
 from __future__ import annotations
 
 import math
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from simulator.fabric.topology_graph import (
     ICI_LATENCY,
@@ -17,6 +16,9 @@ from simulator.fabric.topology_graph import (
     check_positive,
     new_graph,
 )
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["balanced_dims", "torus_3d"]
 

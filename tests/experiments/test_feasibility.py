@@ -22,6 +22,7 @@ from simulator.experiments.feasibility import (
     scenario_warnings,
     short_share,
     spares_needed,
+    surely_below,
 )
 from tests.clirun import describe, run_cli
 
@@ -173,6 +174,24 @@ def test_spare_pool_tail_against_hand_sum():
         assert short_share(mean, spares) == pytest.approx(poisson_tail(mean, spares), abs=1e-9)
         need = spares_needed(mean)
         assert poisson_tail(mean, need) <= 0.01 < poisson_tail(mean, need - 1)
+
+
+def test_the_chernoff_shortcut_only_answers_what_the_tail_says():
+    """Where `surely_below` answers, the Poisson tail (by hand and scipy's) is at most
+    half the threshold; it answers for the default pool (0.83 in repair, 4 spares:
+    P(N > 4) = 0.17%, bound 0.84%) and declines near the threshold and below the mean."""
+    answered = 0
+    for mean in (1e-6, 0.05, 0.3, 0.8349, 1.0, 2.5, 4.2, 7.0, 13.36, 30.0, 64.0, 179.4):
+        for spares in (-1, 0, 1, 2, 3, 4, 5, 8, 13, 21, 34, 64, 150, 300, 860):
+            if surely_below(mean, spares, 0.05):
+                answered += 1
+                assert short_share(mean, spares) <= 0.025
+                assert poisson_tail(mean, spares) <= 0.025 + 1e-12
+    assert answered > 50
+    assert surely_below(0.8349, 4, 0.05) and surely_below(0.0, 0, 0.05)
+    assert not surely_below(3.328, 4, 0.05)  # P(N > 4) = 24%: the warning's case
+    assert not surely_below(0.8349, 2, 0.05)  # 5.0%: the bound cannot tell
+    assert not surely_below(10.0, 9, 0.05) and not surely_below(1.0, -1, 0.05)
 
 
 def test_spare_pool_silent_when_scaled_elastic_or_short_repairs():

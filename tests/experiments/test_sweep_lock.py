@@ -108,21 +108,24 @@ def test_release_leaves_another_processs_lock(tmp_path: Path) -> None:
     assert path not in sweeplock._held
 
 
-def _contend(sweep_dir: str, start: float, results) -> None:
-    time.sleep(max(0.0, start - time.time()))
+def _contend(sweep_dir: str, ready, tried, results) -> None:
+    ready.wait(timeout=120)  # every process imported and waiting: they try at once
+    won = False
     try:
         acquire(Path(sweep_dir), "s")
-        results.put("won")
-        time.sleep(1.0)  # hold it while the others try
+        won = True
     except ConfigError:
-        results.put("refused")
+        pass
+    results.put("won" if won else "refused")
+    tried.wait(timeout=120)  # the winner holds the lock until every other one has tried
 
 
 def test_of_sweeps_started_at_once_exactly_one_gets_the_lock(tmp_path: Path) -> None:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    start = time.time() + 3.0  # every process imported and waiting by then
-    procs = [context.Process(target=_contend, args=(str(tmp_path / "s"), start, results))
+    ready, tried = context.Barrier(6), context.Barrier(6)
+    procs = [context.Process(target=_contend,
+                             args=(str(tmp_path / "s"), ready, tried, results))
              for _ in range(6)]
     for proc in procs:
         proc.start()
