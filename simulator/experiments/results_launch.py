@@ -203,6 +203,8 @@ class LaptopLauncher(PackedLauncher):
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.hydra_context is not None and self.task_function is not None
+        if not job_overrides:
+            return []
         if "fork" not in multiprocessing.get_all_start_methods():
             return self._joblib(job_overrides, initial_job_idx)
         workers = worker_count(self.n_jobs, len(job_overrides))
