@@ -111,14 +111,16 @@ class SlurmLauncher(PackedLauncher):
                  f"{per_task} runs each; sbatch logs in {self.folder}")
         work = SlurmChunk(self.hydra_context, self.task_function, Singleton.get_state())
         tasks = executor.map_array(work, groups)
+        sizes = [len(group) for group in groups]
+        del configs, groups  # submitted (pickled into the sweep's .submitit/ folder)
         self.open_progress(job_overrides)
         returns: list[JobReturn] = []
-        for task, group in zip(tasks, groups, strict=True):
+        for task, size in zip(tasks, sizes, strict=True):
             done = task.results()[0]
+            assert len(done) == size, f"a task ran {len(done)} of its {size} runs"
             returns.extend(done)
             for ret in done:
                 advance_progress(failed=ret.status == JobStatus.FAILED)
-            assert len(done) == len(group)
         return returns
 
 
