@@ -39,7 +39,7 @@ from scipy.optimize import brentq
 
 from simulator import load_scenario
 from simulator.config.validate import config_dir
-from tests.clirun import describe, run_cli
+from tests.clirun import cli_env, describe, run_cli
 
 PRESETS = config_dir() / "hydra"
 RAY = "ray"
@@ -128,6 +128,41 @@ def test_laptop_preset_runs_forked_workers_on_all_cores_with_identical_results(b
         hydra_dir = tmp_path / "results" / "sweep" / str(job) / ".hydra"
         assert {p.name for p in hydra_dir.iterdir()} == {"config.yaml", "hydra.yaml",
                                                          "overrides.yaml"}
+
+
+#: The command line in a process that logs the process id of every composition of a
+#: sweep job (Hydra's ConfigLoaderImpl.load_sweep_config) to the file argv[1].
+COUNT_COMPOSITIONS = """
+import os, sys
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+log, compose = sys.argv.pop(1), ConfigLoaderImpl.load_sweep_config
+def logged(self, master_config, sweep_overrides):
+    with open(log, "a") as handle:
+        handle.write(f"{os.getpid()}\\n")
+    return compose(self, master_config, sweep_overrides)
+ConfigLoaderImpl.load_sweep_config = logged
+from simulator.__main__ import main
+print("parent", os.getpid())
+main()
+"""
+
+
+def test_laptop_composes_each_run_once_in_the_launching_process(tmp_path):
+    """The sweeper composes each job to check it; the launcher reuses that composition
+    (ComposeOnce) and its forked workers compose nothing (they inherit the logging
+    patch with the fork, so a composition there would log another process id)."""
+    log = tmp_path / "compositions.log"
+    proc = subprocess.run([sys.executable, "-c", COUNT_COMPOSITIONS, str(log), "-m",
+                           "name=sweep", *SWEEP, "hydra/launcher=laptop",
+                           "hydra.launcher.n_jobs=2"],
+                          cwd=tmp_path, env=cli_env(), capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode == 0, describe(proc)
+    parent = re.search(r"^parent (\d+)$", proc.stdout, re.M)
+    assert parent, describe(proc)
+    pids = log.read_text().split()
+    assert pids == [parent[1]] * SWEEP_RUNS, (pids, describe(proc))
+    assert len(list((tmp_path / "results" / "sweep").glob("*/summary.csv"))) == SWEEP_RUNS
 
 
 @pytest.mark.parametrize(("launcher", "key", "value"), [
