@@ -85,8 +85,8 @@ CASES = {
              "the whole command, ratio against a plain Python loop composing and running "
              "the same 20 configurations in one process",
              ("-m", *SWEEP_20X50), max_ratio=1.15, kind="sweep", reference="loop"),
-        Case("laptop", "the same sweep with hydra/launcher=laptop (joblib) on 2 cores; "
-             "ratio against the default launcher",
+        Case("laptop", "the same sweep with hydra/launcher=laptop (2 forked workers, each "
+             "run composed once) on 2 cores; ratio against the default launcher",
              ("-m", "hydra/launcher=laptop", "hydra.launcher.n_jobs=2", *SWEEP_20X50),
              max_ratio=1.0, kind="sweep", reference="default"),
         Case("sweep1000", "1,000 runs: 8 policies (4 restart strategies x fixed / async "

@@ -1,16 +1,19 @@
 """Sweeps from a laptop to a cluster, and the interval search: the Hydra presets in
-scenarios/hydra/ (issue #5).
+scenarios/hydra/ (issue #5; runs packed per process / task: issue #17).
 
 Every test runs `python -m simulator -m ...` in a subprocess with cwd=tmp_path, so
-`results/` lands there. The presets that need an optional plugin (Ray, submitit, Optuna:
-the extras `ray`, `slurm`, `optuna`) skip, saying which, when it is not installed.
+`results/` lands there. The presets that need an optional package (Ray, submitit,
+Optuna: the extras `ray`, `slurm`, `optuna`) skip, saying which, when it is not installed.
 
-- laptop (joblib, all cores) and ray_cluster (a local Ray instance) must give the same
-  runs.csv as Hydra's default sequential launcher, row for row: each replicate's
-  randomness depends only on (seed, replicate), never on the process that runs it.
-- slurm composes into submitit's SLURM launcher with the documented defaults, and a
-  sweep runs through it end to end with stand-ins for sbatch, srun and sacct (there is
-  no SLURM here), again with the sequential launcher's runs.csv.
+- laptop (trainsim's launcher: forked workers, all cores) and ray_cluster (a local Ray
+  instance, packed tasks) must give the same runs.csv as Hydra's default sequential
+  launcher, row for row: each replicate's randomness depends only on (seed, replicate),
+  never on the process that runs it nor on how runs are packed into tasks.
+- slurm composes into trainsim's SLURM launcher with the documented defaults, and a sweep
+  runs through it end to end with stand-ins for sbatch, srun and sacct (there is no SLURM
+  here), again with the sequential launcher's runs.csv, one array task per run or several
+  runs per task (`hydra.launcher.runs_per_task`).
+- each launcher key is validated: a bad value is one line naming it, exit 2.
 - optimize_interval (Optuna, TPE) must find the checkpoint interval of the default
   scenario within 10% of the exact optimum, in at most a quarter of a 40-point grid's
   runs (reasoning in its test's docstring).
@@ -18,6 +21,7 @@ the extras `ray`, `slurm`, `optuna`) skip, saying which, when it is not installe
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -35,11 +39,11 @@ from scipy.optimize import brentq
 
 from simulator import load_scenario
 from simulator.config.validate import config_dir
-from tests.clirun import describe, run_cli
+from tests.clirun import cli_env, describe, run_cli
 
 PRESETS = config_dir() / "hydra"
-RAY_PLUGIN = "hydra_plugins.hydra_ray_launcher"
-SUBMITIT_PLUGIN = "hydra_plugins.hydra_submitit_launcher"
+RAY = "ray"
+SUBMITIT = "submitit"
 OPTUNA_PLUGIN = "hydra_plugins.hydra_optuna_sweeper"
 
 #: A small sweep: 2 intervals x 2 failure models = 4 runs of 3 replicates of 5 days (~4
@@ -54,6 +58,27 @@ SWEEP = [
 SWEEP_KEYS = ["checkpoint.interval_minutes", "failures_config", "replicate"]
 SWEEP_RUNS = 4
 SWEEP_ROWS = SWEEP_RUNS * 3
+#: 10 runs (5 intervals x 2 failure models) of 2 replicates: packed 4 to a task, 3 tasks
+SWEEP10 = [
+    "replicates=2",
+    "horizon_days=5",
+    "seed=11",
+    "checkpoint.interval_minutes=30,60,90,120,240",
+    "failures=exponential,weibull",
+]
+SWEEP10_RUNS, PER_TASK, TASKS10 = 10, 4, 3  # ceil(10 / 4) = 3 tasks: 4 + 4 + 2 runs
+
+
+def require(module: str, extra: str) -> None:
+    """Skip a test that needs an optional package when it is not installed, but fail under
+    CI=true: .ci/run installs the extras these tests need."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        reason = f"{module} not installed (pip install -e '.[{extra}]')"
+        if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
 
 
 def sweep_table(cwd: Path, proc: subprocess.CompletedProcess[str], name: str) -> pd.DataFrame:
@@ -75,47 +100,138 @@ def basic_runs(tmp_path_factory) -> pd.DataFrame:
     return runs
 
 
-# ---- laptop: joblib on all cores -------------------------------------------------------
+@pytest.fixture(scope="module")
+def basic_runs10(tmp_path_factory) -> pd.DataFrame:
+    """The 10-run sweep on Hydra's default launcher: the reference for packed tasks."""
+    cwd = tmp_path_factory.mktemp("basic10")
+    runs = sweep_table(cwd, run_cli(["-m", "name=sweep", *SWEEP10], cwd), "sweep")
+    assert len(runs) == SWEEP10_RUNS * 2
+    return runs
 
 
-def test_laptop_preset_runs_joblib_on_all_cores_with_identical_results(basic_runs, tmp_path):
+# ---- laptop: forked workers on all cores ------------------------------------------------
+
+
+def test_laptop_preset_runs_forked_workers_on_all_cores_with_identical_results(basic_runs,
+                                                                               tmp_path):
     """Supersedes test_cli.py::test_joblib_launcher_matches_basic_launcher (same check,
     through the preset users type)."""
     proc = run_cli(["-m", "name=sweep", *SWEEP, "hydra/launcher=laptop"], tmp_path)
     parallel = sweep_table(tmp_path, proc, "sweep")
-    # Hydra's joblib launcher logs its settings: the preset must select it, on all cores
-    assert "Joblib.Parallel(n_jobs=-1," in proc.stdout + proc.stderr, describe(proc)
+    # the preset selects trainsim's launcher, one worker per core (at most one per run)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = min(cores, SWEEP_RUNS)
+    assert f"Launching {SWEEP_RUNS} jobs on {workers} worker processes" in proc.stdout, \
+        describe(proc)
     pd.testing.assert_frame_equal(parallel, basic_runs)
+    for job in range(SWEEP_RUNS):  # Hydra's run_job made each job's folder and files
+        hydra_dir = tmp_path / "results" / "sweep" / str(job) / ".hydra"
+        assert {p.name for p in hydra_dir.iterdir()} == {"config.yaml", "hydra.yaml",
+                                                         "overrides.yaml"}
+
+
+#: The command line in a process that logs the process id of every composition of a
+#: sweep job (Hydra's ConfigLoaderImpl.load_sweep_config) to the file argv[1].
+COUNT_COMPOSITIONS = """
+import os, sys
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+log, compose = sys.argv.pop(1), ConfigLoaderImpl.load_sweep_config
+def logged(self, master_config, sweep_overrides):
+    with open(log, "a") as handle:
+        handle.write(f"{os.getpid()}\\n")
+    return compose(self, master_config, sweep_overrides)
+ConfigLoaderImpl.load_sweep_config = logged
+from simulator.__main__ import main
+print("parent", os.getpid())
+main()
+"""
+
+
+def test_laptop_composes_each_run_once_in_the_launching_process(tmp_path):
+    """The sweeper composes each job to check it; the launcher reuses that composition
+    (ComposeOnce) and its forked workers compose nothing (they inherit the logging
+    patch with the fork, so a composition there would log another process id)."""
+    log = tmp_path / "compositions.log"
+    proc = subprocess.run([sys.executable, "-c", COUNT_COMPOSITIONS, str(log), "-m",
+                           "name=sweep", *SWEEP, "hydra/launcher=laptop",
+                           "hydra.launcher.n_jobs=2"],
+                          cwd=tmp_path, env=cli_env(), capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode == 0, describe(proc)
+    parent = re.search(r"^parent (\d+)$", proc.stdout, re.M)
+    assert parent, describe(proc)
+    pids = log.read_text().split()
+    assert pids == [parent[1]] * SWEEP_RUNS, (pids, describe(proc))
+    assert len(list((tmp_path / "results" / "sweep").glob("*/summary.csv"))) == SWEEP_RUNS
+
+
+@pytest.mark.parametrize(("launcher", "key", "value"), [
+    ("laptop", "n_jobs", "0"),
+    ("laptop", "n_jobs", "two"),
+    ("slurm", "runs_per_task", "0"),
+    ("slurm", "runs_per_task", "1.5"),
+    ("ray_cluster", "runs_per_task", "-1"),
+])
+def test_a_bad_launcher_key_is_one_line_naming_it(tmp_path, launcher, key, value):
+    proc = run_cli(["-m", "name=bad", "replicates=1", "checkpoint.interval_minutes=30,60",
+                    f"hydra/launcher={launcher}", f"hydra.launcher.{key}={value}"], tmp_path)
+    assert proc.returncode == 2, describe(proc)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, describe(proc)
+    assert lines[0].startswith(f"trainsim: config error: hydra.launcher.{key}={value}: "), \
+        describe(proc)
+    assert "whole number" in lines[0]  # says what is allowed
+    assert not list((tmp_path / "results" / "bad").glob("*/summary.csv"))  # nothing ran
 
 
 # ---- ray: a local Ray instance ------------------------------------------------------------
 
+#: A new local Ray of 2 CPUs, without an auth token written to ~/.ray
+LOCAL_RAY = ["hydra/launcher=ray_cluster", "hydra.launcher.ray.init.address=local",
+             "+hydra.launcher.ray.init.num_cpus=2"]
+
 
 def test_ray_preset_on_local_ray_gives_identical_results(basic_runs, tmp_path):
-    pytest.importorskip(RAY_PLUGIN, reason="hydra-ray-launcher not installed "
-                        "(pip install -e '.[ray]')")
-    proc = run_cli(["-m", "name=sweep", *SWEEP, "hydra/launcher=ray_cluster",
-                    "hydra.launcher.ray.init.address=local",  # a new local instance, always
-                    "+hydra.launcher.ray.init.num_cpus=2"], tmp_path,
-                   RAY_AUTH_MODE="disabled")  # no auth token written to ~/.ray
-    output = proc.stdout + proc.stderr
-    assert "Ray Launcher is launching" in output, describe(proc)
+    require(RAY, "ray")
+    proc = run_cli(["-m", "name=sweep", *SWEEP, *LOCAL_RAY], tmp_path,
+                   RAY_AUTH_MODE="disabled")
+    # by default the runs spread over the CPUs: 4 runs, 2 CPUs, 2 tasks of 2
+    assert "Ray: 4 runs as 2 tasks, up to 2 runs each, on 2 CPUs" in proc.stdout, describe(proc)
     pd.testing.assert_frame_equal(sweep_table(tmp_path, proc, "sweep"), basic_runs)
+
+
+def test_ray_packs_runs_per_task_and_writes_the_job_folders_here(basic_runs10, tmp_path):
+    """10 runs, 4 per Ray task: 3 tasks; the tasks run in scratch folders and return the
+    files, which this process writes into each job's folder (no shared file system)."""
+    require(RAY, "ray")
+    proc = run_cli(["-m", "name=sweep", *SWEEP10, *LOCAL_RAY,
+                    f"hydra.launcher.runs_per_task={PER_TASK}"], tmp_path,
+                   RAY_AUTH_MODE="disabled")
+    assert f"Ray: {SWEEP10_RUNS} runs as {TASKS10} tasks, up to {PER_TASK} runs each" \
+        in proc.stdout, describe(proc)
+    pd.testing.assert_frame_equal(sweep_table(tmp_path, proc, "sweep"), basic_runs10)
+    sweep_dir = tmp_path / "results" / "sweep"
+    for job in range(SWEEP10_RUNS):
+        folder = sweep_dir / str(job)
+        assert (folder / "summary.csv").is_file() and (folder / "config.sha256").is_file()
+        saved = yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text())
+        assert "seed=11" in saved and "name=sweep" in saved
+        # each run's printed line names its folder here, not the task's scratch folder
+        assert f"-> {folder / 'summary.csv'}" in proc.stdout, describe(proc)
+    assert not list(sweep_dir.rglob(".*.tmp"))  # every file written whole
 
 
 # ---- slurm: composes into submitit's SLURM launcher ----------------------------------------
 
 
 def test_slurm_preset_composes_to_submitit_slurm_launcher():
-    pytest.importorskip(SUBMITIT_PLUGIN, reason="hydra-submitit-launcher not installed "
-                        "(pip install -e '.[slurm]')")
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("config", overrides=["name=cluster_sweep", "hydra/launcher=slurm",
                                            "hydra.launcher.partition=batch"],
                       return_hydra_config=True)
     launcher = cfg.hydra.launcher
-    assert launcher["_target_"] == (
-        "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher")
+    assert launcher["_target_"] == "hydra_plugins.trainsim_launchers.launchers.SlurmLauncher"
+    assert launcher.runs_per_task is None  # spread over array_parallelism tasks
     assert launcher.partition == "batch"  # the user's partition reaches sbatch
     assert launcher.gpus_per_node is None and launcher.gres is None  # asks for no GPU
     assert launcher.cpus_per_task == 1 and launcher.tasks_per_node == 1  # one process
@@ -202,8 +318,7 @@ def test_slurm_preset_runs_the_sweep_through_sbatch_with_identical_results(basic
     """The whole SLURM path short of a cluster: submitit writes the array's sbatch file
     from the preset, pickles each run, and the runs execute in separate processes under
     (stand-in) `sbatch` / `srun`; the gathered runs.csv equals the sequential sweep's."""
-    pytest.importorskip(SUBMITIT_PLUGIN, reason="hydra-submitit-launcher not installed "
-                        "(pip install -e '.[slurm]')")
+    require(SUBMITIT, "slurm")
     install_fake_slurm(tmp_path / "bin")
     cwd = tmp_path / "work"
     cwd.mkdir()
@@ -231,6 +346,35 @@ def test_slurm_preset_runs_the_sweep_through_sbatch_with_identical_results(basic
     submitit_dir = cwd / "results" / "sweep" / ".submitit"
     for task in range(jobs):
         assert (submitit_dir / f"4242_{task}" / f"4242_{task}_0_result.pkl").is_file()
+
+
+def test_slurm_packs_runs_per_task_into_fewer_array_tasks_with_identical_results(
+        basic_runs10, tmp_path):
+    """10 runs, `runs_per_task=4`: one array of 3 tasks (4 + 4 + 2 runs), each task one
+    srun running its runs one after another; runs.csv as on the sequential launcher."""
+    require(SUBMITIT, "slurm")
+    install_fake_slurm(tmp_path / "bin")
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    path = f"{tmp_path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    proc = run_cli(["-m", "name=sweep", *SWEEP10, "hydra/launcher=slurm",
+                    "hydra.launcher.partition=batch",
+                    f"hydra.launcher.runs_per_task={PER_TASK}"], cwd, PATH=path)
+    pd.testing.assert_frame_equal(sweep_table(cwd, proc, "sweep"), basic_runs10)
+
+    commands = [json.loads(line)
+                for line in (tmp_path / "bin" / "calls.log").read_text().splitlines()]
+    sbatch = [c for c in commands if Path(c[0]).name == "sbatch"]
+    assert len(sbatch) == 1, commands
+    script = Path(sbatch[0][-1]).read_text()
+    directives = dict(re.findall(r"^#SBATCH --([\w-]+)=?(.*)$", script, re.M))
+    assert directives["array"] == f"0-{TASKS10 - 1}%{TASKS10}", script
+    assert sum(Path(c[0]).name == "srun" for c in commands) == TASKS10
+    # every run has its own folder with Hydra's files, whichever task ran it
+    for job in range(SWEEP10_RUNS):
+        saved = yaml.safe_load((cwd / "results" / "sweep" / str(job) / ".hydra" /
+                                "overrides.yaml").read_text())
+        assert "name=sweep" in saved
 
 
 # ---- optimize_interval: Optuna's TPE against the exact optimum ------------------------------

@@ -347,8 +347,13 @@ TERMINAL_SWEEP = ["-m", "name=bar", "replicates=2", "horizon_days=1",
                   "checkpoint.interval_minutes=30,60,90"]
 
 
-def test_terminal_shows_the_sweep_bar_under_whole_lines(tmp_path: Path) -> None:
-    status, text = run_on_terminal(TERMINAL_SWEEP, tmp_path)
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=laptop"]],
+                         ids=["default", "laptop"])
+def test_terminal_shows_the_sweep_bar_under_whole_lines(tmp_path: Path,
+                                                        launcher: list[str]) -> None:
+    # laptop: the runs execute in worker processes; the bar and the runs' lines (sent
+    # back whole with each run) are drawn by the launching process
+    status, text = run_on_terminal([*TERMINAL_SWEEP, *launcher], tmp_path)
     assert status == 0, text
     assert "sweep bar: 100%" in text and "3/3" in text, text
     # what is left on each screen line once every \r redraw is applied: the runs' lines

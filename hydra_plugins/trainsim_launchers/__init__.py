@@ -1,0 +1,1 @@
+"""trainsim's sweep launchers, where Hydra finds launcher plugins (hydra_plugins.*)."""
