@@ -245,6 +245,7 @@ def main() -> None:
         print(version_line())
         return
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's printer
+    _register_launchers()
     try:
         _run()
     except StartRefused as refused:  # `name` or the sweep's folder, before Hydra made any
@@ -263,6 +264,23 @@ def main() -> None:
             overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
             _exit_with(explain(exc, overrides))
         raise
+
+
+def _register_launchers() -> None:
+    """trainsim's launchers (`hydra/launcher=laptop`, `slurm`, `ray_cluster`) for Hydra.
+
+    Hydra finds plugins by walking the folders of the `hydra_plugins` package, which an
+    editable install (`pip install -e .`) does not expose: there `hydra/launcher=laptop`
+    failed with "Unknown plugin class". `Plugins.register` is Hydra's documented way to
+    add one by hand; for a launcher the scan did find it changes nothing.
+    """
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.trainsim_launchers import launchers
+
+    for launcher in (launchers.LaptopLauncher, launchers.SlurmLauncher,
+                     launchers.RayLauncher):
+        Plugins.instance().register(launcher)
 
 
 def version_line() -> str:
