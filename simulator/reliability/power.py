@@ -37,6 +37,8 @@ MWH_J = 1e6 * HOUR
 
 #: The window of `power_swing_mw`: the largest change of the draw within one minute.
 SWING_WINDOW_S = 60.0
+#: states whose draws a meter keeps (stragglers can make every slowdown distinct)
+_MAX_STATES = 4096
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,9 @@ class PowerMeter:
         self._since = 0.0
         self._last: float | None = None  # the draw of the last segment closed
         self._recent: collections.deque[tuple[float, float]] = collections.deque()
+        #: (draw, draw without the floor) by (phase, slowdown, capacity): `draw_w` is a
+        #: pure function of them, so a kept pair is the very same floats
+        self._draws: dict[tuple[Phase, float, float], tuple[float, float]] = {}
 
     @property
     def series(self) -> list[tuple[float, float]] | None:
@@ -134,8 +139,14 @@ class PowerMeter:
     def change(self, now: float, phase: Phase, slowdown: float, capacity: float) -> None:
         """The job entered `phase` at `now`."""
         self._close(now)
-        self._draw = self.facility.draw_w(phase, slowdown, capacity)
-        self._raw = self.facility.draw_w(phase, slowdown, capacity, floor=False)
+        key = (phase, slowdown, capacity)
+        draws = self._draws.get(key)
+        if draws is None:  # a run visits a handful of states thousands of times each
+            draws = (self.facility.draw_w(phase, slowdown, capacity),
+                     self.facility.draw_w(phase, slowdown, capacity, floor=False))
+            if len(self._draws) < _MAX_STATES:
+                self._draws[key] = draws
+        self._draw, self._raw = draws
 
     def finish(self, now: float) -> None:
         self._close(now)
