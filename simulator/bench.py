@@ -42,6 +42,9 @@ LLAMA3 = ("cluster=llama3_16k", "horizon_days=54", "failures=llama3", "topology=
 MILLION = ("cluster=llama3_16k", "cluster.gpus=1000000", "max_gpus=1100000",
            "horizon_days=30", "failures=llama3", "topology=llama3_roce", "checkpoint=fixed",
            "checkpoint.interval_minutes=30", "replicates=1")
+#: The fabric131k build at 2^20 GPUs (1,000,000 is not a multiple of TP x PP = 128)
+FABRIC_1M = ("workload=llama3_405b", "topology=dgx_h100_superpod", "cluster.gpus=1048576",
+             "max_gpus=1100000", "workload.global_batch_tokens=134217728")
 SWEEP_INTERVALS = ",".join(str(m) for m in range(10, 201, 10))  # 20 intervals
 SWEEP_20X50 = (f"checkpoint.interval_minutes={SWEEP_INTERVALS}", "replicates=50")
 #: 8 policies (4 restart strategies x synchronous / asynchronous checkpoints) x 125
@@ -76,7 +79,10 @@ CASES = {
              max_wall_s=5.0, kind="fabric"),
         Case("fabric131k", "as fabric, 131,072 GPUs (a 3-tier fat-tree)",
              ("workload=llama3_405b", "topology=dgx_h100_superpod", "cluster.gpus=131072"),
-             max_wall_s=30.0, kind="fabric"),
+             max_wall_s=5.0, max_rss_mb=1000.0, kind="fabric"),
+        Case("fabric1m", "as fabric, 1,048,576 GPUs (2^20: TP 8 x PP 16 x DP 8,192; the "
+             "global batch grown with DP to 2 microbatches per rank, as at 131,072)",
+             FABRIC_1M, max_wall_s=30.0, kind="fabric"),
         Case("startup", "`python -m simulator`, the default scenario (one replicate), as "
              "a whole process: imports, composing, the run, its files", (),
              max_wall_s=1.2, kind="process"),

@@ -1,0 +1,172 @@
+"""The graph-free network of a rail fabric (simulator/fabric/rail_network.py) against the
+reference, `Network` over the builder's graph: the same link numbering, capacities,
+latencies, routes, collective times and step profile, equal with ==; and the step model
+taking the shortcut only where it applies."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from simulator.fabric import stepmodel
+from simulator.fabric.collectives import ALGORITHMS, OPS, CollectiveModel, Layout
+from simulator.fabric.fabric_spec import FabricSpec
+from simulator.fabric.flows import Incidence
+from simulator.fabric.network import Network
+from simulator.fabric.protocols import NCCL_PROTOCOLS
+from simulator.fabric.rail_network import RailNetwork
+from simulator.fabric.topology import build
+from simulator.fabric.workload import Parallelism, Transformer, Workload, step_profile
+
+EFFICIENCY = (("ib", 0.9), ("nvlink", 0.82), ("roce", 0.85))
+
+#: (builder, gpus, params, layouts): 2 and 3 tiers, partial scalable units, 2:1,
+#: one GPU per server, RoCE, NVL72 racks (72-GPU domains over 4-GPU trays)
+CASES = [
+    ("rail_fat_tree", 1024, {}, [Layout(tp=8, dp=16, pp=8)]),
+    ("rail_fat_tree", 512, {"su_nodes": 4, "tiers": 3},
+     [Layout(tp=8, dp=8, pp=8), Layout(tp=2, dp=64, pp=4)]),
+    ("rail_fat_tree", 320, {"su_nodes": 8, "tiers": 3, "oversubscription": 2.0},
+     [Layout(tp=4, dp=20, pp=4), Layout(tp=8, dp=40)]),
+    ("rail_fat_tree", 288, {"su_nodes": 8, "nic_kind": "roce"}, [Layout(tp=8, dp=36)]),
+    ("rail_fat_tree", 80, {"gpus_per_node": 4, "su_nodes": 3, "tiers": 3, "switch_radix": 8},
+     [Layout(tp=2, dp=20, pp=2, gpus_per_node=4)]),
+    ("rail_fat_tree", 64, {"gpus_per_node": 1, "su_nodes": 8},
+     [Layout(dp=16, pp=4, gpus_per_node=1)]),
+    ("nvl72", 432, {"su_racks": 2, "switch_radix": 128},
+     [Layout(tp=4, dp=18, pp=6, gpus_per_node=4), Layout(tp=8, dp=54, gpus_per_node=4)]),
+]
+
+
+def _pair(builder: str, gpus: int, params: dict, efficiency=EFFICIENCY
+          ) -> tuple[RailNetwork, Network]:
+    spec = FabricSpec(builder, tuple(sorted(params.items())), efficiency)
+    fast = stepmodel.fabric_network(spec, gpus)
+    assert isinstance(fast, RailNetwork)
+    return fast, Network(build(builder, gpus, **params), dict(efficiency))
+
+
+def _same_collectives(fast, ref, layout: Layout, collnet: bool) -> None:
+    """Every op, algorithm and protocol on every group of `layout`, at three sizes."""
+    models = [CollectiveModel(n, layout, protocols=NCCL_PROTOCOLS, collnet=collnet)
+              for n in (fast, ref)]
+    for dim in ("tp", "pp", "dp", "node", "world"):
+        groups = layout.groups(dim)
+        if groups.shape[1] < 2:
+            continue
+        for op in OPS:
+            for algorithm in ALGORITHMS:
+                try:
+                    want = [models[1].best(op, groups, s, algorithm) for s in (1e3, 1e6, 1e9)]
+                except ValueError as err:
+                    with pytest.raises(ValueError, match=re.escape(str(err))):
+                        models[0].best(op, groups, 1e6, algorithm)
+                    continue
+                got = [models[0].best(op, groups, s, algorithm) for s in (1e3, 1e6, 1e9)]
+                assert got == want, (dim, op, algorithm)
+
+
+@pytest.mark.parametrize("builder, gpus, params, layouts", CASES)
+def test_the_shortcut_is_the_graphs_network(builder, gpus, params, layouts) -> None:
+    fast, ref = _pair(builder, gpus, params)
+    assert fast.n_links == ref.n_links
+    assert np.array_equal(fast.capacity, ref.capacity)
+    assert np.array_equal(fast.latency, ref.latency)
+    for i, (u, v) in enumerate(ref.links):  # the builders' edge order, both directions
+        assert fast.link_id(u, v) == i
+    pairs = np.random.default_rng(17).integers(0, gpus, size=(2000, 2))
+    for got, want in zip(fast.paths(pairs), ref.paths(pairs), strict=True):
+        assert np.array_equal(got, want)
+    assert fast.path_latency(0, gpus - 1) == ref.path_latency(0, gpus - 1)
+    got, want = fast.transfer_parts(pairs, 1e6), ref.transfer_parts(pairs, 1e6)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert np.array_equal(fast.rates(pairs[:500]), ref.rates(pairs[:500]))
+    for layout in layouts:
+        _same_collectives(fast, ref, layout, collnet=params.get("nic_kind", "ib") == "ib")
+
+
+@pytest.mark.parametrize("nvlink, nic", [(50e9, 50e9), (40e9, 50e9)])
+def test_a_shared_leaf_in_one_domain_ties_as_the_graph_does(nvlink, nic) -> None:
+    """NVL72 ranks of one rack on one leaf reach each other at 0 hops both ways: the
+    wider access link wins, equal widths alternate by (src + dst) % 2."""
+    params = {"su_racks": 2, "switch_radix": 128, "nvlink_bandwidth": nvlink,
+              "nic_bandwidth": nic}
+    fast, ref = _pair("nvl72", 288, params, efficiency=(("ib", 1.0), ("nvlink", 1.0)))
+    same_leaf = [(a, b) for a in range(0, 72, 4) for b in range(0, 72, 4)]
+    for got, want in zip(fast.paths(same_leaf), ref.paths(same_leaf), strict=True):
+        assert np.array_equal(got, want)
+    kinds = {len(p) for p in fast.paths(same_leaf)}
+    assert kinds == {0, 2}
+
+
+def test_a_route_by_hand() -> None:
+    """2-tier DGX fabric: GPU 0 and GPU 8 (rail 0 of servers 0 and 1) share leaf 0: up
+    GPU 0's NIC edge (edge 1: its NVLink edge is 0) and down GPU 8's (edge 17)."""
+    fast, _ = _pair("rail_fat_tree", 64, {})
+    assert fast.path(0, 8).tolist() == [2 * 1, 2 * 17 + 1]
+    assert fast.path(0, 1).tolist() == [2 * 0, 2 * 2 + 1]  # through the NVSwitch
+
+
+def test_the_step_profile_is_the_graphs() -> None:
+    """Llama-3-405B-shaped work (TP 8, PP 4, DP 32) on a 3-tier 1,024-GPU fabric: the
+    step profile from the shortcut equals the one from the graph."""
+    fast, ref = _pair("rail_fat_tree", 1024, {"su_nodes": 4, "tiers": 3})
+    work = Workload(Transformer(params=405e9, layers=126, hidden=16384, heads=128,
+                                kv_heads=8, seq_len=8192),
+                    Parallelism(tp=8, pp=4, dp=32, zero_stage=2), 8192 * 32 * 4)
+    layout = stepmodel.layout_of(work, 8)
+    profiles = [step_profile(work, 989e12, 0.6,
+                             CollectiveModel(n, layout, protocols=NCCL_PROTOCOLS))
+                for n in (fast, ref)]
+    assert profiles[0] == profiles[1]
+
+
+def test_rows_make_the_incidence_paths_make() -> None:
+    links = np.array([[7, 2, 5, -1], [3, -1, -1, -1], [-1, -1, -1, -1], [9, 0, 4, 1]])
+    lengths = np.array([3, 1, 0, 4])
+    rows = Incidence.from_rows(links, lengths, 10)
+    paths = Incidence.from_paths([r[:n] for r, n in zip(links, lengths, strict=True)], 10)
+    for name in ("f_ptr", "f_link", "f_weight"):
+        assert np.array_equal(getattr(rows, name), getattr(paths, name))
+        assert getattr(rows, name).dtype == getattr(paths, name).dtype
+    assert rows.f_link.tolist() == [2, 5, 7, 3, 0, 1, 4, 9]
+
+
+@pytest.mark.parametrize("builder, gpus, params", [
+    ("leaf_spine_tor", 64, {"pod_gpus": 32}),
+    ("torus_3d", 64, {}),
+    ("nvswitch_node", 8, {}),
+    ("nvl72", 72, {}),
+])
+def test_other_topologies_route_over_their_graph(builder, gpus, params) -> None:
+    spec = FabricSpec(builder, tuple(sorted(params.items())), EFFICIENCY)
+    assert stepmodel.needs_graph(spec, gpus)
+    assert isinstance(stepmodel.fabric_network(spec, gpus), Network)
+
+
+def test_a_cable_down_routes_over_the_graph() -> None:
+    spec = FabricSpec("rail_fat_tree", (), EFFICIENCY)
+    assert not stepmodel.needs_graph(spec, 256)
+    cable = (("leaf", 0, 0), ("spine", 0, 0))
+    down = FabricSpec("rail_fat_tree", (), EFFICIENCY, failed_cable=cable)
+    assert stepmodel.needs_graph(down, 256)
+    assert isinstance(stepmodel.fabric_network(down, 256), Network)
+
+
+def test_bad_arguments_fail_as_the_builder_does() -> None:
+    spec = FabricSpec("rail_fat_tree", (("switch_radix", 4),), EFFICIENCY)
+    with pytest.raises(ValueError) as built:
+        build("rail_fat_tree", 256, switch_radix=4)
+    with pytest.raises(ValueError) as shortcut:
+        stepmodel.fabric_network(spec, 256)
+    assert str(shortcut.value) == str(built.value)
+
+
+def test_unknown_links_and_endpoints_are_errors() -> None:
+    fast, _ = _pair("rail_fat_tree", 64, {})
+    with pytest.raises(ValueError, match="no link 0 -> 1"):
+        fast.link_id(0, 1)
+    with pytest.raises(ValueError, match="flow endpoint 64 is not an accelerator"):
+        fast.path(0, 64)
