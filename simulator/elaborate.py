@@ -128,15 +128,15 @@ def _stepmodel() -> Any:
 def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
     """What `spec` needs built, in order; a stage may read earlier results in `done`.
     Failure domains and the switch count of a built-in topology come from its structure
-    (simulator/fabric/structure.py), and so does the network of a rail fabric
-    (simulator/fabric/rail_network.py); the graph is built for routing and collectives
-    over the other topologies, and for what only a graph can tell."""
+    (simulator/fabric/structure.py), and so does the network of a built-in switched
+    fabric (simulator/fabric/plan_network.py); the graph is built for routing and
+    collectives over the other topologies, and for what only a graph can tell."""
     fabric, gpus = spec.fabric, spec.cluster.gpus
     stages: list[Stage] = []
     graph: Stage = ("graph", lambda: _buildable(spec, _stepmodel().fabric_graph, fabric, gpus))
     if spec.workload is not None:
-        # a rail fabric's network comes from the builder's plan (no graph); the graph is
-        # checked and built for the others
+        # a built-in switched fabric's network comes from the builder's arguments (no
+        # graph); the graph is built for the others
         needs = _buildable(spec, _stepmodel().needs_graph, fabric, gpus)
         stages += [graph] if needs else []
         stages += [("routing", lambda: _buildable(spec, _stepmodel().fabric_network, fabric,

@@ -168,7 +168,8 @@ def test_a_model_driven_policy_with_only_link_failures_fails_at_elaboration() ->
 
 def test_a_large_fabric_reports_its_stages() -> None:
     """Llama 3 405B on 16,384 H100 of a DGX SuperPOD fabric: the step profile's stages,
-    in order, then done (a rail fabric is routed from its plan: no graph stage)."""
+    in order, then done (a built-in switched fabric is routed without a graph: no
+    graph stage)."""
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("config", overrides=["workload=llama3_405b",
                                            "topology=dgx_h100_superpod"])

@@ -1,4 +1,5 @@
-"""The graph-free network of a rail fabric (simulator/fabric/rail_network.py) against the
+"""The graph-free networks of the built-in switched fabrics (simulator/fabric/
+plan_network.py: rail fat-trees, NVL72 racks, the Llama 3 ToR/pod cluster) against the
 reference, `Network` over the builder's graph: the same link numbering, capacities,
 latencies, routes, collective times and step profile, equal with ==; and the step model
 taking the shortcut only where it applies."""
@@ -15,8 +16,8 @@ from simulator.fabric.collectives import ALGORITHMS, OPS, CollectiveModel, Layou
 from simulator.fabric.fabric_spec import FabricSpec
 from simulator.fabric.flows import Incidence
 from simulator.fabric.network import Network
+from simulator.fabric.plan_network import PlanNetwork
 from simulator.fabric.protocols import NCCL_PROTOCOLS
-from simulator.fabric.rail_network import RailNetwork
 from simulator.fabric.topology import build
 from simulator.fabric.workload import Parallelism, Transformer, Workload, step_profile
 
@@ -37,14 +38,23 @@ CASES = [
      [Layout(dp=16, pp=4, gpus_per_node=1)]),
     ("nvl72", 432, {"su_racks": 2, "switch_radix": 128},
      [Layout(tp=4, dp=18, pp=6, gpus_per_node=4), Layout(tp=8, dp=54, gpus_per_node=4)]),
+    # the Llama 3 RoCE cluster: ToRs of 2 servers, pods, the aggregation layer (1:7);
+    # a partial last rack and pod; one pod; one GPU per server; ToRs 2:1
+    ("leaf_spine_tor", 1024, {"pod_gpus": 256}, [Layout(tp=8, dp=16, pp=8)]),
+    ("leaf_spine_tor", 8 * 45, {"pod_gpus": 64, "cluster_switches": 3},
+     [Layout(tp=8, dp=15, pp=3), Layout(tp=2, dp=36, pp=5)]),
+    ("leaf_spine_tor", 512, {}, [Layout(tp=8, dp=64)]),
+    ("leaf_spine_tor", 60, {"gpus_per_node": 1, "nodes_per_rack": 4, "pod_gpus": 16,
+                            "cluster_switches": 2, "tor_oversubscription": 2.0},
+     [Layout(dp=15, pp=4, gpus_per_node=1)]),
 ]
 
 
 def _pair(builder: str, gpus: int, params: dict, efficiency=EFFICIENCY
-          ) -> tuple[RailNetwork, Network]:
+          ) -> tuple[PlanNetwork, Network]:
     spec = FabricSpec(builder, tuple(sorted(params.items())), efficiency)
     fast = stepmodel.fabric_network(spec, gpus)
-    assert isinstance(fast, RailNetwork)
+    assert isinstance(fast, PlanNetwork)
     return fast, Network(build(builder, gpus, **params), dict(efficiency))
 
 
@@ -135,7 +145,6 @@ def test_rows_make_the_incidence_paths_make() -> None:
 
 
 @pytest.mark.parametrize("builder, gpus, params", [
-    ("leaf_spine_tor", 64, {"pod_gpus": 32}),
     ("torus_3d", 64, {}),
     ("nvswitch_node", 8, {}),
     ("nvl72", 72, {}),
