@@ -80,6 +80,10 @@ CASES = {
         Case("fabric131k", "as fabric, 131,072 GPUs (a 3-tier fat-tree)",
              ("workload=llama3_405b", "topology=dgx_h100_superpod", "cluster.gpus=131072"),
              max_wall_s=5.0, max_rss_mb=1000.0, kind="fabric"),
+        Case("roce131k", "as fabric131k on the Llama 3 RoCE fabric (not rail-optimized: "
+             "a ToR per 2 servers, 3,072-GPU pods, aggregation 1:7)",
+             ("workload=llama3_405b", "topology=llama3_roce", "cluster.gpus=131072"),
+             max_wall_s=5.0, max_rss_mb=1000.0, kind="fabric"),
         Case("fabric1m", "as fabric, 1,048,576 GPUs (2^20: TP 8 x PP 16 x DP 8,192; the "
              "global batch grown with DP to 2 microbatches per rank, as at 131,072)",
              FABRIC_1M, max_wall_s=30.0, kind="fabric"),

@@ -136,7 +136,7 @@ class CollectiveModel:
 
     Parameters
     ----------
-    network : simulator.fabric.network.Network
+    network : simulator.fabric.network.Network or simulator.fabric.plan_network.PlanNetwork
     layout : Layout
     step_latency_s : float
         Software latency per step, added to the wire latency of the step's path.
