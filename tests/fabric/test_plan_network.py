@@ -179,3 +179,26 @@ def test_unknown_links_and_endpoints_are_errors() -> None:
         fast.link_id(0, 1)
     with pytest.raises(ValueError, match="flow endpoint 64 is not an accelerator"):
         fast.path(0, 64)
+
+
+@pytest.mark.parametrize("topology", ["dgx_h100_superpod", "llama3_roce"])
+def test_llama3_405b_on_16384_gpus_steps_as_over_the_graph(topology) -> None:
+    """The presets at full size: 16,384 H100 on the 3-tier DGX SuperPOD fabric and on
+    the Llama 3 RoCE cluster (6 pods, the last partial): the step profile from the
+    shortcut equals the one over the graph."""
+    from simulator import load_scenario
+
+    scenario = load_scenario(["workload=llama3_405b", f"topology={topology}"])
+    fabric, gpus = scenario.fabric, scenario.cluster.gpus
+    assert gpus == 16384
+    fast = stepmodel.fabric_network(fabric, gpus)
+    assert isinstance(fast, PlanNetwork)
+    ref = Network(stepmodel.fabric_graph(fabric, gpus), dict(fabric.efficiency))
+    work = scenario.workload
+    layout = stepmodel.layout_of(work, scenario.cluster.gpus_per_node)
+    profiles = [step_profile(work, 989e12, 0.6, CollectiveModel(
+        n, layout, step_latency_s=fabric.step_latency_s,
+        nvls_efficiency=fabric.nvls_efficiency, protocols=NCCL_PROTOCOLS))
+        for n in (fast, ref)]
+    assert profiles[0] == profiles[1]
+    assert set(profiles[0].comm_s) == {"tp", "pp", "dp"}
