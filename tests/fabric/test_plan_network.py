@@ -6,6 +6,7 @@ taking the shortcut only where it applies."""
 
 from __future__ import annotations
 
+import random
 import re
 
 import numpy as np
@@ -202,3 +203,53 @@ def test_llama3_405b_on_16384_gpus_steps_as_over_the_graph(topology) -> None:
         for n in (fast, ref)]
     assert profiles[0] == profiles[1]
     assert set(profiles[0].comm_s) == {"tp", "pp", "dp"}
+
+
+def _random_fabric(rng: random.Random) -> tuple[str, int, dict]:
+    """A small built-in switched fabric with arguments drawn from their odd corners."""
+    kind = rng.choice(["rail_fat_tree", "leaf_spine_tor", "nvl72"])
+    gpn = rng.choice([1, 2, 4, 8]) if kind != "nvl72" else rng.choice([2, 4])
+    nvlink = {"nvlink_bandwidth": rng.choice([450e9, 50e9, 40e9])}
+    if kind == "rail_fat_tree":
+        return kind, rng.randint(1, 80) * gpn, {
+            "gpus_per_node": gpn, "su_nodes": rng.randint(1, 16),
+            "tiers": rng.choice([None, 2, 3]), "oversubscription": rng.choice([1.0, 1.5, 3.0]),
+            "switch_radix": rng.choice([8, 16, 64]), "nic_kind": rng.choice(["ib", "roce"]),
+            **nvlink}
+    if kind == "leaf_spine_tor":
+        per_rack = rng.randint(1, 4)
+        return kind, rng.randint(1, 80) * gpn, {
+            "gpus_per_node": gpn, "nodes_per_rack": per_rack,
+            "pod_gpus": gpn * per_rack * rng.randint(1, 6),
+            "cluster_switches": rng.randint(1, 5), "agg_oversubscription": rng.choice([1.0, 7.0]),
+            "tor_oversubscription": rng.choice([1.0, 2.0]), **nvlink}
+    per_rack = gpn * rng.randint(1, 6)
+    return kind, rng.randint(2, 8) * per_rack, {
+        "gpus_per_node": gpn, "gpus_per_rack": per_rack, "su_racks": rng.randint(1, 3),
+        "tiers": rng.choice([None, 2, 3]), "switch_radix": rng.choice([16, 64, 128]),
+        "oversubscription": rng.choice([1.0, 2.0]), **nvlink}
+
+
+def test_random_fabrics_route_as_their_graphs() -> None:
+    """60 fabrics drawn at random (those the builders accept), with efficiencies that
+    make NVLink and the NIC tie or not: the same links, routes and transfer times."""
+    rng = random.Random(17)
+    checked = 0
+    while checked < 60:
+        builder, gpus, params = _random_fabric(rng)
+        efficiency = rng.choice([EFFICIENCY, (("ib", 1.0), ("nvlink", 1.0), ("roce", 1.0))])
+        try:
+            graph = build(builder, gpus, **params)
+        except ValueError:
+            continue  # e.g. a leaf with more ports than the radix
+        spec = FabricSpec(builder, tuple(sorted(params.items())), efficiency)
+        fast, ref = stepmodel.fabric_network(spec, gpus), Network(graph, dict(efficiency))
+        assert np.array_equal(fast.capacity, ref.capacity), (builder, gpus, params)
+        assert np.array_equal(fast.latency, ref.latency)
+        assert [fast.link_id(u, v) for u, v in ref.links] == list(range(ref.n_links))
+        pairs = np.array([(rng.randrange(gpus), rng.randrange(gpus)) for _ in range(200)])
+        for got, want in zip(fast.paths(pairs), ref.paths(pairs), strict=True):
+            assert np.array_equal(got, want), (builder, gpus, params)
+        got, want = fast.transfer_parts(pairs, 1e6), ref.transfer_parts(pairs, 1e6)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        checked += 1
