@@ -310,11 +310,28 @@ def _measure_process(case: Case, repeat: int, queue) -> None:
 
 
 def run_case(case: Case, repeat: int) -> dict:
+    """The case's figures from a fresh process; RuntimeError if that process dies
+    without them (its traceback is on stderr; e.g. out of memory) instead of waiting
+    for them forever."""
+    import queue as queues
+
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     child = ctx.Process(target=_measure, args=(case, repeat, queue))
     child.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=1.0)
+            break
+        except queues.Empty:
+            if child.is_alive():
+                continue
+            try:  # it may have sent its figures just before it ended
+                result = queue.get(timeout=1.0)
+                break
+            except queues.Empty:
+                raise RuntimeError(f"bench case {case.name}: its process ended (exit code "
+                                   f"{child.exitcode}) without its figures") from None
     child.join()
     return result
 
