@@ -42,6 +42,9 @@ LLAMA3 = ("cluster=llama3_16k", "horizon_days=54", "failures=llama3", "topology=
 MILLION = ("cluster=llama3_16k", "cluster.gpus=1000000", "max_gpus=1100000",
            "horizon_days=30", "failures=llama3", "topology=llama3_roce", "checkpoint=fixed",
            "checkpoint.interval_minutes=30", "replicates=1")
+#: The fabric131k build at 2^20 GPUs (1,000,000 is not a multiple of TP x PP = 128)
+FABRIC_1M = ("workload=llama3_405b", "topology=dgx_h100_superpod", "cluster.gpus=1048576",
+             "max_gpus=1100000", "workload.global_batch_tokens=134217728")
 SWEEP_INTERVALS = ",".join(str(m) for m in range(10, 201, 10))  # 20 intervals
 SWEEP_20X50 = (f"checkpoint.interval_minutes={SWEEP_INTERVALS}", "replicates=50")
 #: 8 policies (4 restart strategies x synchronous / asynchronous checkpoints) x 125
@@ -76,7 +79,14 @@ CASES = {
              max_wall_s=5.0, kind="fabric"),
         Case("fabric131k", "as fabric, 131,072 GPUs (a 3-tier fat-tree)",
              ("workload=llama3_405b", "topology=dgx_h100_superpod", "cluster.gpus=131072"),
-             max_wall_s=30.0, kind="fabric"),
+             max_wall_s=5.0, max_rss_mb=1000.0, kind="fabric"),
+        Case("roce131k", "as fabric131k on the Llama 3 RoCE fabric (not rail-optimized: "
+             "a ToR per 2 servers, 3,072-GPU pods, aggregation 1:7)",
+             ("workload=llama3_405b", "topology=llama3_roce", "cluster.gpus=131072"),
+             max_wall_s=5.0, max_rss_mb=1000.0, kind="fabric"),
+        Case("fabric1m", "as fabric, 1,048,576 GPUs (2^20: TP 8 x PP 16 x DP 8,192; the "
+             "global batch grown with DP to 2 microbatches per rank, as at 131,072)",
+             FABRIC_1M, max_wall_s=30.0, kind="fabric"),
         Case("startup", "`python -m simulator`, the default scenario (one replicate), as "
              "a whole process: imports, composing, the run, its files", (),
              max_wall_s=1.2, kind="process"),
@@ -282,11 +292,28 @@ def _measure_process(case: Case, repeat: int, queue) -> None:
 
 
 def run_case(case: Case, repeat: int) -> dict:
+    """The case's figures from a fresh process; RuntimeError if that process dies
+    without them (its traceback is on stderr; e.g. out of memory) instead of waiting
+    for them forever."""
+    import queue as queues
+
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     child = ctx.Process(target=_measure, args=(case, repeat, queue))
     child.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=1.0)
+            break
+        except queues.Empty:
+            if child.is_alive():
+                continue
+            try:  # it may have sent its figures just before it ended
+                result = queue.get(timeout=1.0)
+                break
+            except queues.Empty:
+                raise RuntimeError(f"bench case {case.name}: its process ended (exit code "
+                                   f"{child.exitcode}) without its figures") from None
     child.join()
     return result
 

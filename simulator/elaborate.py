@@ -137,14 +137,18 @@ def _structure(fabric: FabricSpec, gpus: int) -> Structure | None:
 def _stages(spec: StudySpec, done: dict[str, Any]) -> list[Stage]:
     """What `spec` needs built, in order; a stage may read earlier results in `done`.
     Failure domains and the switch count of a built-in topology come from its structure
-    (simulator/fabric/structure.py); the graph is built for routing and collectives, and
-    for what only a graph can tell."""
+    (simulator/fabric/structure.py), and so does the network of a built-in switched
+    fabric (simulator/fabric/plan_network.py); the graph is built for routing and
+    collectives over the other topologies, and for what only a graph can tell."""
     fabric, gpus = spec.fabric, spec.cluster.gpus
     stages: list[Stage] = []
     graph: Stage = ("graph", lambda: _buildable(spec, _stepmodel().fabric_graph, fabric, gpus))
     if spec.workload is not None:
-        stages += [graph,
-                   ("routing", lambda: _buildable(spec, _stepmodel().fabric_network, fabric,
+        # a built-in switched fabric's network comes from the builder's arguments (no
+        # graph); the graph is built for the others
+        needs = _buildable(spec, _stepmodel().needs_graph, fabric, gpus)
+        stages += [graph] if needs else []
+        stages += [("routing", lambda: _buildable(spec, _stepmodel().fabric_network, fabric,
                                                   gpus)),
                    ("collectives", lambda: _buildable(spec, _stepmodel().profile,
                                                       *_profile_args(spec)))]

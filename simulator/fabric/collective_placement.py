@@ -89,7 +89,7 @@ class RankPlacement:
         """(groups, k, g): each group's ranks domain by domain, if every group has the
         same g > 1 ranks in each of its k > 1 domains on a switched fabric (one NIC per
         rank); None otherwise (a plain ring then)."""
-        if self.graph.graph.get("routing") != "switched":
+        if not self.switched():
             return None
         p = groups.shape[1]
         g = self.ranks_per_domain(groups)
@@ -102,6 +102,10 @@ class RankPlacement:
         if not (doms == doms[:, :, :1]).all():
             return None
         return local
+
+    def switched(self) -> bool:
+        """Accelerators never forward (a switched fabric, one NIC per rank)."""
+        return self.graph.graph.get("routing") == "switched"
 
     def has_nvswitch(self, groups: np.ndarray) -> bool:
         """Every domain of the first group sits behind an NVSwitch with reduction."""

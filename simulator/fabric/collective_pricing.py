@@ -65,6 +65,7 @@ class CollectivePricer:
         self.step_latency_s = step_latency_s
         self.nvls_efficiency = nvls_efficiency
         self._timed: dict[tuple, list[TimedPhase]] = {}
+        self._parts: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     def solved(self, what: tuple, groups: np.ndarray,
                make: Callable[[], list[CommPhase]]) -> list[TimedPhase]:
@@ -73,13 +74,23 @@ class CollectivePricer:
         if key not in self._timed:
             timed = []
             for ph in make():
-                pairs = np.stack([ph.src, ph.dst], axis=1)
-                sizes = np.broadcast_to(ph.size, ph.src.shape)
-                latency, transfer = self.network.transfer_parts(pairs, sizes)
+                latency, transfer = self._transfer_parts(ph)
                 crosses = self.placement.domain(ph.src) != self.placement.domain(ph.dst)
                 timed.append(TimedPhase(ph.repeat, latency, transfer, crosses, ph.pipeline))
             self._timed[key] = timed
         return self._timed[key]
+
+    def _transfer_parts(self, ph: CommPhase) -> tuple[np.ndarray, np.ndarray]:
+        """The network's (latency, transfer) of the flows of `ph`, solved once per set of
+        flows: a ring's reduce-scatter and all-gather move the same flows (only their
+        step counts differ). The arrays are shared, never written."""
+        pairs = np.stack([ph.src, ph.dst], axis=1)
+        sizes = np.broadcast_to(ph.size, ph.src.shape)
+        key = (pairs.dtype.str, pairs.shape, pairs.tobytes(),
+               np.ascontiguousarray(sizes, dtype=float).tobytes())
+        if key not in self._parts:
+            self._parts[key] = self.network.transfer_parts(pairs, sizes)
+        return self._parts[key]
 
     def step(self, timed: TimedPhase, protocol: Protocol) -> np.ndarray:
         """Per-step latency of each flow: max(the protocol's hop latency, wire + step)."""

@@ -136,7 +136,7 @@ class CollectiveModel:
 
     Parameters
     ----------
-    network : simulator.fabric.network.Network
+    network : simulator.fabric.network.Network or simulator.fabric.plan_network.PlanNetwork
     layout : Layout
     step_latency_s : float
         Software latency per step, added to the wire latency of the step's path.
@@ -167,7 +167,8 @@ class CollectiveModel:
         self.protocols = tuple(protocols)
         self.channels = channels
         self.collnet = collnet
-        self.placement = RankPlacement(network.graph)
+        self.placement = (network.placement() if hasattr(network, "placement")
+                          else RankPlacement(network.graph))
         self._pricer = CollectivePricer(network, self.placement, step_latency_s,
                                         nvls_efficiency)
         self._cache: dict[tuple, float] = {}

@@ -21,6 +21,7 @@ __all__ = [
     "finish_times",
     "gather",
     "max_min_rates",
+    "transfer_parts",
     "water_fill",
 ]
 
@@ -103,6 +104,38 @@ class Incidence:
                                    shape=(len(paths), n_links))
         by_flow.sum_duplicates()  # a link crossed twice counts twice
         return cls(by_flow)
+
+    @classmethod
+    def from_rows(cls, links: np.ndarray, lengths: np.ndarray, n_links: int) -> Incidence:
+        """What `from_paths` makes of paths that never cross a link twice, given as
+        rows of `links` (the first lengths[i] entries of row i, the rest padding):
+        each flow's links sorted, weight 1 each."""
+        keep = np.arange(links.shape[1]) < lengths[:, None]
+        ordered = np.sort(np.where(keep, links, np.iinfo(np.int64).max), axis=1)
+        inc = cls.__new__(cls)
+        inc.n_flows, inc.n_links = links.shape[0], n_links
+        inc.f_ptr = np.zeros(links.shape[0] + 1, dtype=np.int64)
+        np.cumsum(lengths, out=inc.f_ptr[1:])
+        inc.f_link = ordered[keep]  # the padding sorts last
+        inc.f_weight = np.ones(inc.f_link.size)
+        return inc
+
+
+def transfer_parts(inc: Incidence, capacity: np.ndarray, link_latency: np.ndarray,
+                   sizes) -> tuple[np.ndarray, np.ndarray]:
+    """Per flow of `inc`: (path latency, time moving its `sizes` bytes at max-min fair
+    rates re-solved as flows finish), both 0 for a flow with no link
+    (`simulator.fabric.network.Network.transfer_parts`)."""
+    n = inc.n_flows
+    remaining = np.array(np.broadcast_to(np.asarray(sizes, dtype=float), (n,)))
+    if not np.all((remaining >= 0) & np.isfinite(remaining)):
+        raise ValueError("flow sizes must be finite numbers of bytes >= 0")
+    routed = np.diff(inc.f_ptr) > 0
+    owner = np.repeat(np.arange(n), np.diff(inc.f_ptr))
+    latency = np.bincount(owner, weights=inc.f_weight * link_latency[inc.f_link],
+                          minlength=n)
+    finish = finish_times(inc, capacity, remaining, routed & (remaining > 0), RTOL)
+    return np.where(routed, latency, 0.0), np.where(routed, finish, 0.0)
 
 
 def water_fill(inc: Incidence, cap: np.ndarray, active: np.ndarray,

@@ -31,12 +31,13 @@ import networkx as nx
 import numpy as np
 from scipy import sparse
 
+from simulator.fabric.collective_placement import RankPlacement
 from simulator.fabric.flows import (
     RTOL,
     Incidence,
     check_capacity,
-    finish_times,
     max_min_rates,
+    transfer_parts,
     water_fill,
 )
 from simulator.fabric.routing import ROUTING_MODES, Router, as_pairs, is_accelerator
@@ -223,13 +224,8 @@ class Network:
         """
         check_capacity(self.capacity)
         inc = Incidence.from_paths(self.paths(pairs), self.n_links)
-        n = inc.n_flows
-        remaining = np.array(np.broadcast_to(np.asarray(sizes, dtype=float), (n,)))
-        if not np.all((remaining >= 0) & np.isfinite(remaining)):
-            raise ValueError("flow sizes must be finite numbers of bytes >= 0")
-        routed = np.diff(inc.f_ptr) > 0
-        owner = np.repeat(np.arange(n), np.diff(inc.f_ptr))
-        latency = np.bincount(owner, weights=inc.f_weight * self.latency[inc.f_link],
-                              minlength=n)
-        finish = finish_times(inc, self.capacity, remaining, routed & (remaining > 0), RTOL)
-        return np.where(routed, latency, 0.0), np.where(routed, finish, 0.0)
+        return transfer_parts(inc, self.capacity, self.latency, sizes)
+
+    def placement(self) -> RankPlacement:
+        """Where ranks sit and what their hardware offers, read off the graph."""
+        return RankPlacement(self.graph)

@@ -9,6 +9,8 @@ in `simulator.fabric.routing_dor`.
 Single path per (src, dst) pair, deterministic across runs and processes, shortest by hop
 count, computed for many pairs at once with NumPy and cached per pair (no graph search
 per flow).
+The built-in switched fabrics (rail fat-trees, NVL72 racks, the ToR/pod cluster) follow
+the same rules in closed form, without a graph, in `simulator.fabric.plan_network`.
 
 "switched" graphs (accelerators never forward): the direct accelerator-accelerator edge
 if there is one, else src -> s -> ... -> t -> dst over switches only, s and t switches

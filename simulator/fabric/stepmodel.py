@@ -19,9 +19,12 @@ from simulator.fabric.collectives import CollectiveModel, Layout
 from simulator.fabric.domains import representative_uplink, without_cable
 from simulator.fabric.fabric_spec import FabricSpec
 from simulator.fabric.network import Network
+from simulator.fabric.plan_network import PlanNetwork
 from simulator.fabric.protocols import NCCL_PROTOCOLS
+from simulator.fabric.rail_network import RailNetwork, RailShape, rail_shape
 from simulator.fabric.structure import fabric_structure
 from simulator.fabric.topology import build
+from simulator.fabric.tor_network import TorNetwork, TorShape, tor_shape
 from simulator.fabric.workload import StepProfile, Workload, step_profile
 
 T = TypeVar("T")
@@ -68,8 +71,34 @@ def switch_count(graph: nx.Graph) -> int:
 
 
 @lru_cache(maxsize=8)
+def fabric_shape(fabric: FabricSpec, gpus: int) -> RailShape | TorShape | None:
+    """The shape of a built-in switched fabric (`rail_fat_tree`, NVL72 racks,
+    `leaf_spine_tor`) with every cable up, which `PlanNetwork` routes without a graph;
+    None for anything else."""
+    if fabric_structure(fabric, gpus) is None:  # checks the arguments as `build` does
+        return None
+    params = dict(fabric.params)
+    return (rail_shape(fabric.builder, gpus, params)
+            or tor_shape(fabric.builder, gpus, params))
+
+
+def needs_graph(fabric: FabricSpec, gpus: int) -> bool:
+    """Whether the network of this fabric is built from its topology graph."""
+    return fabric_shape(fabric, gpus) is None
+
+
+@lru_cache(maxsize=8)
 @_gc_paused
-def fabric_network(fabric: FabricSpec, gpus: int) -> Network:
+def fabric_network(fabric: FabricSpec, gpus: int) -> Network | PlanNetwork:
+    """The flow network: from the builder's plan for a built-in switched fabric (the
+    same routes and times as the graph's, simulator/fabric/plan_network.py; no graph:
+    131,072 GPUs in a fraction of a second instead of ~15 s and ~3.5 GB), else over the
+    graph."""
+    shape = fabric_shape(fabric, gpus)
+    if isinstance(shape, RailShape):
+        return RailNetwork(shape, dict(fabric.efficiency))
+    if isinstance(shape, TorShape):
+        return TorNetwork(shape, dict(fabric.efficiency))
     return Network(fabric_graph(fabric, gpus), dict(fabric.efficiency))
 
 
@@ -95,9 +124,10 @@ def layout_of(work: Workload, gpus_per_node: int) -> Layout:
 def profile(work: Workload, fabric: FabricSpec, gpus_per_node: int, peak_flops: float,
             compute_efficiency: float, attention_peak_flops: float | None = None
             ) -> StepProfile:
-    """The StepProfile of `work` on this fabric (cached). Building a large fabric takes
-    seconds (about 30 at 131,072 GPUs): elaboration (simulator/elaborate.py) builds the
-    graph, the routing and then the collectives as stages it can report."""
+    """The StepProfile of `work` on this fabric (cached). A large fabric takes a while
+    (a built-in switched fabric of 131,072 GPUs well under a second, its graph ~20 s):
+    elaboration (simulator/elaborate.py) builds the graph where one is needed, the
+    routing and then the collectives as stages it can report."""
     comm = collective_model(fabric, work.parallel.gpus, layout_of(work, gpus_per_node))
     return step_profile(work, peak_flops, compute_efficiency, comm, attention_peak_flops)
 
@@ -118,6 +148,6 @@ def link_slowdown(work: Workload, fabric: FabricSpec, gpus_per_node: int,
 
 def clear_caches() -> None:
     """Forget every built graph and computed profile (for cold-start measurements)."""
-    for cached in (fabric_graph, fabric_structure, fabric_network, collective_model,
-                   profile):
+    for cached in (fabric_graph, fabric_structure, fabric_shape, fabric_network,
+                   collective_model, profile):
         cached.cache_clear()

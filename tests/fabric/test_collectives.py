@@ -508,3 +508,20 @@ def test_protocols_latency_bound_small_messages(h100_node):
 def h100_node() -> CollectiveModel:
     scenario = load_scenario(["cluster.gpus=8"])
     return stepmodel.collective_model(scenario.fabric, 8, Layout(tp=8, gpus_per_node=8))
+
+
+def test_a_rings_reduce_scatter_and_all_gather_share_one_flow_solve(monkeypatch):
+    """A ring's reduce-scatter and all-gather move the same flows (p - 1 steps each):
+    the network solves them once, and the all-gather then costs what it costs alone."""
+    network = Network(rail_fat_tree(4, su_nodes=2))
+    solves = []
+    solve = network.transfer_parts
+    monkeypatch.setattr(network, "transfer_parts",
+                        lambda pairs, sizes: solves.append(len(pairs)) or solve(pairs, sizes))
+    model = CollectiveModel(network, Layout(dp=32), step_latency_s=STEP)
+    model.time("reduce_scatter", "dp", GiB, "ring")
+    gathered = model.time("all_gather", "dp", GiB, "ring")
+    assert len(solves) == 1
+    alone = CollectiveModel(Network(rail_fat_tree(4, su_nodes=2)), Layout(dp=32),
+                            step_latency_s=STEP)
+    assert gathered == alone.time("all_gather", "dp", GiB, "ring")
