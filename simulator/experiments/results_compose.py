@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import uuid
 from typing import Any
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
@@ -45,6 +46,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 _BaseKey = tuple[str | None, tuple[str, ...], tuple[str, ...]]
 
 
+#: The bases composed in this process by copies shipped to it, per sweep (the sweep's
+#: own ComposeOnce's id), for the most recent few sweeps: a worker process composes
+#: each combination of group choices once per sweep, not once per job.
+_SHIPPED: dict[str, tuple[dict, dict]] = {}
+_SHIPPED_SWEEPS = 4
+
+
 class ComposeOnce:
     """Hydra's `load_sweep_config` (same signature, same configurations), composing once
     per combination of group choices and deriving each job from a copy of it; and, with
@@ -55,20 +63,23 @@ class ComposeOnce:
     to run it; with `keep` the first configuration of each job's overrides is kept
     (pickled: ~25 kB, ~1-10 ms to restore) and handed to the second request. Only for a
     launcher that asks twice in this process (else kept copies would pile up).
-    Pickled to another process (joblib's, Ray's, submitit's workers) it carries nothing
-    and composes every job as Hydra does (a worker has no base to derive from).
+    Pickled to another process (joblib's, Ray's, submitit's workers) it carries no
+    configuration; the copies shipped to one process share the bases composed there for
+    the same sweep, so a worker composes each combination of group choices once and
+    derives its jobs (a process that runs one job, e.g. a SLURM array task's, composes
+    its base: one composition, as Hydra's).
     """
 
     def __init__(self, loader: Any, keep: bool = True) -> None:
         self._loader = loader
         self._composed: dict[tuple[str, ...], bytes] = {}
         self._keep = keep
-        self._derive = True
         #: each combination of group choices, composed by Hydra, pickled (a copy from
         #: pickle is ~5x faster than a deepcopy)
         self._bases: dict[_BaseKey, tuple[bytes, list[Any]] | None] = {}
         #: whether a key names a config group, per (config name, hydra overrides)
         self._groups: dict[tuple[str | None, tuple[str, ...]], tuple[Any, dict]] = {}
+        self._sweep = uuid.uuid4().hex  # the sweep whose bases a shipped copy shares
         self.hydra_compositions = 0  # Hydra's own compositions (bases and fall-backs)
         self.derived = 0  # jobs derived from a base
 
@@ -77,8 +88,7 @@ class ComposeOnce:
         kept = self._composed.pop(key, None)
         if kept is not None:
             return pickle.loads(kept)
-        config = self._derived(master_config, list(sweep_overrides)) if self._derive \
-            else None
+        config = self._derived(master_config, list(sweep_overrides))
         if config is None:
             config = self._hydra(master_config, list(sweep_overrides))
         if self._keep:
@@ -86,8 +96,18 @@ class ComposeOnce:
         return config
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_composed": {}, "_keep": False, "_derive": False,
-                "_bases": {}, "_groups": {}}
+        return {**self.__dict__, "_composed": {}, "_keep": False, "_bases": {},
+                "_groups": {}}
+
+    def __setstate__(self, state: dict) -> None:
+        """In a worker (or a copy in this process): the bases composed there for this
+        sweep are shared by every copy shipped there (joblib ships one per job)."""
+        self.__dict__.update(state)
+        shared = _SHIPPED.pop(self._sweep, None) or ({}, {})
+        _SHIPPED[self._sweep] = shared  # the most recent sweeps last
+        while len(_SHIPPED) > _SHIPPED_SWEEPS:
+            _SHIPPED.pop(next(iter(_SHIPPED)))
+        self._bases, self._groups = shared
 
     def _hydra(self, master_config: DictConfig, overrides: list[str]) -> DictConfig:
         """Hydra's own composition of a job (raises Hydra's errors)."""

@@ -207,18 +207,28 @@ def test_a_base_hydra_refuses_leaves_its_jobs_to_hydra(hydra_loader):
     assert once.derived == 0 and once.hydra_compositions == 1 + 3
 
 
-def test_shipped_to_another_process_it_composes_as_hydra(hydra_loader):
+def test_copies_shipped_to_a_worker_share_its_bases_for_the_sweep(hydra_loader):
+    """joblib ships the loader with every job: the copies in one worker process compose
+    each combination of group choices once for the sweep and derive the rest; another
+    sweep's copies do not share them."""
     loader = hydra_loader.config_loader()
-    master = _master(hydra_loader, ["name=s", "seed=1,2"])
+    master = _master(hydra_loader, ["name=s", "seed=1,2,3"])
     once = ComposeOnce(loader, keep=True)
     once(master, ["seed=1"])
-    shipped = pickle.loads(pickle.dumps(once))  # as joblib, Ray or submitit ship it
-    assert shipped._composed == {} and shipped._bases == {}
-    derived, composed = shipped.derived, shipped.hydra_compositions
-    for _ in range(2):
-        _assert_same(shipped(master, ["seed=2"]),
-                     ConfigLoaderImpl.load_sweep_config(loader, master, ["seed=2"]))
-    assert shipped.derived == derived and shipped.hydra_compositions == composed + 2
+    shipped = pickle.dumps(once)
+    assert b"seed=1" not in shipped  # no configuration travels
+    copies = [pickle.loads(shipped) for _ in range(3)]  # one per job, in one worker
+    assert all(c._composed == {} and not c._keep for c in copies)
+    for copy, seed in zip(copies, (1, 2, 3), strict=True):
+        job = [f"seed={seed}"]
+        _assert_same(copy(master, job), ConfigLoaderImpl.load_sweep_config(loader, master,
+                                                                           job))
+    composed = [c.hydra_compositions - once.hydra_compositions for c in copies]
+    assert composed == [1, 0, 0]  # the worker's base, composed by the first copy
+    other = pickle.loads(pickle.dumps(ComposeOnce(loader, keep=True)))  # another sweep
+    _assert_same(other(master, ["seed=2"]),
+                 ConfigLoaderImpl.load_sweep_config(loader, master, ["seed=2"]))
+    assert other.hydra_compositions == 1
 
 
 def test_each_job_carries_the_master_resolver_cache_of_its_request(hydra_loader):
