@@ -14,6 +14,7 @@ is composed by Hydra (its errors included).
 from __future__ import annotations
 
 import pickle
+from types import SimpleNamespace
 
 import pytest
 from hydra import initialize_config_dir
@@ -25,6 +26,7 @@ from hydra.types import RunMode
 from omegaconf import Container, DictConfig, ListConfig, OmegaConf
 
 from simulator.config.validate import config_dir
+from simulator.experiments import results_compose
 from simulator.experiments.results_compose import ComposeOnce
 
 
@@ -122,6 +124,24 @@ def test_every_job_equals_hydras_composition(hydra_loader, sweep):
     jobs = len(_jobs(_master(hydra_loader, arguments)))
     assert once.derived == jobs  # none fell back: the second requests were kept copies
     assert once.hydra_compositions == combinations
+
+
+def test_bases_pickle_cannot_name_are_deep_copied(hydra_loader, monkeypatch):
+    """In a joblib worker a launcher plugin's schema class is imported again and pickle
+    cannot name it: the base is deep-copied instead, with the same configurations."""
+    def refuse(obj: object) -> bytes:
+        raise pickle.PicklingError("not the same object")
+
+    monkeypatch.setattr(results_compose, "pickle",
+                        SimpleNamespace(dumps=refuse, loads=pickle.loads))
+    arguments, combinations = SWEEPS["groups x values"]
+    loader = hydra_loader.config_loader()
+    master = _master(hydra_loader, arguments)
+    once = ComposeOnce(loader, keep=False)
+    for job in _jobs(master):
+        _assert_same(once(master, job), ConfigLoaderImpl.load_sweep_config(loader, master,
+                                                                           job))
+    assert once.derived == len(_jobs(master)) and once.hydra_compositions == combinations
 
 
 def test_a_user_config_dir_and_experiment(hydra_loader, tmp_path):
