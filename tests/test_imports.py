@@ -31,13 +31,15 @@ def _dotted(path: Path) -> str:
 MODULES = sorted(_dotted(p) for p in PACKAGE.rglob("*.py") if p.stem != "__init__")
 #: Modules allowed to import Hydra or OmegaConf: the entry points at the top (command
 #: line, API, the commands that compose from overrides), the sweep callback and the
-#: configuration layer that registers Hydra's structured-config schemas.
+#: configuration layer that registers Hydra's structured-config schemas; the sweep's
+#: Hydra side is every module named simulator.experiments.results* (as in test_layers:
+#: results.py, results_compose.py).
 ENTRY_POINTS = {"simulator.__main__", "simulator.api", "simulator.adaptive",
                 "simulator.bench", "simulator.collectives", "simulator.report",
                 "simulator.analysis"}
 CONFIG_MODULES = [m for m in MODULES if m.startswith("simulator.config.")]
 #: as tests/test_layers.py's HYDRA_ALLOWED_PREFIXES: results*.py are the Hydra side of
-#: the results (the sweep's callback, its launchers)
+#: the results (the sweep's callback, its composition, its launchers)
 HYDRA_ALLOWED = {*ENTRY_POINTS, *CONFIG_MODULES,
                  *(m for m in MODULES if m.startswith("simulator.experiments.results"))}
 MODEL_MODULES = [m for m in MODULES if m not in HYDRA_ALLOWED]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -56,6 +55,7 @@ from simulator.experiments.outputs import (
     write_parquet_atomic,
 )
 from simulator.experiments.progress import advance_progress, close_progress, start_progress
+from simulator.experiments.results_compose import ComposeOnce, compose_once
 from simulator.experiments.sweeplock import acquire, release
 
 #: Names that moved to simulator/experiments/outputs.py (no Hydra there), still importable
@@ -67,8 +67,10 @@ __all__ = [
     "RUNS_FILE",
     "RUNS_PARQUET",
     "SUMMARY_FILE",
+    "ComposeOnce",
     "GatherRuns",
     "clear_run",
+    "compose_once",
     "config_digest",
     "format_profile",
     "format_summary",
@@ -239,8 +241,9 @@ class GatherRuns(Callback):
         elif existing:
             _move_aside(sweep_dir, existing)
         in_process = OmegaConf.select(config, "hydra.launcher._target_") == _BASIC_LAUNCHER
-        if in_process:  # other launchers compose in their own processes
-            compose_once()
+        # every job composed cheaply here (the sweeper's up-front check, a launcher that
+        # composes in this process); kept for a second request on the default launcher
+        compose_once(keep=in_process)
         start_progress(jobs, f"sweep {name}", in_process)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
@@ -269,53 +272,6 @@ class GatherRuns(Callback):
 
     def __getstate__(self) -> dict:  # joblib ships the callback to its workers: not the lock
         return {k: v for k, v in self.__dict__.items() if k != "_lock"}
-
-
-class ComposeOnce:
-    """Hydra's `load_sweep_config`, composing each job's configuration once per sweep.
-
-    Hydra's sweepers compose every job's configuration up front to refuse a bad one
-    before any job runs (`Sweeper.validate_batch_is_legal`), then the launcher composes
-    it again to run it: ~0.1-0.3 s each, as much as a small run's replicates. This keeps
-    the first composition of each job's overrides and hands a copy to the second request
-    (the launcher's), so both see the same configuration and a bad one still fails up
-    front. Installed for Hydra's default launcher only (the others compose in their own
-    processes); pickled to another process it carries no configurations and composes as
-    Hydra does.
-    """
-
-    def __init__(self, loader: Any) -> None:
-        self._loader = loader
-        #: each job's first configuration, pickled: ~25 kB and ~10 ms to restore (a
-        #: deepcopy takes 3x longer, the DictConfig 7x the memory)
-        self._composed: dict[tuple[str, ...], bytes] = {}
-        self._keep = True  # False in another process: each job is composed there once
-
-    def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        key = tuple(sweep_overrides)
-        kept = self._composed.pop(key, None)
-        if kept is not None:
-            return pickle.loads(kept)
-        config = type(self._loader).load_sweep_config(self._loader, master_config,
-                                                      sweep_overrides)
-        if self._keep:
-            self._composed[key] = pickle.dumps(config)
-        return config
-
-    def __getstate__(self) -> dict:
-        return {"_loader": self._loader, "_composed": {}, "_keep": False}
-
-
-def compose_once(on: bool = True) -> None:
-    """Install (or remove) `ComposeOnce` on the running Hydra's config loader, the one the
-    sweeper and the launcher both compose with."""
-    if not GlobalHydra.instance().is_initialized():
-        return
-    loader = GlobalHydra.instance().config_loader()
-    if on:
-        loader.load_sweep_config = ComposeOnce(loader)
-    else:
-        loader.__dict__.pop("load_sweep_config", None)
 
 
 class StartRefused(BaseException):

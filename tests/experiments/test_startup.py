@@ -1,10 +1,12 @@
 """Start-up and sweep overheads (issue #17): what a run does not pay for any more.
 
-- A sweep composes each job's configuration once: Hydra's sweeper composes every job up
-  front (to refuse a bad one before any runs) and the launcher composed it again;
-  `ComposeOnce` (simulator/experiments/results.py) hands the launcher the first one.
-  Counted here on Hydra's own composing function, in a fresh process: a sweep of n jobs
-  composes n + 2 times (the sweep's own configuration twice, then each job), not 2n + 2.
+- A sweep composes once per combination of config-group choices: Hydra's sweeper composes
+  every job up front (to refuse a bad one before any runs) and the launcher composed it
+  again; `ComposeOnce` (simulator/experiments/results_compose.py) derives each job from
+  its group choices' composition (tests/experiments/test_compose_sweep.py: equal to
+  Hydra's) and hands the launcher the first one. Counted here on Hydra's own composing
+  function, in a fresh process: a sweep of n jobs over b combinations of group choices
+  composes b + 2 times (the sweep's own configuration twice), not 2n + 2.
 - The default scenario imports neither scipy.stats nor matplotlib (~0.4 s and ~0.3 s).
 - The numbers scipy.special gives instead of scipy.stats are the same numbers: the
   Student-t quantile and the Poisson tail, over the arguments the simulator passes.
@@ -57,14 +59,20 @@ def _compositions(proc: subprocess.CompletedProcess[str]) -> int:
     return int(line.split()[1])
 
 
-def test_a_sweep_composes_each_job_once(tmp_path):
-    jobs = 3
+@pytest.mark.parametrize(("sweep", "jobs", "bases"), [
+    (["checkpoint.interval_minutes=30,60,90"], 3, 1),
+    (["checkpoint=fixed,async", "checkpoint.interval_minutes=30,60"], 4, 2),
+])
+def test_a_sweep_composes_once_per_combination_of_group_choices(tmp_path, sweep, jobs,
+                                                                bases):
     proc = _python(_COUNTING_CLI, ["-m", "name=once", "horizon_days=1", "replicates=1",
-                                   "checkpoint.interval_minutes=30,60,90"], tmp_path)
+                                   *sweep], tmp_path)
     # Hydra's start-up composes the sweep's own configuration twice (to read the run
-    # mode, then to run); then each job once (Hydra alone: twice)
-    assert _compositions(proc) == 2 + jobs
-    assert (tmp_path / "results" / "once" / "runs.csv").is_file()
+    # mode, then to run); then each combination of group choices once, each job being
+    # derived from it (Hydra alone: each job twice, 2 + 2 x jobs)
+    assert _compositions(proc) == 2 + bases
+    runs = tmp_path / "results" / "once" / "runs.csv"
+    assert len(runs.read_text().splitlines()) == 1 + jobs
 
 
 def test_a_bad_job_is_still_refused_before_any_job_runs(tmp_path):
