@@ -315,27 +315,34 @@ def install_fake_slurm(bin_dir: Path) -> None:
         (bin_dir / name).symlink_to(script.name)
 
 
-def test_slurm_preset_runs_the_sweep_through_sbatch_with_identical_results(basic_runs,
-                                                                           tmp_path):
-    """The whole SLURM path short of a cluster: submitit writes the array's sbatch file
-    from the preset, pickles each run, and the runs execute in separate processes under
-    (stand-in) `sbatch` / `srun`; the gathered runs.csv equals the sequential sweep's."""
+def _slurm_sweep(tmp_path: Path, overrides: list[str]):
+    """A sweep on the slurm preset under stand-in sbatch / srun: (its folder, runs.csv,
+    the commands called, the array's sbatch script, its #SBATCH directives); one array
+    for the whole sweep."""
     require(SUBMITIT, "slurm")
     install_fake_slurm(tmp_path / "bin")
     cwd = tmp_path / "work"
     cwd.mkdir()
     path = f"{tmp_path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
-    proc = run_cli(["-m", "name=sweep", *SWEEP, "hydra/launcher=slurm",
+    proc = run_cli(["-m", "name=sweep", *overrides, "hydra/launcher=slurm",
                     "hydra.launcher.partition=batch"], cwd, PATH=path)
     runs = sweep_table(cwd, proc, "sweep")
-    pd.testing.assert_frame_equal(runs, basic_runs)
-
-    calls = (tmp_path / "bin" / "calls.log").read_text().splitlines()
-    commands = [json.loads(line) for line in calls]
+    commands = [json.loads(line)
+                for line in (tmp_path / "bin" / "calls.log").read_text().splitlines()]
     sbatch = [c for c in commands if Path(c[0]).name == "sbatch"]
     assert len(sbatch) == 1, commands  # one array for the whole sweep
     script = Path(sbatch[0][-1]).read_text()
     directives = dict(re.findall(r"^#SBATCH --([\w-]+)=?(.*)$", script, re.M))
+    return cwd, runs, commands, script, directives
+
+
+def test_slurm_preset_runs_the_sweep_through_sbatch_with_identical_results(basic_runs,
+                                                                           tmp_path):
+    """The whole SLURM path short of a cluster: submitit writes the array's sbatch file
+    from the preset, pickles each run, and the runs execute in separate processes under
+    (stand-in) `sbatch` / `srun`; the gathered runs.csv equals the sequential sweep's."""
+    cwd, runs, commands, script, directives = _slurm_sweep(tmp_path, SWEEP)
+    pd.testing.assert_frame_equal(runs, basic_runs)
     jobs = SWEEP_RUNS
     assert directives["array"] == f"0-{jobs - 1}%{jobs}", script  # all runs, all at once
     assert directives["partition"] == "batch"
@@ -354,22 +361,9 @@ def test_slurm_packs_runs_per_task_into_fewer_array_tasks_with_identical_results
         basic_runs10, tmp_path):
     """10 runs, `runs_per_task=4`: one array of 3 tasks (4 + 4 + 2 runs), each task one
     srun running its runs one after another; runs.csv as on the sequential launcher."""
-    require(SUBMITIT, "slurm")
-    install_fake_slurm(tmp_path / "bin")
-    cwd = tmp_path / "work"
-    cwd.mkdir()
-    path = f"{tmp_path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
-    proc = run_cli(["-m", "name=sweep", *SWEEP10, "hydra/launcher=slurm",
-                    "hydra.launcher.partition=batch",
-                    f"hydra.launcher.runs_per_task={PER_TASK}"], cwd, PATH=path)
-    pd.testing.assert_frame_equal(sweep_table(cwd, proc, "sweep"), basic_runs10)
-
-    commands = [json.loads(line)
-                for line in (tmp_path / "bin" / "calls.log").read_text().splitlines()]
-    sbatch = [c for c in commands if Path(c[0]).name == "sbatch"]
-    assert len(sbatch) == 1, commands
-    script = Path(sbatch[0][-1]).read_text()
-    directives = dict(re.findall(r"^#SBATCH --([\w-]+)=?(.*)$", script, re.M))
+    cwd, runs, commands, script, directives = _slurm_sweep(
+        tmp_path, [*SWEEP10, f"hydra.launcher.runs_per_task={PER_TASK}"])
+    pd.testing.assert_frame_equal(runs, basic_runs10)
     assert directives["array"] == f"0-{TASKS10 - 1}%{TASKS10}", script
     assert sum(Path(c[0]).name == "srun" for c in commands) == TASKS10
     # every run has its own folder with Hydra's files, whichever task ran it

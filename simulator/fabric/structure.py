@@ -16,6 +16,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from simulator.fabric.fabric_spec import FabricSpec
 from simulator.fabric.topology import BUILDERS, size_args
@@ -28,7 +29,7 @@ from simulator.fabric.topology_graph import (
     check_positive,
 )
 
-__all__ = ["Structure", "fabric_structure", "structure"]
+__all__ = ["Structure", "TorPlan", "fabric_structure", "structure", "tor_plan"]
 
 Groups = tuple[tuple[int, ...], ...]
 
@@ -101,7 +102,24 @@ def _nvl72(a: dict) -> Structure:
     return Structure(servers, switch, _consecutive(servers, trays), cables, switches)
 
 
-def _leaf_spine_tor(a: dict) -> Structure:
+class TorPlan(NamedTuple):
+    """The checked arguments of `leaf_spine_tor` and what its builder derives from them
+    (shared with simulator/fabric/tor_network.py, which routes the same fabric)."""
+
+    nodes: int
+    gpus_per_node: int
+    nodes_per_rack: int
+    racks_per_pod: int
+    planes: int
+    nic_bandwidth: float
+    agg_oversubscription: float
+    racks: int
+    pods: int
+    tor_edge_bw: float
+
+
+def tor_plan(a: dict) -> TorPlan:
+    """`leaf_spine_tor`'s bound arguments `a`, checked as the builder checks them."""
     nodes = check_int("nodes", a["nodes"])
     gpn = check_int("gpus_per_node", a["gpus_per_node"])
     per_rack = check_int("nodes_per_rack", a["nodes_per_rack"])
@@ -116,16 +134,20 @@ def _leaf_spine_tor(a: dict) -> Structure:
     for name in ("nvlink_latency", "nic_latency", "switch_latency"):
         check_latency(name, a[name])
     racks = -(-nodes // per_rack)
-    pods = -(-racks // racks_per_pod)
-    tor_edge_bw = gpn * per_rack * nic_bw / tor_r / planes
-    cables = racks * planes * cables_for(tor_edge_bw, nic_bw)
-    switches = racks + pods * planes
-    if pods > 1:
-        agg_edge_bw = racks_per_pod * tor_edge_bw / agg_r
-        cables += pods * planes * cables_for(agg_edge_bw, nic_bw)
-        switches += planes
-    return Structure(nodes, _consecutive(nodes, per_rack), _singles(nodes), cables,
-                     switches)
+    return TorPlan(nodes, gpn, per_rack, racks_per_pod, planes, nic_bw, agg_r, racks,
+                   -(-racks // racks_per_pod), gpn * per_rack * nic_bw / tor_r / planes)
+
+
+def _leaf_spine_tor(a: dict) -> Structure:
+    p = tor_plan(a)
+    cables = p.racks * p.planes * cables_for(p.tor_edge_bw, p.nic_bandwidth)
+    switches = p.racks + p.pods * p.planes
+    if p.pods > 1:
+        agg_edge_bw = p.racks_per_pod * p.tor_edge_bw / p.agg_oversubscription
+        cables += p.pods * p.planes * cables_for(agg_edge_bw, p.nic_bandwidth)
+        switches += p.planes
+    return Structure(p.nodes, _consecutive(p.nodes, p.nodes_per_rack), _singles(p.nodes),
+                     cables, switches)
 
 
 def _torus(a: dict) -> Structure:

@@ -22,13 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.fabric.plan_network import PlanNetwork
+from simulator.fabric.structure import tor_plan
 from simulator.fabric.topology import BUILDERS, size_args
-from simulator.fabric.topology_graph import (
-    check_divides,
-    check_int,
-    check_latency,
-    check_positive,
-)
 
 __all__ = ["TorNetwork", "TorShape", "tor_shape"]
 
@@ -65,25 +60,13 @@ def tor_shape(name: str, gpus: int, params: Mapping[str, object]) -> TorShape | 
     bound = inspect.signature(builder).bind(**size_args(name, gpus, params), **params)
     bound.apply_defaults()
     a = bound.arguments
-    nodes = check_int("nodes", a["nodes"])
-    gpn = check_int("gpus_per_node", a["gpus_per_node"])
-    per_rack = check_int("nodes_per_rack", a["nodes_per_rack"])
-    pod_gpus = check_int("pod_gpus", a["pod_gpus"])
-    racks_per_pod = check_divides("gpus_per_node * nodes_per_rack", gpn * per_rack,
-                                  "pod_gpus", pod_gpus)
-    planes = check_int("cluster_switches", a["cluster_switches"])
-    nic_bw = check_positive("nic_bandwidth", a["nic_bandwidth"])
-    agg_r = check_positive("agg_oversubscription", a["agg_oversubscription"])
-    tor_r = check_positive("tor_oversubscription", a["tor_oversubscription"])
-    racks = -(-nodes // per_rack)
-    tor_edge_bw = gpn * per_rack * nic_bw / tor_r / planes
-    return TorShape(nodes * gpn, gpn, gpn, gpn * per_rack, racks, racks_per_pod,
-                    -(-racks // racks_per_pod), planes, tor_edge_bw,
-                    racks_per_pod * tor_edge_bw / agg_r,
-                    check_positive("nvlink_bandwidth", a["nvlink_bandwidth"]),
-                    check_latency("nvlink_latency", a["nvlink_latency"]), nic_bw,
-                    check_latency("nic_latency", a["nic_latency"]),
-                    check_latency("switch_latency", a["switch_latency"]))
+    p = tor_plan(a)  # checked as the builder checks them
+    gpn = p.gpus_per_node
+    return TorShape(p.nodes * gpn, gpn, gpn, gpn * p.nodes_per_rack, p.racks,
+                    p.racks_per_pod, p.pods, p.planes, p.tor_edge_bw,
+                    p.racks_per_pod * p.tor_edge_bw / p.agg_oversubscription,
+                    float(a["nvlink_bandwidth"]), float(a["nvlink_latency"]),
+                    p.nic_bandwidth, float(a["nic_latency"]), float(a["switch_latency"]))
 
 
 class TorNetwork(PlanNetwork):
