@@ -17,9 +17,9 @@ one run after another with Hydra's `run_job`.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import logging
-import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,7 +31,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from simulator.errors import ConfigError
-from simulator.experiments.outputs import DIGEST_FILE, SUMMARY_FILE, clear_run
+from simulator.experiments.outputs import DIGEST_FILE, SUMMARY_FILE, clear_run, write_atomic
 from simulator.experiments.progress import advance_progress
 from simulator.experiments.results_launch import (
     PackedLauncher,
@@ -53,9 +53,13 @@ def _plain(value: Any) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
-def _missing(launcher: str, package: str, extra: str) -> ConfigError:
-    return ConfigError("hydra/launcher", launcher,
-                       f"needs {package}, not installed: pip install -e '.[{extra}]'")
+def _require(package: str, launcher: str, extra: str) -> Any:
+    """`package` imported, or the one-line error saying how to install it."""
+    try:
+        return importlib.import_module(package)
+    except ImportError:
+        raise ConfigError("hydra/launcher", launcher, f"needs {package}, not installed: "
+                          f"pip install -e '.[{extra}]'") from None
 
 
 # ---- SLURM ----------------------------------------------------------------------------
@@ -94,10 +98,7 @@ class SlurmLauncher(PackedLauncher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
-        try:
-            import submitit
-        except ImportError:
-            raise _missing("slurm", "submitit", "slurm") from None
+        submitit = _require("submitit", "slurm", "slurm")
         assert self.hydra_context is not None and self.task_function is not None
         configs = list(self.compose(job_overrides, initial_job_idx))
         per_task = runs_per_task(len(configs), self.runs_per_task,
@@ -167,11 +168,8 @@ def write_returned(folder: Path, files: dict[str, bytes], seeds: dict[str, bytes
     if files.get(SUMMARY_FILE) != seeds.get(SUMMARY_FILE):
         clear_run(folder)
     for name in sorted(files, key=lambda n: n == SUMMARY_FILE):
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temp.write_bytes(files[name])
-        temp.replace(path)
+        write_atomic(folder / name, lambda handle, data=files[name]: handle.write(data),
+                     binary=True)
 
 
 class RayLauncher(PackedLauncher):
@@ -194,10 +192,7 @@ class RayLauncher(PackedLauncher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
-        try:
-            import ray
-        except ImportError:
-            raise _missing("ray_cluster", "ray", "ray") from None
+        ray = _require("ray", "ray_cluster", "ray")
         assert self.hydra_context is not None and self.task_function is not None
         configs = list(self.compose(job_overrides, initial_job_idx))
         started = not ray.is_initialized()

@@ -35,9 +35,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any
 
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.core.utils import (
+    JobReturn,
+    JobStatus,
+    configure_log,
+    filter_overrides,
+    run_job,
+    setup_globals,
+)
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
@@ -111,13 +117,11 @@ class PackedLauncher(Launcher):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
-        # The sweeper composes every job to check it before launching; keep those
-        # compositions for launch() as on the default launcher (the sweep's callback
-        # installs ComposeOnce for that launcher only, and removes it at the sweep's end).
-        loader = GlobalHydra.instance().config_loader() \
-            if GlobalHydra.instance().is_initialized() else None
-        if loader is not None and "load_sweep_config" not in vars(loader):
-            compose_once()
+        # The sweeper composes every job to check it before launching, then launch()
+        # composes it again in this process: keep the first for the second, as on the
+        # default launcher (the sweep's callback installed ComposeOnce without keeping;
+        # this runs before the sweeper composes, and the callback removes it at the end).
+        compose_once(keep=True)
 
     def compose(self, job_overrides: Sequence[Sequence[str]],
                 initial_job_idx: int) -> Iterator[DictConfig]:
@@ -228,7 +232,7 @@ class LaptopLauncher(PackedLauncher):
                     ret, printed = future.result()
                     returns[pending.pop(future)] = ret
                     print(printed, end="", flush=True)
-                    advance_progress(failed=ret.status.name == "FAILED")
+                    advance_progress(failed=ret.status == JobStatus.FAILED)
         except BaseException:  # Ctrl-C, a worker lost: stop the workers' runs too
             for process in list((getattr(pool, "_processes", None) or {}).values()):
                 process.terminate()  # a run writes its summary last and atomically

@@ -65,7 +65,6 @@ from simulator.fabric.collective_phases import (
     send_recv_phases,
     tree_phases,
 )
-from simulator.fabric.collective_placement import RankPlacement
 from simulator.fabric.collective_pricing import REF_BYTES, CollectivePricer
 from simulator.fabric.protocols import FLOW, Protocol
 
@@ -167,8 +166,7 @@ class CollectiveModel:
         self.protocols = tuple(protocols)
         self.channels = channels
         self.collnet = collnet
-        self.placement = (network.placement() if hasattr(network, "placement")
-                          else RankPlacement(network.graph))
+        self.placement = network.placement()
         self._pricer = CollectivePricer(network, self.placement, step_latency_s,
                                         nvls_efficiency)
         self._cache: dict[tuple, float] = {}

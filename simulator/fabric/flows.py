@@ -17,6 +17,7 @@ from scipy import sparse
 __all__ = [
     "RTOL",
     "Incidence",
+    "SolvesFlows",
     "check_capacity",
     "finish_times",
     "gather",
@@ -136,6 +137,83 @@ def transfer_parts(inc: Incidence, capacity: np.ndarray, link_latency: np.ndarra
                           minlength=n)
     finish = finish_times(inc, capacity, remaining, routed & (remaining > 0), RTOL)
     return np.where(routed, latency, 0.0), np.where(routed, finish, 0.0)
+
+
+
+class SolvesFlows:
+    """What a routed network answers about concurrent flows, from its routes: `Network`
+    (over a graph) and `PlanNetwork` (a built-in fabric's plan) share it. A subclass has
+    `capacity` and `latency` per link and `paths(pairs)`, and `_incidence(pairs)`, the
+    routes of `pairs` as an `Incidence`."""
+
+    capacity: np.ndarray
+    latency: np.ndarray
+
+    def paths(self, pairs) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def _incidence(self, pairs) -> Incidence:
+        raise NotImplementedError
+
+    def path(self, src: int, dst: int) -> np.ndarray:
+        """Directed link ids from `src` to `dst`, in order (empty if ``src == dst``).
+
+        Read-only. Raises ValueError if there is no path.
+        """
+        return self.paths([(src, dst)])[0]
+
+    def path_latency(self, src: int, dst: int) -> float:
+        """Sum of the link latencies along the route (s), in hop order."""
+        return float(self.latency[self.path(src, dst)].sum())
+
+    def rates(self, pairs) -> np.ndarray:
+        """Max-min fair rate (B/s) of each of the concurrent flows `pairs`.
+
+        A flow with ``src == dst`` has rate ``inf``.
+        """
+        check_capacity(self.capacity)
+        inc = self._incidence(pairs)
+        return water_fill(inc, self.capacity, np.diff(inc.f_ptr) > 0, RTOL)
+
+    def transfer_times(self, pairs, sizes) -> np.ndarray:
+        """Finish time (s) of each flow, all starting at t = 0.
+
+        Each flow takes its path latency (the sum over its links, counted once, as in
+        the alpha-beta model) plus the time to move its bytes at max-min fair rates that
+        are recomputed every time flows finish (progressive filling, event by event).
+        A flow with ``src == dst`` takes 0; a flow of 0 bytes takes its path latency.
+
+        Cost: one max-min solve, then per completion event a few vector operations over
+        the running flows and a re-solve of the flows at least as fast as the slowest
+        one that finished. Equal sizes: a handful of events that re-solve little. Very
+        unequal sizes: up to one event, and a large re-solve, per flow.
+
+        Parameters
+        ----------
+        pairs : sequence of (src, dst), or an (F, 2) integer array
+        sizes : float or array-like, shape (F,)
+            Bytes of each flow (a scalar applies to all).
+
+        Returns
+        -------
+        numpy.ndarray, shape (F,)
+
+        Raises
+        ------
+        ValueError
+            No route for a pair, a negative or non-finite size, a non-positive capacity.
+        """
+        latency, transfer = self.transfer_parts(pairs, sizes)
+        return latency + transfer
+
+    def transfer_parts(self, pairs, sizes) -> tuple[np.ndarray, np.ndarray]:
+        """`transfer_times` in its two parts: (path latency, time moving the bytes).
+
+        The second part is linear in the sizes: all sizes x k gives every flow the same
+        rates between the same events, so every transfer time x k.
+        """
+        check_capacity(self.capacity)
+        return transfer_parts(self._incidence(pairs), self.capacity, self.latency, sizes)
 
 
 def water_fill(inc: Incidence, cap: np.ndarray, active: np.ndarray,

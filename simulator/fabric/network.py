@@ -33,19 +33,16 @@ from scipy import sparse
 
 from simulator.fabric.collective_placement import RankPlacement
 from simulator.fabric.flows import (
-    RTOL,
     Incidence,
-    check_capacity,
+    SolvesFlows,
     max_min_rates,
-    transfer_parts,
-    water_fill,
 )
 from simulator.fabric.routing import ROUTING_MODES, Router, as_pairs, is_accelerator
 
 __all__ = ["ROUTING_MODES", "Network", "max_min_rates"]
 
 
-class Network:
+class Network(SolvesFlows):
     """Routes and flow-level transfer times over a topology graph.
 
     Routes (see `simulator.fabric.routing` for the rules) are computed on first use, for all
@@ -149,13 +146,6 @@ class Network:
         except KeyError:
             raise ValueError(f"no link {u!r} -> {v!r} in the graph") from None
 
-    def path(self, src: int, dst: int) -> np.ndarray:
-        """Directed link ids from `src` to `dst`, in order (empty if ``src == dst``).
-
-        Cached; the returned array is read-only. Raises ValueError if there is no path.
-        """
-        return self.paths([(src, dst)])[0]
-
     def paths(self, pairs: Sequence[tuple[int, int]]) -> list[np.ndarray]:
         """`path` of each ``(src, dst)`` pair (a sequence of pairs or an (F, 2) array).
 
@@ -163,68 +153,16 @@ class Network:
         """
         return self._router.paths(as_pairs(pairs))
 
-    def path_latency(self, src: int, dst: int) -> float:
-        """Sum of the link latencies along the route (s)."""
-        return float(self.latency[self.path(src, dst)].sum())
-
     # -- the solver --
 
     def incidence(self, pairs: Sequence[tuple[int, int]]) -> sparse.csc_array:
         """Links x flows matrix of the routes of `pairs` (1 where a flow crosses a link)."""
-        inc = Incidence.from_paths(self.paths(pairs), self.n_links)
+        inc = self._incidence(pairs)
         return sparse.csc_array((inc.f_weight, inc.f_link, inc.f_ptr),
                                 shape=(self.n_links, inc.n_flows))
 
-    def rates(self, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
-        """Max-min fair rate (B/s) of each of the concurrent flows `pairs`.
-
-        A flow with ``src == dst`` has rate ``inf``.
-        """
-        check_capacity(self.capacity)
-        inc = Incidence.from_paths(self.paths(pairs), self.n_links)
-        return water_fill(inc, self.capacity, np.diff(inc.f_ptr) > 0, RTOL)
-
-    def transfer_times(self, pairs: Sequence[tuple[int, int]], sizes) -> np.ndarray:
-        """Finish time (s) of each flow, all starting at t = 0.
-
-        Each flow takes its path latency (the sum over its links, counted once, as in
-        the alpha-beta model) plus the time to move its bytes at max-min fair rates that
-        are recomputed every time flows finish (progressive filling, event by event).
-        A flow with ``src == dst`` takes 0; a flow of 0 bytes takes its path latency.
-
-        Cost: one max-min solve, then per completion event a few vector operations over
-        the running flows and a re-solve of the flows at least as fast as the slowest
-        one that finished. Equal sizes: a handful of events that re-solve little. Very
-        unequal sizes: up to one event, and a large re-solve, per flow.
-
-        Parameters
-        ----------
-        pairs : sequence of (src, dst), or an (F, 2) integer array
-        sizes : float or array-like, shape (F,)
-            Bytes of each flow (a scalar applies to all).
-
-        Returns
-        -------
-        numpy.ndarray, shape (F,)
-
-        Raises
-        ------
-        ValueError
-            No route for a pair, a negative or non-finite size, a non-positive capacity.
-        """
-        latency, transfer = self.transfer_parts(pairs, sizes)
-        return latency + transfer
-
-    def transfer_parts(self, pairs: Sequence[tuple[int, int]],
-                       sizes) -> tuple[np.ndarray, np.ndarray]:
-        """`transfer_times` in its two parts: (path latency, time moving the bytes).
-
-        The second part is linear in the sizes: all sizes x k gives every flow the same
-        rates between the same events, so every transfer time x k.
-        """
-        check_capacity(self.capacity)
-        inc = Incidence.from_paths(self.paths(pairs), self.n_links)
-        return transfer_parts(inc, self.capacity, self.latency, sizes)
+    def _incidence(self, pairs: Sequence[tuple[int, int]]) -> Incidence:
+        return Incidence.from_paths(self.paths(pairs), self.n_links)
 
     def placement(self) -> RankPlacement:
         """Where ranks sit and what their hardware offers, read off the graph."""

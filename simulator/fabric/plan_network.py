@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from simulator.fabric.collective_placement import RankPlacement
-from simulator.fabric.flows import RTOL, Incidence, check_capacity, transfer_parts, water_fill
+from simulator.fabric.flows import Incidence, SolvesFlows
 from simulator.fabric.routing import as_pairs
 from simulator.fabric.routing_hops import split_rows
 
@@ -37,7 +37,7 @@ __all__ = ["MAX_HOPS", "PlanNetwork", "PlanPlacement"]
 MAX_HOPS = 6  # GPU -> first switch -> 3 switches at most -> last switch -> GPU
 
 
-class PlanNetwork:
+class PlanNetwork(SolvesFlows):
     """`simulator.fabric.network.Network`'s routes and transfer times from a shape
     (no graph; `graph` is None). Attributes as `Network`'s: `routing`, `efficiency`,
     `n_links`, `capacity` (may be edited in place; routes never change), `latency`.
@@ -178,13 +178,6 @@ class PlanNetwork:
         links, hops = self.routes(ends[:, 0], ends[:, 1])
         return split_rows(links, hops)
 
-    def path(self, src: int, dst: int) -> np.ndarray:
-        return self.paths([(src, dst)])[0]
-
-    def path_latency(self, src: int, dst: int) -> float:
-        """Sum of the link latencies along the route (s), in hop order as `Network`'s."""
-        return float(self.latency[self.path(src, dst)].sum())
-
     # -- the solver --
 
     def _incidence(self, pairs) -> Incidence:
@@ -192,21 +185,6 @@ class PlanNetwork:
         ends = np.asarray(ends, dtype=np.int64).reshape(-1, 2)
         links, hops = self.routes(ends[:, 0], ends[:, 1])
         return Incidence.from_rows(links, hops, self.n_links)
-
-    def rates(self, pairs) -> np.ndarray:
-        """`Network.rates`: max-min fair rate (B/s) of each of the concurrent flows."""
-        check_capacity(self.capacity)
-        inc = self._incidence(pairs)
-        return water_fill(inc, self.capacity, np.diff(inc.f_ptr) > 0, RTOL)
-
-    def transfer_times(self, pairs, sizes) -> np.ndarray:
-        latency, transfer = self.transfer_parts(pairs, sizes)
-        return latency + transfer
-
-    def transfer_parts(self, pairs, sizes) -> tuple[np.ndarray, np.ndarray]:
-        """`Network.transfer_parts`: (path latency, time moving the bytes) per flow."""
-        check_capacity(self.capacity)
-        return transfer_parts(self._incidence(pairs), self.capacity, self.latency, sizes)
 
     def placement(self) -> PlanPlacement:
         return PlanPlacement(self)
