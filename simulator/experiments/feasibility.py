@@ -40,7 +40,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from simulator.errors import TrainsimWarning
-from simulator.experiments.table import Rows
+from simulator.experiments.table import Rows, as_rows
 from simulator.fabric.domains import GROUP_SCOPES
 from simulator.reliability.checkpoint_policies import CHECKPOINT_POLICIES, MODEL_DRIVEN
 from simulator.reliability.metrics import CATEGORIES
@@ -352,14 +352,12 @@ ADVICE = {
 
 def check_goodput(frame: pd.DataFrame | Rows) -> str | None:
     """The run's mean goodput is below GOODPUT_FLOOR; names the largest loss."""
-    def mean(column: str) -> float:
-        return frame.mean(column) if isinstance(frame, Rows) else frame[column].mean()
-
-    if frame.empty or not mean("goodput") < GOODPUT_FLOOR:
+    rows = as_rows(frame)
+    if rows.empty or not rows.mean("goodput") < GOODPUT_FLOOR:
         return None
-    goodput, horizon = mean("goodput"), mean("horizon_h")
-    losses = {f"{c}_h": mean(f"{c}_h") for c in CATEGORIES
-              if c != "useful" and f"{c}_h" in frame.columns}
+    goodput, horizon = rows.mean("goodput"), rows.mean("horizon_h")
+    losses = {f"{c}_h": rows.mean(f"{c}_h") for c in CATEGORIES
+              if c != "useful" and f"{c}_h" in rows.columns}
     worst = max(losses, key=losses.get)
     advice = ADVICE.get(worst, "see the summary's time categories")
     return (f"goodput {goodput:.4f} (mean of {len(frame)} replicate(s)) is below "

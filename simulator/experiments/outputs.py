@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from simulator.errors import ConfigError
-from simulator.experiments.table import Rows, any_present, any_true, mean_std
+from simulator.experiments.table import Rows, any_present, any_true, as_rows, mean_std
 
 if TYPE_CHECKING:  # pandas is imported where a table is built (~0.3-0.5 s): see table.py
     import pandas as pd
@@ -262,26 +262,22 @@ def format_summary(frame: pd.DataFrame | Rows) -> str:
     """Mean and 95% confidence half-width of the headline metrics across replicates, and
     below them the decision metrics the rows have (not all nan). Rows of a policy the
     run does not use (SUMMARY_IF_USED, all zero) are left out."""
-    rows = frame if isinstance(frame, Rows) else None
+    rows = as_rows(frame)
     headline = {c: f for c, f in SUMMARY_HEADLINE.items()
-                if c not in SUMMARY_IF_USED or (c in frame.columns and (
-                    frame[c].any() if rows is None else any_true(rows.column(c))))}
-    lines = _metric_table(frame, headline, "metric")
+                if c not in SUMMARY_IF_USED or (c in rows.columns and any_true(rows.column(c)))}
+    lines = _metric_table(rows, headline, "metric")
     decision = {c: f for c, f in SUMMARY_DECISION.items()
-                if c in frame.columns and (frame[c].notna().any() if rows is None
-                                           else any_present(rows.column(c)))}
+                if c in rows.columns and any_present(rows.column(c))}
     if decision:
-        lines += ["", *_metric_table(frame, decision, "decision metric")]
+        lines += ["", *_metric_table(rows, decision, "decision metric")]
     return "\n".join(lines)
 
 
-def _metric_table(frame: pd.DataFrame | Rows, formats: dict[str, str],
-                  title: str) -> list[str]:
+def _metric_table(rows: Rows, formats: dict[str, str], title: str) -> list[str]:
     width = max(14, *(len(c) + 2 for c in formats))
     lines = [f"{title:<{width}}{'mean':>14}{'± 95% CI':>14}"]
     for column, fmt in formats.items():
-        mean, half = mean_ci(frame.column(column) if isinstance(frame, Rows)
-                             else frame[column])
+        mean, half = mean_ci(rows.column(column))
         half_text = "" if math.isnan(half) else fmt.format(half)
         lines.append(f"{column:<{width}}{fmt.format(mean):>14}{half_text:>14}")
     return lines

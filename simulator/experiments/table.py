@@ -88,6 +88,14 @@ class Rows:
         return buffer.getvalue()
 
 
+def as_rows(frame: pd.DataFrame | Rows) -> Rows:
+    """`frame` as `Rows` (a DataFrame's records, Rows as they are): what reads a run's
+    summary (the printed table, the warnings) reads it one way, pandas' numbers either
+    way (tests/experiments/test_table.py)."""
+    return frame if isinstance(frame, Rows) else Rows(frame.columns,
+                                                      frame.to_dict("records"))
+
+
 _MISSING = object()  # a row without the column: pandas fills nan; left to pandas here
 
 
